@@ -1,0 +1,873 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * dualmirror wire format: the SCSI commands a dualmirror primary sends to
+ * its peer, and the one codec that encodes, decodes and validates them.
+ *
+ * This header is shared by dm-dualmirror.ko (the primary), by
+ * dualmirror_peer.ko (the peer) and by the userspace tests; every function
+ * here is the only copy of its logic.  Documentation/dualmirror-protocol.rst
+ * describes the format byte by byte and explains each choice.
+ *
+ * Every message is a 16-byte variable-length CDB (operation code 7Fh,
+ * ADDITIONAL CDB LENGTH 8) with a vendor-specific service action
+ * (F800h-FFFFh, SPC-4).  Linux sizes a 7Fh CDB from its ADDITIONAL CDB
+ * LENGTH, so LIO's pscsi backstore forwards all 16 bytes; vendor opcodes
+ * C0h-FFh would lose bytes 10-15.
+ *
+ *   byte  0     OPERATION CODE (7Fh)
+ *   byte  1     CONTROL (00h)
+ *   bytes 2-3   GENERATION TAG: low 16 bits of the peer generation
+ *   bytes 4-6   SEQUENCE TAG: low 24 bits of the operation's sequence number
+ *   byte  7     ADDITIONAL CDB LENGTH (08h)
+ *   byte  8     SERVICE ACTION (MSB): F8h | VERSION (bits 2-0)
+ *   byte  9     SERVICE ACTION (LSB): TYPE (bits 7-4) | FLAGS (bits 3-0)
+ *   bytes 10-15 type specific:
+ *     INLINE WRITE  10: NUMBER OF SECTORS - 1; 11-15: LBA (40 bits)
+ *     SPLIT DATA    10-11: reserved; 12-15: NUMBER OF SECTORS
+ *     SPLIT DESC    10-11: reserved; 12-15: PARAMETER LIST LENGTH
+ *     QUERY, CLAIM  10-11: reserved; 12-15: ALLOCATION LENGTH
+ *
+ * All multi-byte fields are big-endian.  A sector is 512 bytes, whatever
+ * the logical block size of the disks.
+ */
+#ifndef _UAPI_LINUX_DUALMIRROR_H
+#define _UAPI_LINUX_DUALMIRROR_H
+
+#include <linux/types.h>
+
+#ifdef __KERNEL__
+#include <linux/crc32c.h>
+#include <linux/errno.h>
+#else
+#include <errno.h>
+#include <stddef.h>
+#endif
+
+#define DMW_OPCODE		0x7f	/* VARIABLE LENGTH CDB */
+#define DMW_CDB_LEN		16
+#define DMW_ADDL_CDB_LEN	(DMW_CDB_LEN - 8)
+#define DMW_SA_VENDOR		0xf8	/* service actions F800h-FFFFh */
+#define DMW_SA_VENDOR_MASK	0xf8
+#define DMW_VERSION		1
+#define DMW_VERSION_MASK	0x07
+#define DMW_SECTOR_SHIFT	9
+#define DMW_SECTOR_SIZE		(1U << DMW_SECTOR_SHIFT)
+
+/* CDB byte offsets */
+#define DMW_OFF_CONTROL		1
+#define DMW_OFF_GEN		2
+#define DMW_OFF_SEQ		4
+#define DMW_OFF_ADDL_LEN	7
+#define DMW_OFF_SA		8
+#define DMW_OFF_TYPE		9
+#define DMW_OFF_INL_LEN		10
+#define DMW_OFF_INL_LBA		11
+#define DMW_OFF_RSVD		10	/* 2 reserved bytes of non-inline types */
+#define DMW_OFF_LEN32		12
+
+/**
+ * enum dmw_type - message type, bits 7-4 of CDB byte 9
+ * @DMW_T_INLINE: inline write; the CDB holds all the metadata and the data
+ *	follows as the command's data-out
+ * @DMW_T_SPLIT_DATA: first message of a split write: data-out is the data,
+ *	the CDB holds only the tags and the length
+ * @DMW_T_SPLIT_DESC: second message of a split write: data-out is the
+ *	descriptor (struct dmw_desc_hdr + one CRC32C per 4 KiB of data)
+ * @DMW_T_QUERY: data-in: the peer's state (struct dmw_state), no change
+ * @DMW_T_CLAIM: data-in: the peer advances its generation, drops staged
+ *	split data and returns its new state; fences older primaries
+ */
+enum dmw_type {
+	DMW_T_INLINE = 1,
+	DMW_T_SPLIT_DATA = 2,
+	DMW_T_SPLIT_DESC = 3,
+	DMW_T_QUERY = 4,
+	DMW_T_CLAIM = 5,
+};
+
+/* Write flags: bits 3-0 of CDB byte 9 (INLINE) and of the descriptor */
+#define DMW_F_FUA		0x01	/* write through to stable media */
+#define DMW_F_PREFLUSH		0x02	/* flush the peer's cache first */
+#define DMW_F_WRITE_MASK	(DMW_F_FUA | DMW_F_PREFLUSH)
+
+#define DMW_GEN_TAG_MASK	0xffffULL
+#define DMW_SEQ_TAG_MASK	0xffffffULL
+
+/* Inline framing limits: an 8-bit length (sectors - 1) and a 40-bit LBA */
+#define DMW_INLINE_MAX_SECTORS	256U
+#define DMW_INLINE_MAX_BYTES	(DMW_INLINE_MAX_SECTORS << DMW_SECTOR_SHIFT)
+#define DMW_INLINE_LBA_BITS	40
+#define DMW_INLINE_LBA_LIMIT	(1ULL << DMW_INLINE_LBA_BITS)
+#define DMW_INLINE_DEFAULT	32768U	/* claim 3: 32 KiB */
+
+/* Split framing: one CRC32C per 4 KiB chunk of data, at most 8 MiB */
+#define DMW_CHUNK_SHIFT		12
+#define DMW_CHUNK_SIZE		(1U << DMW_CHUNK_SHIFT)
+#define DMW_SPLIT_MAX_SECTORS	16384U
+#define DMW_DESC_MAGIC		0x444d5744U	/* "DMWD" */
+#define DMW_DESC_HDR_LEN	40
+#define DMW_DESC_MAX_LEN	(DMW_DESC_HDR_LEN + 4 * \
+	((DMW_SPLIT_MAX_SECTORS << DMW_SECTOR_SHIFT) >> DMW_CHUNK_SHIFT))
+
+/* Descriptor byte offsets (data-out of SPLIT DESC) */
+#define DMW_DOFF_MAGIC		0
+#define DMW_DOFF_VERSION	4
+#define DMW_DOFF_FLAGS		5
+#define DMW_DOFF_RSVD		6
+#define DMW_DOFF_LBA		8
+#define DMW_DOFF_SECTORS	16
+#define DMW_DOFF_NR_CRCS	20
+#define DMW_DOFF_SEQ		24
+#define DMW_DOFF_GEN		32
+#define DMW_DOFF_CRC		40
+
+/* State (data-in of QUERY and CLAIM) */
+#define DMW_STATE_MAGIC		0x444d5753U	/* "DMWS" */
+#define DMW_STATE_LEN		32
+#define DMW_SOFF_MAGIC		0
+#define DMW_SOFF_VERSION	4
+#define DMW_SOFF_LBS_SHIFT	5	/* log2(logical block size) */
+#define DMW_SOFF_GEN		8
+#define DMW_SOFF_CAPACITY	16	/* in sectors */
+#define DMW_SOFF_MAX_SPLIT	24	/* in sectors */
+#define DMW_SOFF_STAGING	28	/* staging memory, in KiB */
+
+/*
+ * Interrupt accounting.  An interrupt is one delivery that wakes its
+ * receiver: a command reaching the peer, a data transfer reaching the peer,
+ * a status reaching the primary.  An inline write is one command with data:
+ * three.  A split write is two commands with data: six.
+ */
+#define DMW_IRQ_CMD		1
+#define DMW_IRQ_DATA		1
+#define DMW_IRQ_STATUS		1
+#define DMW_IRQS_PER_CMD	(DMW_IRQ_CMD + DMW_IRQ_DATA + DMW_IRQ_STATUS)
+#define DMW_IRQS_INLINE		(1 * DMW_IRQS_PER_CMD)
+#define DMW_IRQS_SPLIT		(2 * DMW_IRQS_PER_CMD)
+
+/**
+ * enum dmw_reason - why a message was refused
+ *
+ * Each reason maps to one SCSI sense (see dmw_reason_sense()).
+ */
+enum dmw_reason {
+	DMW_R_OK = 0,
+	DMW_R_OPCODE,		/* 05/20/00 INVALID COMMAND OPERATION CODE */
+	DMW_R_CDB_LEN,		/* 05/24/00 INVALID FIELD IN CDB, byte 7 */
+	DMW_R_SERVICE_ACTION,	/* 05/24/00 byte 8 or 9 */
+	DMW_R_VERSION,		/* 05/24/00 byte 8 bits 2-0 */
+	DMW_R_RESERVED,		/* 05/24/00 at the reserved bit */
+	DMW_R_LENGTH,		/* 05/24/00 at the length field */
+	DMW_R_LBA_RANGE,	/* 05/21/00 LBA OUT OF RANGE */
+	DMW_R_ALIGNMENT,	/* 05/24/00 at the LBA or length field */
+	DMW_R_XFER_LEN,		/* 05/24/00 length disagrees with data-out */
+	DMW_R_DESC_LEN,		/* 05/1A/00 PARAMETER LIST LENGTH ERROR */
+	DMW_R_DESC_FIELD,	/* 05/26/00 INVALID FIELD IN PARAMETER LIST */
+	DMW_R_CRC,		/* 0B/10/01 LOGICAL BLOCK GUARD CHECK FAILED */
+	DMW_R_GENERATION,	/* 07/27/00 WRITE PROTECTED: stale primary */
+	DMW_R_SEQUENCE,		/* 05/2C/00 COMMAND SEQUENCE ERROR */
+	DMW_R_RESOURCES,	/* 05/55/03 INSUFFICIENT RESOURCES */
+	DMW_R_DATA_MISSING,	/* 0B/0C/00 WRITE ERROR: split data never came */
+	DMW_R_NR
+};
+
+#define DMW_NO_BIT		0xff
+
+/**
+ * struct dmw_status - outcome of a check, enough to build the sense
+ * @reason: enum dmw_reason, DMW_R_OK on success
+ * @in_cdb: the field pointer refers to the CDB (1) or to the parameter
+ *	data (0)
+ * @bit: bit pointer within @field, or DMW_NO_BIT
+ * @field: byte offset of the offending field
+ */
+struct dmw_status {
+	__u8 reason;
+	__u8 in_cdb;
+	__u8 bit;
+	__u16 field;
+};
+
+/**
+ * struct dmw_cmd - a decoded mirror CDB, in host byte order
+ * @type: enum dmw_type
+ * @flags: DMW_F_* (INLINE only; zero otherwise)
+ * @gen_tag: low 16 bits of the generation
+ * @seq_tag: low 24 bits of the sequence number
+ * @lba: first sector (INLINE only)
+ * @nr_sectors: sectors of data (INLINE, SPLIT DATA)
+ * @param_len: parameter list length (SPLIT DESC) or allocation length
+ *	(QUERY, CLAIM)
+ */
+struct dmw_cmd {
+	__u8 type;
+	__u8 flags;
+	__u16 gen_tag;
+	__u32 seq_tag;
+	__u64 lba;
+	__u32 nr_sectors;
+	__u32 param_len;
+};
+
+/**
+ * struct dmw_desc - a decoded split descriptor, in host byte order
+ * @flags: DMW_F_*
+ * @nr_crcs: number of CRC32C values, one per 4 KiB chunk
+ * @nr_sectors: sectors of data
+ * @lba: first sector
+ * @seq: full 64-bit sequence number
+ * @generation: full 64-bit generation
+ * @crcs: the big-endian CRC array inside the buffer that was decoded
+ */
+struct dmw_desc {
+	__u8 flags;
+	__u32 nr_crcs;
+	__u32 nr_sectors;
+	__u64 lba;
+	__u64 seq;
+	__u64 generation;
+	const __u8 *crcs;
+};
+
+/**
+ * struct dmw_state - the peer's state, returned by QUERY and CLAIM
+ * @version: protocol version the peer speaks
+ * @lbs_shift: log2 of the peer's logical block size
+ * @generation: current generation
+ * @capacity: capacity in sectors
+ * @max_split: largest SPLIT DATA the peer accepts, in sectors
+ * @staging_kib: staging memory for split data, in KiB
+ */
+struct dmw_state {
+	__u8 version;
+	__u8 lbs_shift;
+	__u64 generation;
+	__u64 capacity;
+	__u32 max_split;
+	__u32 staging_kib;
+};
+
+/* Big-endian field access of any width up to 8 bytes, unaligned. */
+static inline __u64 dmw_get_be(const __u8 *p, unsigned int n)
+{
+	__u64 v = 0;
+
+	while (n--)
+		v = (v << 8) | *p++;
+	return v;
+}
+
+static inline void dmw_put_be(__u8 *p, __u64 v, unsigned int n)
+{
+	while (n--) {
+		p[n] = v & 0xff;
+		v >>= 8;
+	}
+}
+
+/* CRC-32C (Castagnoli), as in iSCSI digests: init ~0, final xor ~0. */
+#ifdef __KERNEL__
+static inline __u32 dmw_crc32c_update(__u32 crc, const void *p, size_t len)
+{
+	return crc32c(crc, p, len);
+}
+#else
+static inline __u32 dmw_crc32c_update(__u32 crc, const void *p, size_t len)
+{
+	const __u8 *b = p;
+	int k;
+
+	while (len--) {
+		crc ^= *b++;
+		for (k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0x82f63b78U & (0U - (crc & 1)));
+	}
+	return crc;
+}
+#endif
+
+#define DMW_CRC_INIT		0xffffffffU
+
+static inline __u32 dmw_crc32c_final(__u32 crc)
+{
+	return ~crc;
+}
+
+/* CRC-32C of one buffer. */
+static inline __u32 dmw_crc32c(const void *p, size_t len)
+{
+	return dmw_crc32c_final(dmw_crc32c_update(DMW_CRC_INIT, p, len));
+}
+
+static inline const char *dmw_reason_name(unsigned int reason)
+{
+	static const char * const names[DMW_R_NR] = {
+		[DMW_R_OK] = "ok",
+		[DMW_R_OPCODE] = "opcode",
+		[DMW_R_CDB_LEN] = "cdb_length",
+		[DMW_R_SERVICE_ACTION] = "service_action",
+		[DMW_R_VERSION] = "version",
+		[DMW_R_RESERVED] = "reserved",
+		[DMW_R_LENGTH] = "length",
+		[DMW_R_LBA_RANGE] = "lba_range",
+		[DMW_R_ALIGNMENT] = "alignment",
+		[DMW_R_XFER_LEN] = "transfer_length",
+		[DMW_R_DESC_LEN] = "descriptor_length",
+		[DMW_R_DESC_FIELD] = "descriptor_field",
+		[DMW_R_CRC] = "crc",
+		[DMW_R_GENERATION] = "generation",
+		[DMW_R_SEQUENCE] = "sequence",
+		[DMW_R_RESOURCES] = "resources",
+		[DMW_R_DATA_MISSING] = "data_missing",
+	};
+
+	return reason < DMW_R_NR ? names[reason] : "unknown";
+}
+
+/**
+ * dmw_reason_sense - the sense key, ASC and ASCQ of a refusal
+ * @reason: enum dmw_reason
+ *
+ * Return: key << 16 | asc << 8 | ascq; 0 for DMW_R_OK.
+ */
+static inline __u32 dmw_reason_sense(unsigned int reason)
+{
+	static const __u32 sense[DMW_R_NR] = {
+		[DMW_R_OPCODE] = 0x052000,
+		[DMW_R_CDB_LEN] = 0x052400,
+		[DMW_R_SERVICE_ACTION] = 0x052400,
+		[DMW_R_VERSION] = 0x052400,
+		[DMW_R_RESERVED] = 0x052400,
+		[DMW_R_LENGTH] = 0x052400,
+		[DMW_R_LBA_RANGE] = 0x052100,
+		[DMW_R_ALIGNMENT] = 0x052400,
+		[DMW_R_XFER_LEN] = 0x052400,
+		[DMW_R_DESC_LEN] = 0x051a00,
+		[DMW_R_DESC_FIELD] = 0x052600,
+		[DMW_R_CRC] = 0x0b1001,
+		[DMW_R_GENERATION] = 0x072700,
+		[DMW_R_SEQUENCE] = 0x052c00,
+		[DMW_R_RESOURCES] = 0x055503,
+		[DMW_R_DATA_MISSING] = 0x0b0c00,
+	};
+
+	return reason < DMW_R_NR ? sense[reason] : 0x0b0000;
+}
+
+/* Reasons whose sense carries a field pointer (sense-key specific). */
+static inline int dmw_reason_has_field(unsigned int reason)
+{
+	switch (reason) {
+	case DMW_R_CDB_LEN:
+	case DMW_R_SERVICE_ACTION:
+	case DMW_R_VERSION:
+	case DMW_R_RESERVED:
+	case DMW_R_LENGTH:
+	case DMW_R_ALIGNMENT:
+	case DMW_R_XFER_LEN:
+	case DMW_R_DESC_FIELD:
+	case DMW_R_CRC:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/**
+ * dmw_sense_reason - map a sense key/ASC/ASCQ back to a reason
+ * @key: sense key
+ * @asc: additional sense code
+ * @ascq: additional sense code qualifier
+ *
+ * Several reasons share INVALID FIELD IN CDB; they map to DMW_R_RESERVED
+ * unless told apart by the caller from the field pointer.
+ *
+ * Return: the reason, or DMW_R_NR if the sense is not one of ours.
+ */
+static inline unsigned int dmw_sense_reason(__u8 key, __u8 asc, __u8 ascq)
+{
+	__u32 s = (__u32)key << 16 | (__u32)asc << 8 | ascq;
+	unsigned int r;
+
+	if (s == 0x052400)
+		return DMW_R_RESERVED;
+	for (r = DMW_R_OPCODE; r < DMW_R_NR; r++)
+		if (dmw_reason_sense(r) == s)
+			return r;
+	return DMW_R_NR;
+}
+
+static inline int dmw_fail(struct dmw_status *st, unsigned int reason,
+			   int in_cdb, unsigned int field, unsigned int bit)
+{
+	st->reason = reason;
+	st->in_cdb = in_cdb;
+	st->field = field;
+	st->bit = bit;
+	return -EINVAL;
+}
+
+static inline int dmw_ok(struct dmw_status *st)
+{
+	dmw_fail(st, DMW_R_OK, 0, 0, DMW_NO_BIT);
+	return 0;
+}
+
+/**
+ * dmw_build_sense - fixed-format sense data for a refusal
+ * @buf: at least 18 bytes
+ * @st: the refusal
+ *
+ * Builds response code 70h sense with the sense key, ASC/ASCQ of
+ * @st->reason and, where the reason has one, a sense-key specific field
+ * pointer (SKSV, C/D, BPV, bit pointer, field pointer) at bytes 15-17.
+ *
+ * Return: the sense length, 18.
+ */
+static inline unsigned int dmw_build_sense(__u8 *buf, const struct dmw_status *st)
+{
+	__u32 s = dmw_reason_sense(st->reason);
+	unsigned int i;
+
+	for (i = 0; i < 18; i++)
+		buf[i] = 0;
+	buf[0] = 0x70;
+	buf[2] = (s >> 16) & 0x0f;
+	buf[7] = 10;
+	buf[12] = (s >> 8) & 0xff;
+	buf[13] = s & 0xff;
+	if (dmw_reason_has_field(st->reason)) {
+		buf[15] = 0x80 | (st->in_cdb ? 0x40 : 0);
+		if (st->bit < 8)
+			buf[15] |= 0x08 | st->bit;
+		dmw_put_be(&buf[16], st->field, 2);
+	}
+	return 18;
+}
+
+/**
+ * dmw_use_inline - choose the framing of a write (claims 2, 3 and 10)
+ * @lba: first sector
+ * @nr_sectors: length in sectors
+ * @inline_max: inline threshold in bytes; 0 means "always split"
+ *
+ * Return: 1 if the write fits one inline CDB, 0 if it must be split.
+ */
+static inline int dmw_use_inline(__u64 lba, __u32 nr_sectors,
+				 __u32 inline_max)
+{
+	return nr_sectors &&
+	       nr_sectors <= DMW_INLINE_MAX_SECTORS &&
+	       ((__u64)nr_sectors << DMW_SECTOR_SHIFT) <= inline_max &&
+	       lba < DMW_INLINE_LBA_LIMIT &&
+	       nr_sectors <= DMW_INLINE_LBA_LIMIT - lba;
+}
+
+static inline void dmw_encode_common(__u8 *cdb, const struct dmw_cmd *c,
+				     __u8 low_nibble)
+{
+	unsigned int i;
+
+	for (i = 0; i < DMW_CDB_LEN; i++)
+		cdb[i] = 0;
+	cdb[0] = DMW_OPCODE;
+	cdb[DMW_OFF_ADDL_LEN] = DMW_ADDL_CDB_LEN;
+	cdb[DMW_OFF_SA] = DMW_SA_VENDOR | DMW_VERSION;
+	cdb[DMW_OFF_TYPE] = (c->type << 4) | low_nibble;
+}
+
+/**
+ * dmw_encode_cdb - encode one mirror command
+ * @cdb: 16-byte buffer
+ * @c: the command; tags are truncated to their field width
+ *
+ * Return: 0, or -EINVAL if a field does not fit its type's format.
+ */
+static inline int dmw_encode_cdb(__u8 *cdb, const struct dmw_cmd *c)
+{
+	switch (c->type) {
+	case DMW_T_INLINE:
+		if (!dmw_use_inline(c->lba, c->nr_sectors, DMW_INLINE_MAX_BYTES) ||
+		    (c->flags & ~DMW_F_WRITE_MASK))
+			return -EINVAL;
+		dmw_encode_common(cdb, c, c->flags);
+		cdb[DMW_OFF_INL_LEN] = c->nr_sectors - 1;
+		dmw_put_be(&cdb[DMW_OFF_INL_LBA], c->lba, 5);
+		break;
+	case DMW_T_SPLIT_DATA:
+		if (!c->nr_sectors || c->nr_sectors > DMW_SPLIT_MAX_SECTORS)
+			return -EINVAL;
+		dmw_encode_common(cdb, c, 0);
+		dmw_put_be(&cdb[DMW_OFF_LEN32], c->nr_sectors, 4);
+		break;
+	case DMW_T_SPLIT_DESC:
+		if (c->param_len < DMW_DESC_HDR_LEN ||
+		    c->param_len > DMW_DESC_MAX_LEN)
+			return -EINVAL;
+		dmw_encode_common(cdb, c, 0);
+		dmw_put_be(&cdb[DMW_OFF_LEN32], c->param_len, 4);
+		break;
+	case DMW_T_QUERY:
+	case DMW_T_CLAIM:
+		dmw_encode_common(cdb, c, 0);
+		dmw_put_be(&cdb[DMW_OFF_LEN32], c->param_len, 4);
+		return 0;	/* no tags */
+	default:
+		return -EINVAL;
+	}
+	dmw_put_be(&cdb[DMW_OFF_GEN], c->gen_tag, 2);
+	dmw_put_be(&cdb[DMW_OFF_SEQ], c->seq_tag & DMW_SEQ_TAG_MASK, 3);
+	return 0;
+}
+
+/* First non-zero bit of a reserved area, as a field/bit pointer. */
+static inline int dmw_check_zero(const __u8 *p, unsigned int off,
+				 unsigned int n, __u8 mask, int in_cdb,
+				 struct dmw_status *st)
+{
+	unsigned int i;
+	int b;
+
+	for (i = off; i < off + n; i++) {
+		__u8 v = p[i] & mask;
+
+		if (!v)
+			continue;
+		for (b = 7; b > 0 && !(v & (1U << b)); b--)
+			;
+		return dmw_fail(st, DMW_R_RESERVED, in_cdb, i, b);
+	}
+	return 0;
+}
+
+/**
+ * dmw_decode_cdb - decode and structurally validate one mirror command
+ * @cdb: the CDB
+ * @len: how many CDB bytes were delivered
+ * @c: decoded command, valid when 0 is returned
+ * @st: why the CDB was refused
+ *
+ * Checks everything the CDB alone can tell: operation code, length,
+ * service action, version, type, reserved bits and flags, length ranges.
+ * Checks that need the device or the data are in dmw_check_cmd().
+ *
+ * Return: 0 or -EINVAL with @st filled in.
+ */
+static inline int dmw_decode_cdb(const __u8 *cdb, unsigned int len,
+				 struct dmw_cmd *c, struct dmw_status *st)
+{
+	__u8 low;
+
+	if (len < 1 || cdb[0] != DMW_OPCODE)
+		return dmw_fail(st, DMW_R_OPCODE, 1, 0, DMW_NO_BIT);
+	if (len < DMW_CDB_LEN || cdb[DMW_OFF_ADDL_LEN] != DMW_ADDL_CDB_LEN)
+		return dmw_fail(st, DMW_R_CDB_LEN, 1, DMW_OFF_ADDL_LEN, DMW_NO_BIT);
+	if ((cdb[DMW_OFF_SA] & DMW_SA_VENDOR_MASK) != DMW_SA_VENDOR)
+		return dmw_fail(st, DMW_R_SERVICE_ACTION, 1, DMW_OFF_SA, DMW_NO_BIT);
+	if ((cdb[DMW_OFF_SA] & DMW_VERSION_MASK) != DMW_VERSION)
+		return dmw_fail(st, DMW_R_VERSION, 1, DMW_OFF_SA, 2);
+	if (dmw_check_zero(cdb, DMW_OFF_CONTROL, 1, 0xff, 1, st))
+		return -EINVAL;
+
+	c->type = cdb[DMW_OFF_TYPE] >> 4;
+	low = cdb[DMW_OFF_TYPE] & 0x0f;
+	c->flags = 0;
+	c->gen_tag = dmw_get_be(&cdb[DMW_OFF_GEN], 2);
+	c->seq_tag = dmw_get_be(&cdb[DMW_OFF_SEQ], 3);
+	c->lba = 0;
+	c->nr_sectors = 0;
+	c->param_len = 0;
+
+	switch (c->type) {
+	case DMW_T_INLINE:
+		if (dmw_check_zero(cdb, DMW_OFF_TYPE, 1, 0x0f & ~DMW_F_WRITE_MASK,
+				   1, st))
+			return -EINVAL;
+		c->flags = low;
+		c->nr_sectors = cdb[DMW_OFF_INL_LEN] + 1;
+		c->lba = dmw_get_be(&cdb[DMW_OFF_INL_LBA], 5);
+		return dmw_ok(st);
+	case DMW_T_SPLIT_DATA:
+	case DMW_T_SPLIT_DESC:
+	case DMW_T_QUERY:
+	case DMW_T_CLAIM:
+		break;
+	default:
+		return dmw_fail(st, DMW_R_SERVICE_ACTION, 1, DMW_OFF_TYPE, 7);
+	}
+
+	if (dmw_check_zero(cdb, DMW_OFF_TYPE, 1, 0x0f, 1, st) ||
+	    dmw_check_zero(cdb, DMW_OFF_RSVD, 2, 0xff, 1, st))
+		return -EINVAL;
+	if (c->type >= DMW_T_QUERY &&
+	    dmw_check_zero(cdb, DMW_OFF_GEN, 5, 0xff, 1, st))
+		return -EINVAL;
+
+	switch (c->type) {
+	case DMW_T_SPLIT_DATA:
+		c->nr_sectors = dmw_get_be(&cdb[DMW_OFF_LEN32], 4);
+		if (!c->nr_sectors || c->nr_sectors > DMW_SPLIT_MAX_SECTORS)
+			return dmw_fail(st, DMW_R_LENGTH, 1, DMW_OFF_LEN32,
+					DMW_NO_BIT);
+		break;
+	case DMW_T_SPLIT_DESC:
+		c->param_len = dmw_get_be(&cdb[DMW_OFF_LEN32], 4);
+		if (c->param_len < DMW_DESC_HDR_LEN ||
+		    c->param_len > DMW_DESC_MAX_LEN)
+			return dmw_fail(st, DMW_R_LENGTH, 1, DMW_OFF_LEN32,
+					DMW_NO_BIT);
+		break;
+	default:
+		c->param_len = dmw_get_be(&cdb[DMW_OFF_LEN32], 4);
+		break;
+	}
+	return dmw_ok(st);
+}
+
+/**
+ * dmw_data_len - bytes of data the command transfers
+ * @c: decoded command
+ *
+ * Data-out for INLINE, SPLIT DATA and SPLIT DESC; data-in (at most this
+ * much) for QUERY and CLAIM.
+ */
+static inline __u32 dmw_data_len(const struct dmw_cmd *c)
+{
+	switch (c->type) {
+	case DMW_T_INLINE:
+	case DMW_T_SPLIT_DATA:
+		return c->nr_sectors << DMW_SECTOR_SHIFT;
+	default:
+		return c->param_len;
+	}
+}
+
+static inline int dmw_data_is_out(const struct dmw_cmd *c)
+{
+	return c->type <= DMW_T_SPLIT_DESC;
+}
+
+/*
+ * Range and alignment of a write of @nr sectors at @lba on a device of
+ * @capacity sectors with logical blocks of 1 << @lbs_shift bytes.  The
+ * field pointers are those of @lba_off and @len_off in the CDB or the
+ * descriptor.
+ */
+static inline int dmw_check_range(__u64 lba, __u32 nr, __u64 capacity,
+				  unsigned int lbs_shift, int in_cdb,
+				  unsigned int lba_off, unsigned int len_off,
+				  struct dmw_status *st)
+{
+	__u64 lbs_mask = (1ULL << (lbs_shift - DMW_SECTOR_SHIFT)) - 1;
+
+	if (lba > capacity || nr > capacity - lba)
+		return dmw_fail(st, DMW_R_LBA_RANGE, in_cdb, lba_off, DMW_NO_BIT);
+	if (lba & lbs_mask)
+		return dmw_fail(st, DMW_R_ALIGNMENT, in_cdb, lba_off, DMW_NO_BIT);
+	if (nr & lbs_mask)
+		return dmw_fail(st, DMW_R_ALIGNMENT, in_cdb, len_off, DMW_NO_BIT);
+	return 0;
+}
+
+/**
+ * dmw_check_cmd - validate a decoded command against the device
+ * @c: decoded command
+ * @xfer_len: bytes of data the transport announced for the command
+ * @capacity: device capacity in sectors
+ * @lbs_shift: log2 of the logical block size (9 to 12)
+ * @generation: the peer's current generation
+ * @st: why the command was refused
+ *
+ * Return: 0 or -EINVAL with @st filled in.
+ */
+static inline int dmw_check_cmd(const struct dmw_cmd *c, __u32 xfer_len,
+				__u64 capacity, unsigned int lbs_shift,
+				__u64 generation, struct dmw_status *st)
+{
+	unsigned int len_off = c->type == DMW_T_INLINE ? DMW_OFF_INL_LEN
+						       : DMW_OFF_LEN32;
+
+	if (c->type == DMW_T_QUERY || c->type == DMW_T_CLAIM)
+		return dmw_ok(st);
+	if (xfer_len != dmw_data_len(c))
+		return dmw_fail(st, DMW_R_XFER_LEN, 1, len_off, DMW_NO_BIT);
+	if (c->gen_tag != (generation & DMW_GEN_TAG_MASK))
+		return dmw_fail(st, DMW_R_GENERATION, 1, DMW_OFF_GEN, DMW_NO_BIT);
+	if (c->type == DMW_T_INLINE &&
+	    dmw_check_range(c->lba, c->nr_sectors, capacity, lbs_shift, 1,
+			    DMW_OFF_INL_LBA, DMW_OFF_INL_LEN, st))
+		return -EINVAL;
+	return dmw_ok(st);
+}
+
+/* Descriptor length for @nr_sectors of data. */
+static inline __u32 dmw_desc_nr_crcs(__u32 nr_sectors)
+{
+	return (((__u64)nr_sectors << DMW_SECTOR_SHIFT) + DMW_CHUNK_SIZE - 1) >>
+	       DMW_CHUNK_SHIFT;
+}
+
+static inline __u32 dmw_desc_len(__u32 nr_sectors)
+{
+	return DMW_DESC_HDR_LEN + 4 * dmw_desc_nr_crcs(nr_sectors);
+}
+
+/**
+ * dmw_encode_desc_hdr - write a split descriptor's header
+ * @buf: at least dmw_desc_len(@d->nr_sectors) bytes
+ * @d: the descriptor; @d->nr_crcs and @d->crcs are ignored
+ *
+ * The caller then stores the CRCs with dmw_put_desc_crc().
+ */
+static inline void dmw_encode_desc_hdr(__u8 *buf, const struct dmw_desc *d)
+{
+	dmw_put_be(&buf[DMW_DOFF_MAGIC], DMW_DESC_MAGIC, 4);
+	buf[DMW_DOFF_VERSION] = DMW_VERSION;
+	buf[DMW_DOFF_FLAGS] = d->flags;
+	dmw_put_be(&buf[DMW_DOFF_RSVD], 0, 2);
+	dmw_put_be(&buf[DMW_DOFF_LBA], d->lba, 8);
+	dmw_put_be(&buf[DMW_DOFF_SECTORS], d->nr_sectors, 4);
+	dmw_put_be(&buf[DMW_DOFF_NR_CRCS], dmw_desc_nr_crcs(d->nr_sectors), 4);
+	dmw_put_be(&buf[DMW_DOFF_SEQ], d->seq, 8);
+	dmw_put_be(&buf[DMW_DOFF_GEN], d->generation, 8);
+}
+
+static inline void dmw_put_desc_crc(__u8 *buf, __u32 i, __u32 crc)
+{
+	dmw_put_be(&buf[DMW_DOFF_CRC + 4 * i], crc, 4);
+}
+
+static inline __u32 dmw_desc_crc(const struct dmw_desc *d, __u32 i)
+{
+	return dmw_get_be(&d->crcs[4 * i], 4);
+}
+
+/**
+ * dmw_decode_desc - decode and validate a split descriptor
+ * @buf: the parameter data
+ * @len: its length
+ * @c: the SPLIT DESC command that carried it
+ * @capacity: device capacity in sectors
+ * @lbs_shift: log2 of the logical block size
+ * @generation: the peer's current generation
+ * @d: decoded descriptor, valid when 0 is returned
+ * @st: why the descriptor was refused (field pointers into @buf)
+ *
+ * Return: 0 or -EINVAL with @st filled in.
+ */
+static inline int dmw_decode_desc(const __u8 *buf, __u32 len,
+				  const struct dmw_cmd *c, __u64 capacity,
+				  unsigned int lbs_shift, __u64 generation,
+				  struct dmw_desc *d, struct dmw_status *st)
+{
+	if (len < DMW_DESC_HDR_LEN)
+		return dmw_fail(st, DMW_R_DESC_LEN, 0, 0, DMW_NO_BIT);
+	if (dmw_get_be(&buf[DMW_DOFF_MAGIC], 4) != DMW_DESC_MAGIC)
+		return dmw_fail(st, DMW_R_DESC_FIELD, 0, DMW_DOFF_MAGIC, DMW_NO_BIT);
+	if (buf[DMW_DOFF_VERSION] != DMW_VERSION)
+		return dmw_fail(st, DMW_R_DESC_FIELD, 0, DMW_DOFF_VERSION,
+				DMW_NO_BIT);
+	if (dmw_check_zero(buf, DMW_DOFF_FLAGS, 1, (__u8)~DMW_F_WRITE_MASK, 0, st) ||
+	    dmw_check_zero(buf, DMW_DOFF_RSVD, 2, 0xff, 0, st))
+		return -EINVAL;
+
+	d->flags = buf[DMW_DOFF_FLAGS];
+	d->lba = dmw_get_be(&buf[DMW_DOFF_LBA], 8);
+	d->nr_sectors = dmw_get_be(&buf[DMW_DOFF_SECTORS], 4);
+	d->nr_crcs = dmw_get_be(&buf[DMW_DOFF_NR_CRCS], 4);
+	d->seq = dmw_get_be(&buf[DMW_DOFF_SEQ], 8);
+	d->generation = dmw_get_be(&buf[DMW_DOFF_GEN], 8);
+	d->crcs = &buf[DMW_DOFF_CRC];
+
+	if (!d->nr_sectors || d->nr_sectors > DMW_SPLIT_MAX_SECTORS)
+		return dmw_fail(st, DMW_R_DESC_FIELD, 0, DMW_DOFF_SECTORS,
+				DMW_NO_BIT);
+	if (d->nr_crcs != dmw_desc_nr_crcs(d->nr_sectors))
+		return dmw_fail(st, DMW_R_DESC_FIELD, 0, DMW_DOFF_NR_CRCS,
+				DMW_NO_BIT);
+	if (len != dmw_desc_len(d->nr_sectors))
+		return dmw_fail(st, DMW_R_DESC_LEN, 0, 0, DMW_NO_BIT);
+	if ((d->seq & DMW_SEQ_TAG_MASK) != c->seq_tag)
+		return dmw_fail(st, DMW_R_DESC_FIELD, 0, DMW_DOFF_SEQ, DMW_NO_BIT);
+	if (d->generation != generation ||
+	    (d->generation & DMW_GEN_TAG_MASK) != c->gen_tag)
+		return dmw_fail(st, DMW_R_GENERATION, 0, DMW_DOFF_GEN, DMW_NO_BIT);
+	if (dmw_check_range(d->lba, d->nr_sectors, capacity, lbs_shift, 0,
+			    DMW_DOFF_LBA, DMW_DOFF_SECTORS, st))
+		return -EINVAL;
+	return dmw_ok(st);
+}
+
+/**
+ * dmw_check_crc - compare one chunk's CRC with the descriptor
+ * @d: decoded descriptor
+ * @i: chunk index
+ * @crc: CRC-32C the receiver computed over the chunk
+ * @st: set to DMW_R_CRC with a pointer at the descriptor's CRC slot
+ *
+ * Return: 0 or -EINVAL.
+ */
+static inline int dmw_check_crc(const struct dmw_desc *d, __u32 i, __u32 crc,
+				struct dmw_status *st)
+{
+	if (dmw_desc_crc(d, i) != crc)
+		return dmw_fail(st, DMW_R_CRC, 0, DMW_DOFF_CRC + 4 * i, DMW_NO_BIT);
+	return 0;
+}
+
+/* Bytes of chunk @i of a write of @nr_sectors. */
+static inline __u32 dmw_chunk_len(__u32 nr_sectors, __u32 i)
+{
+	__u32 bytes = nr_sectors << DMW_SECTOR_SHIFT;
+	__u32 off = i << DMW_CHUNK_SHIFT;
+
+	return bytes - off < DMW_CHUNK_SIZE ? bytes - off : DMW_CHUNK_SIZE;
+}
+
+/**
+ * dmw_encode_state - the data-in of QUERY and CLAIM
+ * @buf: DMW_STATE_LEN bytes
+ * @s: the state
+ */
+static inline void dmw_encode_state(__u8 *buf, const struct dmw_state *s)
+{
+	unsigned int i;
+
+	for (i = 0; i < DMW_STATE_LEN; i++)
+		buf[i] = 0;
+	dmw_put_be(&buf[DMW_SOFF_MAGIC], DMW_STATE_MAGIC, 4);
+	buf[DMW_SOFF_VERSION] = s->version;
+	buf[DMW_SOFF_LBS_SHIFT] = s->lbs_shift;
+	dmw_put_be(&buf[DMW_SOFF_GEN], s->generation, 8);
+	dmw_put_be(&buf[DMW_SOFF_CAPACITY], s->capacity, 8);
+	dmw_put_be(&buf[DMW_SOFF_MAX_SPLIT], s->max_split, 4);
+	dmw_put_be(&buf[DMW_SOFF_STAGING], s->staging_kib, 4);
+}
+
+/**
+ * dmw_decode_state - parse the data-in of QUERY and CLAIM
+ * @buf: the data
+ * @len: bytes received
+ * @s: the state
+ *
+ * Return: 0, or -EPROTO if the data is not a version this code speaks.
+ */
+static inline int dmw_decode_state(const __u8 *buf, __u32 len,
+				   struct dmw_state *s)
+{
+	if (len < DMW_STATE_LEN ||
+	    dmw_get_be(&buf[DMW_SOFF_MAGIC], 4) != DMW_STATE_MAGIC ||
+	    buf[DMW_SOFF_VERSION] != DMW_VERSION)
+		return -EPROTO;
+	s->version = buf[DMW_SOFF_VERSION];
+	s->lbs_shift = buf[DMW_SOFF_LBS_SHIFT];
+	s->generation = dmw_get_be(&buf[DMW_SOFF_GEN], 8);
+	s->capacity = dmw_get_be(&buf[DMW_SOFF_CAPACITY], 8);
+	s->max_split = dmw_get_be(&buf[DMW_SOFF_MAX_SPLIT], 4);
+	s->staging_kib = dmw_get_be(&buf[DMW_SOFF_STAGING], 4);
+	if (s->lbs_shift < DMW_SECTOR_SHIFT || s->lbs_shift > DMW_CHUNK_SHIFT)
+		return -EPROTO;
+	return 0;
+}
+
+#endif /* _UAPI_LINUX_DUALMIRROR_H */
