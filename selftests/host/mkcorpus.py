@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Write the fuzzer's seed corpus: one valid input per message type."""
+import struct
+import sys
+
+GEN = 0x1234
+
+
+def cdb(typ, low, gen, seq, tail):
+    return (bytes([0x7F, 0]) + gen.to_bytes(2, "big") + seq.to_bytes(3, "big")
+            + bytes([8, 0xF9, (typ << 4) | low]) + tail)
+
+
+def seed(geo, c, data=b""):
+    return bytes([geo]) + c + bytes([16]) + data
+
+
+def main(out):
+    seeds = {
+        "inline": seed(0, cdb(1, 1, GEN, 7, bytes([7]) + (8).to_bytes(5, "big")),
+                       bytes(4096)),
+        "split_data": seed(0, cdb(2, 0, GEN, 9, bytes(2) + (9).to_bytes(4, "big")),
+                           bytes(9 * 512)),
+        "query": seed(0, cdb(4, 0, 0, 0, bytes(2) + (32).to_bytes(4, "big"))),
+        "claim": seed(1, cdb(5, 0, 0, 0, bytes(2) + (32).to_bytes(4, "big"))),
+    }
+    nr = 9
+    ncrc = (nr * 512 + 4095) // 4096
+    desc = (struct.pack(">IBBHQIIQQ", 0x444D5744, 1, 0, 0, 64, nr, ncrc, 9, GEN)
+            + bytes(4 * ncrc))
+    seeds["split_desc"] = seed(0, cdb(3, 0, GEN, 9, bytes(2) + len(desc).to_bytes(4, "big")),
+                               desc)
+    for name, blob in seeds.items():
+        with open(f"{out}/{name}", "wb") as f:
+            f.write(blob)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "corpus")

@@ -1,0 +1,586 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Host unit tests of the dualmirror wire codec (include/uapi/linux/dualmirror.h).
+ *
+ * Prints TAP 13; exits 0 when every test point passed, 1 otherwise.
+ */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/dualmirror.h>
+
+static unsigned int tests, failures;
+
+static void ok(int cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	tests++;
+	if (!cond)
+		failures++;
+	printf("%s %u - ", cond ? "ok" : "not ok", tests);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+#define CAP_SECTORS	(1ULL << 30)	/* 512 GiB test device */
+#define GEN		0x1122334455667788ULL
+#define GEN_TAG		(GEN & DMW_GEN_TAG_MASK)
+
+static int cmd_eq(const struct dmw_cmd *a, const struct dmw_cmd *b)
+{
+	return a->type == b->type && a->flags == b->flags &&
+	       a->gen_tag == b->gen_tag &&
+	       a->seq_tag == (b->seq_tag & DMW_SEQ_TAG_MASK) &&
+	       a->lba == b->lba && a->nr_sectors == b->nr_sectors &&
+	       a->param_len == b->param_len;
+}
+
+static struct dmw_cmd inline_cmd(__u64 lba, __u32 nr, __u8 flags, __u32 seq)
+{
+	struct dmw_cmd c = {
+		.type = DMW_T_INLINE, .flags = flags, .gen_tag = GEN_TAG,
+		.seq_tag = seq, .lba = lba, .nr_sectors = nr,
+	};
+	return c;
+}
+
+static struct dmw_cmd split_cmd(__u32 nr, __u32 seq)
+{
+	struct dmw_cmd c = {
+		.type = DMW_T_SPLIT_DATA, .gen_tag = GEN_TAG, .seq_tag = seq,
+		.nr_sectors = nr,
+	};
+	return c;
+}
+
+static struct dmw_cmd desc_cmd(__u32 nr, __u32 seq)
+{
+	struct dmw_cmd c = {
+		.type = DMW_T_SPLIT_DESC, .gen_tag = GEN_TAG, .seq_tag = seq,
+		.param_len = dmw_desc_len(nr),
+	};
+	return c;
+}
+
+/* Encode, decode and check a command; 1 if it survives unchanged. */
+static int round_trip(const struct dmw_cmd *in)
+{
+	__u8 cdb[DMW_CDB_LEN];
+	struct dmw_cmd out;
+	struct dmw_status st;
+
+	if (dmw_encode_cdb(cdb, in))
+		return 0;
+	if (cdb[0] != 0x7f || cdb[7] != 8 || cdb[8] != 0xf9)
+		return 0;
+	if (dmw_decode_cdb(cdb, sizeof(cdb), &out, &st) || st.reason)
+		return 0;
+	if (dmw_check_cmd(&out, dmw_data_len(&out), CAP_SECTORS, 9, GEN, &st))
+		return 0;
+	return cmd_eq(&out, in);
+}
+
+/* The sense a status turns into, checked field by field. */
+static int sense_is(const struct dmw_status *st, unsigned int reason,
+		    __u8 key, __u8 asc, __u8 ascq, int in_cdb, int field,
+		    int bit)
+{
+	__u8 s[18];
+
+	if (st->reason != reason)
+		return 0;
+	if (dmw_build_sense(s, st) != 18 || s[0] != 0x70 || s[7] != 10)
+		return 0;
+	if (s[2] != key || s[12] != asc || s[13] != ascq)
+		return 0;
+	if (field < 0)
+		return s[15] == 0 && s[16] == 0 && s[17] == 0;
+	if (!(s[15] & 0x80) || !!(s[15] & 0x40) != in_cdb)
+		return 0;
+	if (bit < 0 ? (s[15] & 0x08) : ((s[15] & 0x0f) != (0x08 | bit)))
+		return 0;
+	return dmw_get_be(&s[16], 2) == (__u64)field;
+}
+
+/* Decode (and check) a raw CDB; return the status. */
+static struct dmw_status refuse(const __u8 *cdb, unsigned int len,
+				__u32 xfer, __u64 cap, unsigned int lbs_shift)
+{
+	struct dmw_cmd c;
+	struct dmw_status st;
+
+	if (!dmw_decode_cdb(cdb, len, &c, &st))
+		dmw_check_cmd(&c, xfer, cap, lbs_shift, GEN, &st);
+	return st;
+}
+
+static void test_crc(void)
+{
+	ok(dmw_crc32c("123456789", 9) == 0xe3069283,
+	   "crc32c check value of \"123456789\" is e3069283");
+	ok(dmw_crc32c("", 0) == 0, "crc32c of nothing is 0");
+}
+
+static void test_inline_round_trips(void)
+{
+	__u32 max = DMW_INLINE_DEFAULT >> 9;
+	struct dmw_cmd c;
+	unsigned int i;
+	static const __u32 lens[] = { 1, 8, 63, 64, 65, 255, 256 };
+
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		c = inline_cmd(2048, lens[i], 0, 7);
+		ok(round_trip(&c), "inline round trip, %u bytes", lens[i] << 9);
+	}
+	c = inline_cmd(0, max, 0, 1);
+	ok(round_trip(&c), "inline round trip at LBA 0");
+	c = inline_cmd(DMW_INLINE_LBA_LIMIT - 8, 8, 0, 1);
+	c.lba = DMW_INLINE_LBA_LIMIT - 8;
+	{
+		struct dmw_cmd big = c;
+		__u8 cdb[16];
+		struct dmw_cmd out;
+		struct dmw_status st;
+
+		ok(!dmw_encode_cdb(cdb, &big) &&
+		   !dmw_decode_cdb(cdb, 16, &out, &st) &&
+		   out.lba == DMW_INLINE_LBA_LIMIT - 8 &&
+		   dmw_get_be(&cdb[11], 5) == DMW_INLINE_LBA_LIMIT - 8,
+		   "inline round trip at the largest inline LBA (2^40 - 8)");
+	}
+	c = inline_cmd(DMW_INLINE_LBA_LIMIT - 7, 8, 0, 1);
+	{
+		__u8 cdb[16];
+
+		ok(dmw_encode_cdb(cdb, &c) == -EINVAL,
+		   "inline encode refuses a write past 2^40 sectors");
+	}
+	c = inline_cmd(100, 0, 0, 1);
+	{
+		__u8 cdb[16];
+
+		ok(dmw_encode_cdb(cdb, &c) == -EINVAL,
+		   "inline encode refuses zero length");
+		c = inline_cmd(100, 257, 0, 1);
+		ok(dmw_encode_cdb(cdb, &c) == -EINVAL,
+		   "inline encode refuses 257 sectors");
+		c = inline_cmd(100, 8, 0x04, 1);
+		ok(dmw_encode_cdb(cdb, &c) == -EINVAL,
+		   "inline encode refuses an unknown flag");
+	}
+	for (i = 0; i < 4; i++) {
+		c = inline_cmd(4096, 8, i, 5);
+		ok(round_trip(&c), "inline round trip, flags %#x%s%s", i,
+		   i & DMW_F_FUA ? " FUA" : "", i & DMW_F_PREFLUSH ? " PREFLUSH" : "");
+	}
+}
+
+static void test_tags(void)
+{
+	struct dmw_cmd c = inline_cmd(8, 8, 0, 0xffffff);
+	struct dmw_cmd out;
+	struct dmw_status st;
+	__u8 cdb[16];
+
+	ok(round_trip(&c), "sequence tag 0xffffff survives");
+	c.seq_tag = 0x1000000;	/* wraps to 0 */
+	dmw_encode_cdb(cdb, &c);
+	dmw_decode_cdb(cdb, 16, &out, &st);
+	ok(out.seq_tag == 0, "sequence 2^24 wraps to tag 0");
+	c.seq_tag = 0x12345678;
+	dmw_encode_cdb(cdb, &c);
+	dmw_decode_cdb(cdb, 16, &out, &st);
+	ok(out.seq_tag == 0x345678 && cdb[4] == 0x34 && cdb[5] == 0x56 &&
+	   cdb[6] == 0x78, "sequence tag is the low 24 bits, big-endian in bytes 4-6");
+	ok(cdb[2] == 0x77 && cdb[3] == 0x88,
+	   "generation tag is the low 16 bits, big-endian in bytes 2-3");
+}
+
+static void test_split_round_trips(void)
+{
+	static const __u32 lens[] = { 1, 63, 64, 65, 2048, DMW_SPLIT_MAX_SECTORS };
+	struct dmw_cmd c;
+	unsigned int i;
+
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		c = split_cmd(lens[i], 0xabcdef);
+		ok(round_trip(&c), "split data round trip, %u sectors", lens[i]);
+		c = desc_cmd(lens[i], 0xabcdef);
+		ok(round_trip(&c), "split descriptor command round trip, %u sectors",
+		   lens[i]);
+	}
+	c = split_cmd(DMW_SPLIT_MAX_SECTORS + 1, 1);
+	{
+		__u8 cdb[16];
+
+		ok(dmw_encode_cdb(cdb, &c) == -EINVAL,
+		   "split encode refuses more than DMW_SPLIT_MAX_SECTORS");
+	}
+}
+
+static void test_framing_choice(void)
+{
+	__u32 m = DMW_INLINE_DEFAULT;
+
+	ok(dmw_use_inline(0, 1, m), "512 bytes: inline");
+	ok(dmw_use_inline(0, (m >> 9) - 1, m), "inline_max - 512: inline");
+	ok(dmw_use_inline(0, m >> 9, m), "inline_max (32 KiB): inline");
+	ok(!dmw_use_inline(0, (m >> 9) + 1, m), "inline_max + 512: split");
+	ok(!dmw_use_inline(0, DMW_SPLIT_MAX_SECTORS, m), "8 MiB: split");
+	ok(!dmw_use_inline(0, 1, 0), "inline_max 0: always split");
+	ok(dmw_use_inline(0, 256, DMW_INLINE_MAX_BYTES), "128 KiB with inline_max 128 KiB: inline");
+	ok(!dmw_use_inline(0, 257, 0xffffffff), "257 sectors never inline");
+	ok(!dmw_use_inline(DMW_INLINE_LBA_LIMIT - 4, 8, m),
+	   "write crossing 2^40 sectors: split");
+	ok(!dmw_use_inline(0, 0, m), "empty write: not inline");
+}
+
+static void test_desc_round_trip(void)
+{
+	static const __u32 lens[] = { 1, 8, 9, 65, 2048, DMW_SPLIT_MAX_SECTORS };
+	static __u8 buf[DMW_DESC_MAX_LEN];
+	unsigned int i, k;
+
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		struct dmw_desc d = {
+			.flags = DMW_F_FUA, .nr_sectors = lens[i],
+			.lba = CAP_SECTORS - lens[i], .seq = 0x1000000abcdefULL,
+			.generation = GEN,
+		}, out;
+		struct dmw_cmd c = desc_cmd(lens[i], 0xabcdef);
+		struct dmw_status st;
+		__u32 len = dmw_desc_len(lens[i]);
+		int good;
+
+		dmw_encode_desc_hdr(buf, &d);
+		for (k = 0; k < dmw_desc_nr_crcs(lens[i]); k++)
+			dmw_put_desc_crc(buf, k, 0x10000 + k);
+		good = !dmw_decode_desc(buf, len, &c, CAP_SECTORS, 9, GEN, &out, &st) &&
+		       out.flags == d.flags && out.lba == d.lba &&
+		       out.nr_sectors == d.nr_sectors && out.seq == d.seq &&
+		       out.generation == d.generation &&
+		       out.nr_crcs == (lens[i] * 512 + 4095) / 4096 &&
+		       len == 40 + 4 * out.nr_crcs;
+		for (k = 0; good && k < out.nr_crcs; k++)
+			good = dmw_desc_crc(&out, k) == 0x10000 + k &&
+			       !dmw_check_crc(&out, k, 0x10000 + k, &st);
+		ok(good, "descriptor round trip, %u sectors at the last LBA",
+		   lens[i]);
+	}
+	ok(dmw_chunk_len(9, 0) == 4096 && dmw_chunk_len(9, 1) == 512 &&
+	   dmw_chunk_len(8, 0) == 4096, "chunk lengths: 4 KiB, last one partial");
+}
+
+static void test_state(void)
+{
+	struct dmw_state s = {
+		.version = DMW_VERSION, .lbs_shift = 12, .generation = GEN,
+		.capacity = CAP_SECTORS, .max_split = 2048, .staging_kib = 65536,
+	}, out;
+	__u8 buf[DMW_STATE_LEN];
+
+	dmw_encode_state(buf, &s);
+	ok(!dmw_decode_state(buf, sizeof(buf), &out) &&
+	   out.generation == GEN && out.capacity == CAP_SECTORS &&
+	   out.lbs_shift == 12 && out.max_split == 2048 &&
+	   out.staging_kib == 65536, "state round trip");
+	ok(dmw_decode_state(buf, DMW_STATE_LEN - 1, &out) == -EPROTO,
+	   "truncated state is refused");
+	buf[DMW_SOFF_VERSION] = 2;
+	ok(dmw_decode_state(buf, sizeof(buf), &out) == -EPROTO,
+	   "state of another version is refused");
+}
+
+static void encode(__u8 *cdb, struct dmw_cmd c)
+{
+	if (dmw_encode_cdb(cdb, &c))
+		abort();
+}
+
+static void test_cdb_rejections(void)
+{
+	__u8 cdb[16];
+	struct dmw_status st;
+
+	encode(cdb, inline_cmd(8, 8, 0, 1));
+	cdb[0] = 0xc1;
+	st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_OPCODE, 5, 0x20, 0, 1, -1, -1),
+	   "opcode C1h: INVALID COMMAND OPERATION CODE");
+
+	encode(cdb, inline_cmd(8, 8, 0, 1));
+	st = refuse(cdb, 10, 4096, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_CDB_LEN, 5, 0x24, 0, 1, 7, -1),
+	   "10 of 16 CDB bytes delivered: INVALID FIELD IN CDB at byte 7");
+	cdb[7] = 0x18;
+	st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_CDB_LEN, 5, 0x24, 0, 1, 7, -1),
+	   "ADDITIONAL CDB LENGTH 18h: pointer at byte 7");
+
+	encode(cdb, inline_cmd(8, 8, 0, 1));
+	cdb[8] = 0x09;	/* SA 0901h: SBC's range, not ours */
+	st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_SERVICE_ACTION, 5, 0x24, 0, 1, 8, -1),
+	   "service action outside F800h-FFFFh: pointer at byte 8");
+	encode(cdb, inline_cmd(8, 8, 0, 1));
+	cdb[9] = 0x60;	/* type 6 */
+	st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_SERVICE_ACTION, 5, 0x24, 0, 1, 9, 7),
+	   "unknown message type: pointer at byte 9 bit 7");
+	cdb[9] = 0x00;	/* type 0 */
+	st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
+	ok(st.reason == DMW_R_SERVICE_ACTION, "message type 0 is refused");
+
+	encode(cdb, inline_cmd(8, 8, 0, 1));
+	cdb[8] = 0xfa;	/* version 2 */
+	st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_VERSION, 5, 0x24, 0, 1, 8, 2),
+	   "version 2: pointer at byte 8 bit 2");
+
+	encode(cdb, inline_cmd(8, 8, 0, 1));
+	cdb[1] = 0x04;	/* NACA */
+	st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 1, 2),
+	   "CONTROL byte set: pointer at byte 1 bit 2");
+	encode(cdb, inline_cmd(8, 8, 0, 1));
+	cdb[9] |= 0x08;	/* reserved flag bit 3 */
+	st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 9, 3),
+	   "reserved inline flag: pointer at byte 9 bit 3");
+	encode(cdb, split_cmd(64, 1));
+	cdb[11] = 0x01;
+	st = refuse(cdb, 16, 32768, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 11, 0),
+	   "split data reserved byte 11: pointer at byte 11 bit 0");
+	encode(cdb, split_cmd(64, 1));
+	cdb[9] |= DMW_F_FUA;
+	st = refuse(cdb, 16, 32768, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 9, 0),
+	   "flags on split data (they belong in the descriptor): refused");
+	{
+		struct dmw_cmd q = { .type = DMW_T_QUERY, .param_len = 32 };
+
+		encode(cdb, q);
+		cdb[5] = 0x80;
+		st = refuse(cdb, 16, 32, CAP_SECTORS, 9);
+		ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 5, 7),
+		   "QUERY with a tag byte set: pointer at byte 5 bit 7");
+	}
+
+	encode(cdb, split_cmd(64, 1));
+	dmw_put_be(&cdb[12], 0, 4);
+	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_LENGTH, 5, 0x24, 0, 1, 12, -1),
+	   "split data of 0 sectors: pointer at byte 12");
+	dmw_put_be(&cdb[12], DMW_SPLIT_MAX_SECTORS + 1, 4);
+	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_LENGTH, 5, 0x24, 0, 1, 12, -1),
+	   "split data over 8 MiB: pointer at byte 12");
+	encode(cdb, desc_cmd(64, 1));
+	dmw_put_be(&cdb[12], DMW_DESC_HDR_LEN - 1, 4);
+	st = refuse(cdb, 16, DMW_DESC_HDR_LEN - 1, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_LENGTH, 5, 0x24, 0, 1, 12, -1),
+	   "descriptor shorter than its header: pointer at byte 12");
+	dmw_put_be(&cdb[12], DMW_DESC_MAX_LEN + 4, 4);
+	st = refuse(cdb, 16, DMW_DESC_MAX_LEN + 4, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_LENGTH, 5, 0x24, 0, 1, 12, -1),
+	   "descriptor longer than the largest: pointer at byte 12");
+
+	encode(cdb, inline_cmd(CAP_SECTORS - 8, 8, 0, 1));
+	st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
+	ok(st.reason == DMW_R_OK, "inline write ending at the last sector is accepted");
+	encode(cdb, inline_cmd(CAP_SECTORS - 7, 8, 0, 1));
+	st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_LBA_RANGE, 5, 0x21, 0, 1, -1, -1),
+	   "inline write one sector past the end: LBA OUT OF RANGE");
+	encode(cdb, inline_cmd(CAP_SECTORS + 100, 1, 0, 1));
+	st = refuse(cdb, 16, 512, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_LBA_RANGE, 5, 0x21, 0, 1, -1, -1),
+	   "inline write beyond capacity: LBA OUT OF RANGE");
+
+	encode(cdb, inline_cmd(9, 8, 0, 1));
+	st = refuse(cdb, 16, 4096, CAP_SECTORS, 12);
+	ok(sense_is(&st, DMW_R_ALIGNMENT, 5, 0x24, 0, 1, 11, -1),
+	   "LBA not on a 4 KiB block: pointer at the LBA (byte 11)");
+	encode(cdb, inline_cmd(8, 9, 0, 1));
+	st = refuse(cdb, 16, 4608, CAP_SECTORS, 12);
+	ok(sense_is(&st, DMW_R_ALIGNMENT, 5, 0x24, 0, 1, 10, -1),
+	   "length not whole 4 KiB blocks: pointer at the length (byte 10)");
+
+	encode(cdb, inline_cmd(8, 8, 0, 1));
+	st = refuse(cdb, 16, 2048, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_XFER_LEN, 5, 0x24, 0, 1, 10, -1),
+	   "inline data-out shorter than the length: pointer at byte 10");
+	encode(cdb, split_cmd(64, 1));
+	st = refuse(cdb, 16, 32768 + 512, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_XFER_LEN, 5, 0x24, 0, 1, 12, -1),
+	   "split data-out longer than the length: pointer at byte 12");
+
+	{
+		struct dmw_cmd c = inline_cmd(8, 8, 0, 1);
+
+		c.gen_tag = GEN_TAG - 1;
+		encode(cdb, c);
+		st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
+		ok(sense_is(&st, DMW_R_GENERATION, 7, 0x27, 0, 1, -1, -1),
+		   "stale generation tag: DATA PROTECT / WRITE PROTECTED");
+	}
+}
+
+static __u32 desc_prep(__u8 *buf, __u32 nr, __u64 lba)
+{
+	struct dmw_desc d = {
+		.nr_sectors = nr, .lba = lba, .seq = 0x42, .generation = GEN,
+	};
+	__u32 k;
+
+	dmw_encode_desc_hdr(buf, &d);
+	for (k = 0; k < dmw_desc_nr_crcs(nr); k++)
+		dmw_put_desc_crc(buf, k, k);
+	return dmw_desc_len(nr);
+}
+
+static struct dmw_status desc_refuse(const __u8 *buf, __u32 len,
+				     struct dmw_cmd c)
+{
+	struct dmw_desc d;
+	struct dmw_status st;
+
+	dmw_decode_desc(buf, len, &c, CAP_SECTORS, 9, GEN, &d, &st);
+	return st;
+}
+
+static void test_desc_rejections(void)
+{
+	static __u8 buf[DMW_DESC_MAX_LEN + 64];
+	struct dmw_cmd c = desc_cmd(128, 0x42);
+	struct dmw_status st;
+	struct dmw_desc d;
+	__u32 len;
+
+	len = desc_prep(buf, 128, 0);
+	st = desc_refuse(buf, len, c);
+	ok(st.reason == DMW_R_OK, "well-formed descriptor is accepted");
+
+	st = desc_refuse(buf, DMW_DESC_HDR_LEN - 1, c);
+	ok(sense_is(&st, DMW_R_DESC_LEN, 5, 0x1a, 0, 0, -1, -1),
+	   "truncated descriptor header: PARAMETER LIST LENGTH ERROR");
+	st = desc_refuse(buf, len - 4, c);
+	ok(sense_is(&st, DMW_R_DESC_LEN, 5, 0x1a, 0, 0, -1, -1),
+	   "descriptor missing its last CRC: PARAMETER LIST LENGTH ERROR");
+	st = desc_refuse(buf, len + 4, c);
+	ok(sense_is(&st, DMW_R_DESC_LEN, 5, 0x1a, 0, 0, -1, -1),
+	   "over-long descriptor: PARAMETER LIST LENGTH ERROR");
+
+	buf[0] ^= 1;
+	st = desc_refuse(buf, len, c);
+	ok(sense_is(&st, DMW_R_DESC_FIELD, 5, 0x26, 0, 0, 0, -1),
+	   "bad magic: INVALID FIELD IN PARAMETER LIST at byte 0");
+	buf[0] ^= 1;
+	buf[DMW_DOFF_VERSION] = 2;
+	st = desc_refuse(buf, len, c);
+	ok(sense_is(&st, DMW_R_DESC_FIELD, 5, 0x26, 0, 0, 4, -1),
+	   "descriptor version 2: pointer at byte 4");
+	buf[DMW_DOFF_VERSION] = DMW_VERSION;
+	buf[DMW_DOFF_FLAGS] = 0x10;
+	st = desc_refuse(buf, len, c);
+	ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 0, 5, 4),
+	   "reserved descriptor flag: pointer at byte 5 bit 4, C/D 0");
+	buf[DMW_DOFF_FLAGS] = 0;
+	buf[7] = 1;
+	st = desc_refuse(buf, len, c);
+	ok(st.reason == DMW_R_RESERVED && st.field == 7 && !st.in_cdb,
+	   "reserved descriptor byte 7 set: pointer at byte 7");
+	buf[7] = 0;
+
+	dmw_put_be(&buf[DMW_DOFF_SECTORS], 0, 4);
+	st = desc_refuse(buf, len, c);
+	ok(sense_is(&st, DMW_R_DESC_FIELD, 5, 0x26, 0, 0, 16, -1),
+	   "descriptor of 0 sectors: pointer at byte 16");
+	dmw_put_be(&buf[DMW_DOFF_SECTORS], 128, 4);
+	dmw_put_be(&buf[DMW_DOFF_NR_CRCS], 15, 4);
+	st = desc_refuse(buf, len, c);
+	ok(sense_is(&st, DMW_R_DESC_FIELD, 5, 0x26, 0, 0, 20, -1),
+	   "CRC count disagrees with the length: pointer at byte 20");
+	dmw_put_be(&buf[DMW_DOFF_NR_CRCS], 16, 4);
+
+	c.seq_tag = 0x43;
+	st = desc_refuse(buf, len, c);
+	ok(sense_is(&st, DMW_R_DESC_FIELD, 5, 0x26, 0, 0, 24, -1),
+	   "sequence disagrees with the CDB's tag: pointer at byte 24");
+	c.seq_tag = 0x42;
+
+	dmw_put_be(&buf[DMW_DOFF_GEN], GEN + 0x10000, 8);	/* same tag */
+	st = desc_refuse(buf, len, c);
+	ok(sense_is(&st, DMW_R_GENERATION, 7, 0x27, 0, 0, -1, -1),
+	   "full 64-bit generation checked, not only its tag");
+	dmw_put_be(&buf[DMW_DOFF_GEN], GEN, 8);
+
+	len = desc_prep(buf, 128, CAP_SECTORS - 127);
+	st = desc_refuse(buf, len, c);
+	ok(sense_is(&st, DMW_R_LBA_RANGE, 5, 0x21, 0, 0, -1, -1),
+	   "descriptor write past the end: LBA OUT OF RANGE");
+	len = desc_prep(buf, 128, ~0ULL - 10);
+	st = desc_refuse(buf, len, c);
+	ok(st.reason == DMW_R_LBA_RANGE,
+	   "descriptor LBA + length overflowing 64 bits: LBA OUT OF RANGE");
+
+	len = desc_prep(buf, 128, 0);
+	dmw_decode_desc(buf, len, &c, CAP_SECTORS, 9, GEN, &d, &st);
+	ok(!dmw_check_crc(&d, 3, 3, &st) && dmw_check_crc(&d, 3, 4, &st) &&
+	   sense_is(&st, DMW_R_CRC, 0x0b, 0x10, 0x01, 0, 40 + 12, -1),
+	   "CRC mismatch in chunk 3: LOGICAL BLOCK GUARD CHECK FAILED at its slot");
+}
+
+static void test_peer_state_senses(void)
+{
+	struct dmw_status st = { .bit = DMW_NO_BIT };
+
+	st.reason = DMW_R_SEQUENCE;
+	ok(sense_is(&st, DMW_R_SEQUENCE, 5, 0x2c, 0, 0, -1, -1),
+	   "duplicate tag: COMMAND SEQUENCE ERROR");
+	st.reason = DMW_R_RESOURCES;
+	ok(sense_is(&st, DMW_R_RESOURCES, 5, 0x55, 3, 0, -1, -1),
+	   "staging full: INSUFFICIENT RESOURCES");
+	st.reason = DMW_R_DATA_MISSING;
+	ok(sense_is(&st, DMW_R_DATA_MISSING, 0x0b, 0x0c, 0, 0, -1, -1),
+	   "split data never came: ABORTED COMMAND / WRITE ERROR");
+	ok(dmw_sense_reason(7, 0x27, 0) == DMW_R_GENERATION &&
+	   dmw_sense_reason(0x0b, 0x10, 1) == DMW_R_CRC &&
+	   dmw_sense_reason(5, 0x21, 0) == DMW_R_LBA_RANGE &&
+	   dmw_sense_reason(3, 0x11, 0) == DMW_R_NR,
+	   "sense maps back to its reason; foreign sense is not ours");
+	{
+		unsigned int r, distinct = 1;
+
+		for (r = 1; r < DMW_R_NR; r++)
+			if (!strcmp(dmw_reason_name(r), "unknown") ||
+			    !dmw_reason_sense(r))
+				distinct = 0;
+		ok(distinct, "every reason has a name and a sense");
+	}
+}
+
+int main(void)
+{
+	printf("TAP version 13\n");
+	test_crc();
+	test_inline_round_trips();
+	test_tags();
+	test_split_round_trips();
+	test_framing_choice();
+	test_desc_round_trip();
+	test_state();
+	test_cdb_rejections();
+	test_desc_rejections();
+	test_peer_state_senses();
+	printf("1..%u\n", tests);
+	printf("# %u passed, %u failed\n", tests - failures, failures);
+	return failures ? 1 : 0;
+}
