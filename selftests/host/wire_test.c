@@ -12,6 +12,8 @@
 
 #include <linux/dualmirror.h>
 
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
 static unsigned int tests, failures;
 
 static void ok(int cond, const char *fmt, ...)
@@ -134,7 +136,7 @@ static void test_inline_round_trips(void)
 	unsigned int i;
 	static const __u32 lens[] = { 1, 8, 63, 64, 65, 255, 256 };
 
-	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(lens); i++) {
 		c = inline_cmd(2048, lens[i], 0, 7);
 		ok(round_trip(&c), "inline round trip, %u bytes", lens[i] << 9);
 	}
@@ -208,7 +210,7 @@ static void test_split_round_trips(void)
 	struct dmw_cmd c;
 	unsigned int i;
 
-	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(lens); i++) {
 		c = split_cmd(lens[i], 0xabcdef);
 		ok(round_trip(&c), "split data round trip, %u sectors", lens[i]);
 		c = desc_cmd(lens[i], 0xabcdef);
@@ -247,7 +249,7 @@ static void test_desc_round_trip(void)
 	static __u8 buf[DMW_DESC_MAX_LEN];
 	unsigned int i, k;
 
-	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(lens); i++) {
 		struct dmw_desc d = {
 			.flags = DMW_F_FUA, .nr_sectors = lens[i],
 			.lba = CAP_SECTORS - lens[i], .seq = 0x1000000abcdefULL,
