@@ -1,0 +1,451 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * dm-dualmirror: the peer leg.  Every mirrored write becomes one INLINE
+ * command or a SPLIT DATA + SPLIT DESC pair (include/uapi/linux/dualmirror.h)
+ * sent as SCSI passthrough requests to the peer disk.  The data is mapped
+ * from the write's own pages, never copied.
+ */
+#include <linux/blk-mq.h>
+#include <linux/highmem.h>
+#include <linux/ktime.h>
+#include <linux/slab.h>
+#include <scsi/scsi.h>
+#include <scsi/scsi_cmnd.h>
+#include <scsi/scsi_common.h>
+#include <scsi/scsi_proto.h>
+
+#include "dm-dualmirror.h"
+
+const char *dmw_error_name(unsigned int error)
+{
+	switch (error) {
+	case DMW_E_SENSE:
+		return "sense";
+	case DMW_E_TRANSPORT:
+		return "transport";
+	case DMW_E_TIMEOUT:
+		return "timeout";
+	case DMW_E_MAPPING:
+		return "mapping";
+	case DMW_E_NOMEM:
+		return "no_request";
+	case DMW_E_NONE:
+		return "none";
+	default:
+		return dmw_reason_name(error);
+	}
+}
+
+size_t dmw_pio_size(unsigned int max_io, unsigned int max_segs)
+{
+	return sizeof(struct dmw_pio) + max_segs * sizeof(struct bio_vec) +
+	       dmw_desc_len(max_io);
+}
+
+static struct dmw_pio *dmw_pio_alloc(struct dmw_c *dmc, u8 framing)
+{
+	struct dmw_pio *pio = mempool_alloc(dmc->pio_pool, GFP_NOIO);
+
+	memset(pio, 0, sizeof(*pio));
+	pio->dmc = dmc;
+	pio->framing = framing;
+	atomic_set(&pio->error, DMW_E_NONE);
+	pio->desc = (u8 *)&pio->data_vecs[dmc->max_segs];
+	bio_init(&pio->data_bio, NULL, pio->data_vecs, dmc->max_segs,
+		 REQ_OP_DRV_OUT);
+	bio_init(&pio->desc_bio, NULL, pio->desc_vecs, DMW_DESC_VECS,
+		 REQ_OP_DRV_OUT);
+	atomic_inc(&dmc->nr_pios);
+	return pio;
+}
+
+static void dmw_pio_free(struct dmw_pio *pio)
+{
+	struct dmw_c *dmc = pio->dmc;
+	struct bvec_iter_all iter;
+	struct bio_vec *bv;
+	unsigned long flags;
+
+	if (pio->pages_held)
+		bio_for_each_segment_all(bv, &pio->data_bio, iter)
+			put_page(bv->bv_page);
+	bio_uninit(&pio->data_bio);
+	bio_uninit(&pio->desc_bio);
+	mempool_free(pio, dmc->pio_pool);
+
+	/* The destructor takes the lock after the wait: dmc outlives us. */
+	spin_lock_irqsave(&dmc->lock, flags);
+	if (atomic_dec_and_test(&dmc->nr_pios))
+		wake_up(&dmc->pio_wait);
+	spin_unlock_irqrestore(&dmc->lock, flags);
+}
+
+/*
+ * Map @nr_sectors of @src's pages into the data bio, holding a reference on
+ * each page: a request may outlive the write it came from.
+ */
+static int dmw_pio_map_data(struct dmw_pio *pio, struct bio *src)
+{
+	struct request_queue *q = pio->dmc->peer_q;
+	struct bvec_iter_all iter_all;
+	struct bvec_iter iter;
+	struct bio_vec bv, *bvp;
+
+	bio_for_each_segment(bv, src, iter)
+		if (bio_add_pc_page(q, &pio->data_bio, bv.bv_page, bv.bv_len,
+				    bv.bv_offset) != bv.bv_len)
+			return -EINVAL;
+	bio_for_each_segment_all(bvp, &pio->data_bio, iter_all)
+		get_page(bvp->bv_page);
+	pio->pages_held = true;
+	return 0;
+}
+
+static int dmw_pio_map_desc(struct dmw_pio *pio, unsigned int len)
+{
+	struct request_queue *q = pio->dmc->peer_q;
+	u8 *p = pio->desc;
+
+	while (len) {
+		unsigned int n = min_t(unsigned int, len,
+				       PAGE_SIZE - offset_in_page(p));
+
+		if (bio_add_pc_page(q, &pio->desc_bio, virt_to_page(p), n,
+				    offset_in_page(p)) != n)
+			return -EINVAL;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* One CRC-32C per 4 KiB chunk of the write, into the descriptor. */
+static void dmw_desc_crcs(struct dmw_pio *pio, struct bio *src)
+{
+	u32 crc = DMW_CRC_INIT, i = 0, done = 0;
+	struct bvec_iter iter;
+	struct bio_vec bv;
+
+	bio_for_each_segment(bv, src, iter) {
+		u8 *p = bvec_kmap_local(&bv);
+		u32 off = 0;
+
+		while (off < bv.bv_len) {
+			u32 n = min(bv.bv_len - off, DMW_CHUNK_SIZE - done);
+
+			crc = dmw_crc32c_update(crc, p + off, n);
+			off += n;
+			done += n;
+			if (done == DMW_CHUNK_SIZE) {
+				dmw_put_desc_crc(pio->desc, i++,
+						 dmw_crc32c_final(crc));
+				crc = DMW_CRC_INIT;
+				done = 0;
+			}
+		}
+		kunmap_local(p);
+	}
+	if (done)
+		dmw_put_desc_crc(pio->desc, i, dmw_crc32c_final(crc));
+}
+
+/* Why a request failed: a wire-format reason if the peer said so. */
+static int dmw_rq_error(struct scsi_cmnd *scmd)
+{
+	struct scsi_sense_hdr sshdr;
+	unsigned int reason;
+
+	if (host_byte(scmd->result) != DID_OK)
+		return DMW_E_TRANSPORT;
+	if (get_status_byte(scmd) != SAM_STAT_CHECK_CONDITION ||
+	    !scsi_normalize_sense(scmd->sense_buffer, SCSI_SENSE_BUFFERSIZE,
+				  &sshdr))
+		return DMW_E_SENSE;
+	reason = dmw_sense_reason(sshdr.sense_key, sshdr.asc, sshdr.ascq);
+	return reason < DMW_R_NR ? reason : DMW_E_SENSE;
+}
+
+/* The last request of the leg ended: hand the outcome to the write. */
+static void dmw_pio_end(struct dmw_pio *pio)
+{
+	struct dmw_c *dmc = pio->dmc;
+	int error = atomic_read(&pio->error);
+	unsigned long flags;
+	struct dmw_io *io;
+
+	spin_lock_irqsave(&dmc->lock, flags);
+	io = pio->io;
+	if (io) {
+		io->pio = NULL;
+		pio->io = NULL;
+	}
+	spin_unlock_irqrestore(&dmc->lock, flags);
+
+	if (io) {
+		if (error == DMW_E_NONE) {
+			u64 us = div_u64(ktime_get_ns() - pio->start_ns,
+					 NSEC_PER_USEC);
+
+			atomic64_inc(&dmc->st.ops[pio->framing]);
+			atomic64_add(atomic_read(&pio->irqs),
+				     &dmc->st.irqs[pio->framing]);
+			atomic64_add(us, &dmc->st.lat_us[pio->framing]);
+		} else {
+			dmw_note_error(dmc, error);
+		}
+		dmw_peer_leg_done(io, error != DMW_E_NONE);
+	}
+	dmw_pio_free(pio);
+}
+
+/*
+ * Runs for every passthrough request, possibly in interrupt context.  A
+ * command that got its status counts the interrupts that happened: the
+ * command reaching the peer, its data if it had any, the status.
+ */
+static enum rq_end_io_ret dmw_rq_end_io(struct request *rq, blk_status_t sts)
+{
+	struct scsi_cmnd *scmd = blk_mq_rq_to_pdu(rq);
+	struct dmw_pio *pio = rq->end_io_data;
+
+	if (sts == BLK_STS_OK && !scmd->result) {
+		int irqs = DMW_IRQ_CMD + DMW_IRQ_STATUS;
+
+		if (scmd->cmnd[0] == DMW_OPCODE)
+			irqs += DMW_IRQ_DATA;
+		atomic_add(irqs, &pio->irqs);
+	} else {
+		atomic_cmpxchg(&pio->error, DMW_E_NONE, dmw_rq_error(scmd));
+	}
+	if (atomic_dec_and_test(&pio->pending))
+		dmw_pio_end(pio);
+	return RQ_END_IO_FREE;
+}
+
+static struct request *dmw_rq_alloc(struct dmw_pio *pio, const u8 *cdb,
+				    unsigned int cdb_len, struct bio *bio)
+{
+	struct dmw_c *dmc = pio->dmc;
+	struct scsi_cmnd *scmd;
+	struct request *rq;
+
+	rq = scsi_alloc_request(dmc->peer_q,
+				bio ? REQ_OP_DRV_OUT : REQ_OP_DRV_IN, 0);
+	if (IS_ERR(rq))
+		return rq;
+	if (bio && blk_rq_append_bio(rq, bio)) {
+		blk_mq_free_request(rq);
+		return ERR_PTR(-EINVAL);
+	}
+	scmd = blk_mq_rq_to_pdu(rq);
+	memcpy(scmd->cmnd, cdb, cdb_len);
+	scmd->cmd_len = cdb_len;
+	scmd->allowed = 0;
+	rq->timeout = dmc->peer_timeout;
+	rq->rq_flags |= RQF_QUIET;
+	rq->end_io = dmw_rq_end_io;
+	rq->end_io_data = pio;
+	return rq;
+}
+
+/* Link the leg to its write, then start every request. */
+static void dmw_pio_start(struct dmw_io *io, struct dmw_pio *pio,
+			  struct request **rq, unsigned int nr_rq)
+{
+	struct dmw_c *dmc = io->dmc;
+	unsigned long flags;
+	unsigned int i;
+
+	atomic_set(&pio->pending, nr_rq);
+	pio->start_ns = ktime_get_ns();
+	spin_lock_irqsave(&dmc->lock, flags);
+	pio->io = io;
+	io->pio = pio;
+	io->peer_start = jiffies;
+	spin_unlock_irqrestore(&dmc->lock, flags);
+
+	for (i = 0; i < nr_rq; i++)
+		blk_execute_rq_nowait(rq[i], false);
+}
+
+static int dmw_pio_fail(struct dmw_pio *pio, struct request **rq,
+			unsigned int nr_rq, int error)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr_rq; i++)
+		if (!IS_ERR_OR_NULL(rq[i]))
+			blk_mq_free_request(rq[i]);
+	dmw_note_error(pio->dmc, error);
+	dmw_pio_free(pio);
+	return -EIO;
+}
+
+/* Split framing: SPLIT DATA with the data, SPLIT DESC with the metadata. */
+static int dmw_prep_split(struct dmw_pio *pio, struct dmw_io *io,
+			  struct bio *src, u8 flags, u64 seq,
+			  struct request **rq)
+{
+	struct dmw_desc d = {
+		.flags = flags,
+		.nr_sectors = io->nr_sectors,
+		.lba = io->sector,
+		.seq = seq,
+		.generation = io->gen,
+	};
+	struct dmw_cmd c = {
+		.type = DMW_T_SPLIT_DATA,
+		.gen_tag = io->gen & DMW_GEN_TAG_MASK,
+		.seq_tag = seq & DMW_SEQ_TAG_MASK,
+		.nr_sectors = io->nr_sectors,
+	};
+	u8 cdb[DMW_CDB_LEN];
+
+	dmw_encode_desc_hdr(pio->desc, &d);
+	dmw_desc_crcs(pio, src);
+	if (dmw_pio_map_desc(pio, dmw_desc_len(io->nr_sectors)) ||
+	    dmw_encode_cdb(cdb, &c))
+		return DMW_E_MAPPING;
+	rq[0] = dmw_rq_alloc(pio, cdb, DMW_CDB_LEN, &pio->data_bio);
+	if (IS_ERR(rq[0]))
+		return DMW_E_NOMEM;
+
+	c.type = DMW_T_SPLIT_DESC;
+	c.nr_sectors = 0;
+	c.param_len = dmw_desc_len(io->nr_sectors);
+	if (dmw_encode_cdb(cdb, &c))
+		return DMW_E_MAPPING;
+	rq[1] = dmw_rq_alloc(pio, cdb, DMW_CDB_LEN, &pio->desc_bio);
+	if (IS_ERR(rq[1]))
+		return DMW_E_NOMEM;
+	return 0;
+}
+
+/**
+ * dmw_peer_write - send a write's peer leg
+ * @io: the write; io->sector, io->nr_sectors and io->gen are set
+ * @src: its data, exactly io->nr_sectors of it
+ * @flags: DMW_F_FUA
+ *
+ * The framing is chosen by dmw_use_inline().  Completion is reported with
+ * dmw_peer_leg_done().
+ *
+ * Return: 0 once the requests are issued; -EIO if the leg could not be
+ * started (the error is noted; the caller completes the leg as failed).
+ */
+int dmw_peer_write(struct dmw_io *io, struct bio *src, u8 flags)
+{
+	struct dmw_c *dmc = io->dmc;
+	bool inl = dmw_use_inline(io->sector, io->nr_sectors, dmc->inline_max);
+	u64 seq = atomic64_inc_return(&dmc->seq);
+	struct request *rq[2] = { NULL, NULL };
+	struct dmw_pio *pio;
+	u8 cdb[DMW_CDB_LEN];
+	int error;
+
+	pio = dmw_pio_alloc(dmc, inl ? DMW_FR_INLINE : DMW_FR_SPLIT);
+	if (dmw_pio_map_data(pio, src))
+		return dmw_pio_fail(pio, rq, 0, DMW_E_MAPPING);
+
+	if (inl) {
+		struct dmw_cmd c = {
+			.type = DMW_T_INLINE,
+			.flags = flags,
+			.gen_tag = io->gen & DMW_GEN_TAG_MASK,
+			.seq_tag = seq & DMW_SEQ_TAG_MASK,
+			.lba = io->sector,
+			.nr_sectors = io->nr_sectors,
+		};
+
+		if (dmw_encode_cdb(cdb, &c))
+			return dmw_pio_fail(pio, rq, 0, DMW_E_MAPPING);
+		rq[0] = dmw_rq_alloc(pio, cdb, DMW_CDB_LEN, &pio->data_bio);
+		if (IS_ERR(rq[0]))
+			return dmw_pio_fail(pio, rq, 1, DMW_E_NOMEM);
+		dmw_pio_start(io, pio, rq, 1);
+		return 0;
+	}
+
+	error = dmw_prep_split(pio, io, src, flags, seq, rq);
+	if (error)
+		return dmw_pio_fail(pio, rq, 2, error);
+	dmw_pio_start(io, pio, rq, 2);
+	return 0;
+}
+
+/**
+ * dmw_peer_flush - flush the peer's cache for an empty REQ_PREFLUSH bio
+ * @io: the flush
+ *
+ * The wire format has no empty write, so this is a plain SYNCHRONIZE
+ * CACHE (10) of the whole peer disk.
+ *
+ * Return: as dmw_peer_write().
+ */
+int dmw_peer_flush(struct dmw_io *io)
+{
+	u8 cdb[10] = { SYNCHRONIZE_CACHE };
+	struct request *rq[1];
+	struct dmw_pio *pio;
+
+	pio = dmw_pio_alloc(io->dmc, DMW_FR_FLUSH);
+	rq[0] = dmw_rq_alloc(pio, cdb, sizeof(cdb), NULL);
+	if (IS_ERR(rq[0]))
+		return dmw_pio_fail(pio, rq, 1, DMW_E_NOMEM);
+	dmw_pio_start(io, pio, rq, 1);
+	return 0;
+}
+
+/**
+ * dmw_peer_claim - CLAIM the peer: fence older primaries, learn its state
+ * @dmc: the target
+ * @state: the peer's state after the claim
+ *
+ * Synchronous; process context.
+ *
+ * Return: 0; -ENOTTY if the peer refused the command (it does not speak
+ * dualmirror); -EPROTO if its answer does not decode; -EIO if it did not
+ * answer; -ENOMEM.
+ */
+int dmw_peer_claim(struct dmw_c *dmc, struct dmw_state *state)
+{
+	struct dmw_cmd c = { .type = DMW_T_CLAIM, .param_len = DMW_STATE_LEN };
+	struct scsi_cmnd *scmd;
+	struct request *rq;
+	int result, r;
+	u32 resid;
+	u8 *buf;
+
+	buf = kzalloc(DMW_STATE_LEN, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	rq = scsi_alloc_request(dmc->peer_q, REQ_OP_DRV_IN, 0);
+	if (IS_ERR(rq)) {
+		r = PTR_ERR(rq);
+		goto out;
+	}
+	r = blk_rq_map_kern(dmc->peer_q, rq, buf, DMW_STATE_LEN, GFP_KERNEL);
+	if (r)
+		goto out_rq;
+	scmd = blk_mq_rq_to_pdu(rq);
+	dmw_encode_cdb(scmd->cmnd, &c);
+	scmd->cmd_len = DMW_CDB_LEN;
+	scmd->allowed = 1;
+	rq->timeout = dmc->peer_timeout;
+	rq->rq_flags |= RQF_QUIET;
+
+	blk_execute_rq(rq, false);
+	result = scmd->result;
+	resid = min_t(u32, scmd->resid_len, DMW_STATE_LEN);
+	if (host_byte(result) != DID_OK)
+		r = -EIO;
+	else if (result)
+		r = -ENOTTY;
+	else
+		r = dmw_decode_state(buf, DMW_STATE_LEN - resid, state);
+out_rq:
+	blk_mq_free_request(rq);
+out:
+	kfree(buf);
+	return r;
+}
