@@ -1,0 +1,594 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * dualmirror_peer: host setup and teardown, command dispatch, bio
+ * submission and error handling.
+ *
+ * Each attached backing device gets its own Scsi_Host with one LUN.
+ * queuecommand never sleeps: it hands every command to a WQ_MEM_RECLAIM
+ * workqueue; the worker answers it at once or submits bios built from the
+ * command's scatterlist, and the last bio's end_io completes it.
+ */
+#include <linux/bio.h>
+#include <linux/blkdev.h>
+#include <linux/device.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/random.h>
+#include <linux/slab.h>
+#include <linux/wait_bit.h>
+#include <scsi/scsi.h>
+#include <scsi/scsi_device.h>
+#include <scsi/scsi_eh.h>
+
+#include "dualmirror_peer.h"
+
+#define DMP_FMODE	(FMODE_READ | FMODE_WRITE | FMODE_EXCL)
+#define DMP_EH_WAIT	(30 * HZ)
+
+static unsigned int staging_kib = 65536;
+module_param(staging_kib, uint, 0644);
+MODULE_PARM_DESC(staging_kib,
+		 "Staging memory per peer disk for split data, KiB (read when a disk is added)");
+
+static unsigned int split_timeout_ms = 5000;
+module_param(split_timeout_ms, uint, 0644);
+MODULE_PARM_DESC(split_timeout_ms,
+		 "How long one half of a split write waits for the other, ms (read when a disk is added)");
+
+struct workqueue_struct *dmp_wq;
+static struct device *dmp_root;
+static LIST_HEAD(dmp_peers);
+static DEFINE_MUTEX(dmp_peers_mutex);	/* protects dmp_peers */
+
+/**
+ * dmp_complete - hand a finished command back to the midlayer
+ * @dc: the command, with scmd->result (and sense) set
+ *
+ * Frees what the command still holds.  After scsi_done() @dc may be reused
+ * at once, so only the peer is touched afterwards; the peer outlives
+ * @peer->busy reaching zero.
+ */
+void dmp_complete(struct dmp_cmd *dc)
+{
+	struct dmp_peer *peer = dc->peer;
+	struct scsi_cmnd *scmd = dc->scmd;
+
+	kfree(dc->desc_buf);
+	dc->desc_buf = NULL;
+	/* pairs with the acquire in dmp_eh_abort(): all of the above is done */
+	smp_store_release(&dc->state, DMP_ST_DONE);
+	scsi_done(scmd);
+	wake_up_var(&dc->state);
+	if (atomic_dec_and_test(&peer->busy))
+		wake_up_var(&peer->busy);
+}
+
+/* Drop a command the error handler took back: no scsi_done(). */
+static void dmp_release(struct dmp_cmd *dc)
+{
+	struct dmp_peer *peer = dc->peer;
+
+	kfree(dc->desc_buf);
+	dc->desc_buf = NULL;
+	/* pairs with the acquire in dmp_eh_abort() */
+	smp_store_release(&dc->state, DMP_ST_DONE);
+	if (atomic_dec_and_test(&peer->busy))
+		wake_up_var(&peer->busy);
+}
+
+void dmp_check_condition(struct dmp_cmd *dc, u8 key, u8 asc, u8 ascq)
+{
+	scsi_build_sense(dc->scmd, 0, key, asc, ascq);
+}
+
+static void dmp_put(struct dmp_cmd *dc)
+{
+	if (atomic_dec_and_test(&dc->pending))
+		dc->end(dc);
+}
+
+static void dmp_bio_end_io(struct bio *bio)
+{
+	struct dmp_cmd *dc = bio->bi_private;
+
+	if (bio->bi_status)
+		WRITE_ONCE(dc->bio_status, bio->bi_status);
+	bio_put(bio);
+	dmp_put(dc);
+}
+
+static struct bio *dmp_bio_alloc(struct dmp_cmd *dc, blk_opf_t opf,
+				 sector_t sector, unsigned int nr_vecs)
+{
+	struct bio *bio;
+
+	bio = bio_alloc(dc->peer->bdev, min_t(unsigned int, nr_vecs, BIO_MAX_VECS),
+			opf, GFP_NOIO);
+	bio->bi_iter.bi_sector = sector;
+	bio->bi_end_io = dmp_bio_end_io;
+	bio->bi_private = dc;
+	return bio;
+}
+
+static void dmp_bio_submit(struct dmp_cmd *dc, struct bio *bio)
+{
+	atomic_inc(&dc->pending);
+	submit_bio(bio);
+}
+
+static void dmp_io_start(struct dmp_cmd *dc, void (*end)(struct dmp_cmd *dc))
+{
+	dc->end = end;
+	dc->bio_status = BLK_STS_OK;
+	atomic_set(&dc->pending, 1);
+}
+
+/**
+ * dmp_submit_sg - read or write the command's own pages (zero copy)
+ * @dc: the command
+ * @opf: operation and flags
+ * @sector: first 512-byte sector on the backing device
+ * @bytes: bytes to transfer from the start of the scatterlist; 0 submits
+ *	one empty bio (a cache flush with REQ_PREFLUSH)
+ * @end: called once every bio completed; it completes the command
+ *
+ * Runs in the worker (may sleep).  A reference held across submission
+ * keeps @end from running before the last bio went out.
+ *
+ * Return: DMP_ASYNC.
+ */
+int dmp_submit_sg(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
+		  unsigned int bytes, void (*end)(struct dmp_cmd *dc))
+{
+	struct scsi_cmnd *scmd = dc->scmd;
+	unsigned int nents = scsi_sg_count(scmd);
+	struct scatterlist *sg;
+	struct bio *bio = NULL;
+	unsigned int i;
+
+	dmp_io_start(dc, end);
+	if (!bytes) {
+		dmp_bio_submit(dc, dmp_bio_alloc(dc, opf, sector, 0));
+		goto out;
+	}
+	scsi_for_each_sg(scmd, sg, nents, i) {
+		unsigned int len = min(sg->length, bytes);
+
+		if (!len)
+			break;
+		if (bio && bio_add_page(bio, sg_page(sg), len, sg->offset) == len)
+			goto added;
+		if (bio)
+			dmp_bio_submit(dc, bio);
+		bio = dmp_bio_alloc(dc, opf, sector, nents - i);
+		if (WARN_ON_ONCE(bio_add_page(bio, sg_page(sg), len,
+					      sg->offset) != len)) {
+			atomic_inc(&dc->pending);
+			bio_io_error(bio);	/* ends the command in error */
+			bio = NULL;
+			break;
+		}
+added:
+		sector += len >> SECTOR_SHIFT;
+		bytes -= len;
+	}
+	if (bio)
+		dmp_bio_submit(dc, bio);
+out:
+	dmp_put(dc);
+	return DMP_ASYNC;
+}
+
+/**
+ * dmp_submit_pages - write staged pages
+ * @dc: the command that completes when the write did
+ * @opf: operation and flags
+ * @sector: first sector
+ * @pages: the data, each page from offset 0
+ * @bytes: length
+ * @end: completion, as for dmp_submit_sg()
+ *
+ * Return: DMP_ASYNC.
+ */
+int dmp_submit_pages(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
+		     struct page **pages, unsigned int bytes,
+		     void (*end)(struct dmp_cmd *dc))
+{
+	unsigned int nr = DIV_ROUND_UP(bytes, PAGE_SIZE);
+	struct bio *bio = NULL;
+	unsigned int i;
+
+	dmp_io_start(dc, end);
+	for (i = 0; i < nr; i++) {
+		unsigned int len = min_t(unsigned int, bytes, PAGE_SIZE);
+
+		if (!bio || bio_add_page(bio, pages[i], len, 0) != len) {
+			if (bio)
+				dmp_bio_submit(dc, bio);
+			bio = dmp_bio_alloc(dc, opf, sector, nr - i);
+			__bio_add_page(bio, pages[i], len, 0);
+		}
+		sector += len >> SECTOR_SHIFT;
+		bytes -= len;
+	}
+	if (bio)
+		dmp_bio_submit(dc, bio);
+	dmp_put(dc);
+	return DMP_ASYNC;
+}
+
+/* Completion of a plain read, write or flush. */
+void dmp_bio_end_default(struct dmp_cmd *dc)
+{
+	struct scsi_cmnd *scmd = dc->scmd;
+
+	if (dc->bio_status) {
+		dmp_count_misc(dc->peer, DMP_C_IO_ERRORS, 1);
+		if (scmd->sc_data_direction == DMA_FROM_DEVICE)
+			dmp_check_condition(dc, MEDIUM_ERROR, 0x11, 0);
+		else
+			dmp_check_condition(dc, MEDIUM_ERROR, 0x0c, 0);
+	} else {
+		scmd->result = SAM_STAT_GOOD;
+	}
+	dmp_complete(dc);
+}
+
+/**
+ * dmp_copy_to_sg - return data-in
+ * @dc: the command
+ * @buf: the data
+ * @len: its length
+ * @alloc_len: the CDB's allocation length
+ *
+ * Copies at most @alloc_len and the buffer length, sets the residual.
+ *
+ * Return: DMP_DONE with GOOD status.
+ */
+int dmp_copy_to_sg(struct dmp_cmd *dc, const void *buf, unsigned int len,
+		   unsigned int alloc_len)
+{
+	struct scsi_cmnd *scmd = dc->scmd;
+	unsigned int n = min3(len, alloc_len, scsi_bufflen(scmd));
+	int copied = 0;
+
+	if (n && scmd->sc_data_direction == DMA_FROM_DEVICE)
+		copied = scsi_sg_copy_from_buffer(scmd, buf, n);
+	scsi_set_resid(scmd, scsi_bufflen(scmd) - copied);
+	scmd->result = SAM_STAT_GOOD;
+	return DMP_DONE;
+}
+
+static void dmp_work_fn(struct work_struct *work)
+{
+	struct dmp_cmd *dc = container_of(work, struct dmp_cmd, work);
+	int ret;
+
+	WRITE_ONCE(dc->state, DMP_ST_RUNNING);
+	if (dc->scmd->cmnd[0] == DMW_OPCODE)
+		ret = dmp_execute_mirror(dc);
+	else
+		ret = dmp_execute_scsi(dc);
+	if (ret == DMP_DONE)
+		dmp_complete(dc);
+}
+
+/* Runs under RCU from the block layer: must not sleep. */
+static int dmp_queuecommand(struct Scsi_Host *shost, struct scsi_cmnd *scmd)
+{
+	struct dmp_peer *peer = shost_priv(shost);
+	struct dmp_cmd *dc = scsi_cmd_priv(scmd);
+
+	dc->peer = peer;
+	dc->scmd = scmd;
+	dc->state = DMP_ST_QUEUED;
+	dc->desc_buf = NULL;
+	dc->staged = NULL;
+	dc->gen_slot = -1;
+	dc->bytes = 0;
+	INIT_LIST_HEAD(&dc->node);
+	INIT_WORK(&dc->work, dmp_work_fn);
+	scsi_set_resid(scmd, 0);
+	atomic_inc(&peer->busy);
+	queue_work(dmp_wq, &dc->work);
+	return 0;
+}
+
+static bool dmp_cmd_done(struct dmp_cmd *dc)
+{
+	/* pairs with the release in dmp_complete(): nothing refers to it */
+	return smp_load_acquire(&dc->state) == DMP_ST_DONE;
+}
+
+/*
+ * Abort: a command still queued or parked is taken back; one whose bio is
+ * in flight is waited for (its pages are the command's own), and if it does
+ * not finish, the abort fails and escalates to a device reset.
+ */
+static int dmp_eh_abort(struct scsi_cmnd *scmd)
+{
+	struct dmp_cmd *dc = scsi_cmd_priv(scmd);
+
+	if (dmp_cmd_done(dc))
+		return SUCCESS;
+	if (dmp_mirror_abort(dc) || cancel_work_sync(&dc->work) ||
+	    dmp_mirror_abort(dc)) {
+		dmp_release(dc);
+		return SUCCESS;
+	}
+	if (wait_var_event_timeout(&dc->state, dmp_cmd_done(dc), DMP_EH_WAIT))
+		return SUCCESS;
+	scmd_printk(KERN_WARNING, scmd, "abort: backing I/O still in flight\n");
+	return FAILED;
+}
+
+/*
+ * Device and host reset: fail parked descriptors, drop staged data and
+ * wait, without a bound, until every command has come back: a command's
+ * pages may be under I/O, so it must not be handed back earlier.
+ */
+static int dmp_eh_reset(struct scsi_cmnd *scmd)
+{
+	struct dmp_peer *peer = shost_priv(scmd->device->host);
+
+	dmp_mirror_shutdown(peer, DID_RESET);
+	wait_var_event(&peer->busy, !atomic_read(&peer->busy));
+	spin_lock(&peer->lock);
+	peer->dying = false;
+	spin_unlock(&peer->lock);
+	return SUCCESS;
+}
+
+static int dmp_slave_configure(struct scsi_device *sdev)
+{
+	struct dmp_peer *peer = shost_priv(sdev->host);
+
+	/* every segment a whole number of logical blocks */
+	blk_queue_dma_alignment(sdev->request_queue, dmp_lbs(peer) - 1);
+	return 0;
+}
+
+static struct scsi_host_template dmp_sht = {
+	.module = THIS_MODULE,
+	.name = DMP_NAME,
+	.proc_name = DMP_NAME,
+	.queuecommand = dmp_queuecommand,
+	.eh_abort_handler = dmp_eh_abort,
+	.eh_device_reset_handler = dmp_eh_reset,
+	.eh_host_reset_handler = dmp_eh_reset,
+	.slave_configure = dmp_slave_configure,
+	.can_queue = DMP_CAN_QUEUE,
+	.cmd_per_lun = DMP_CAN_QUEUE,
+	.this_id = -1,
+	.sg_tablesize = DMP_SG_TABLESIZE,
+	.max_sectors = DMP_MAX_SECTORS,
+	.cmd_size = sizeof(struct dmp_cmd),
+	.shost_groups = dmp_shost_groups,
+};
+
+static void dmp_peer_init(struct dmp_peer *peer, struct Scsi_Host *shost)
+{
+	peer->shost = shost;
+	INIT_LIST_HEAD(&peer->node);
+	spin_lock_init(&peer->lock);
+	INIT_LIST_HEAD(&peer->staged);
+	INIT_LIST_HEAD(&peer->parked);
+	mutex_init(&peer->claim_mutex);
+	atomic_set(&peer->inflight_gen[0], 0);
+	atomic_set(&peer->inflight_gen[1], 0);
+	atomic_set(&peer->busy, 0);
+	INIT_DELAYED_WORK(&peer->reaper, dmp_reaper_fn);
+	peer->generation = 0;
+	atomic64_set(&peer->staged_bytes, 0);
+	peer->dying = false;
+	peer->staging_bytes = (u64)READ_ONCE(staging_kib) << 10;
+	peer->split_timeout = msecs_to_jiffies(READ_ONCE(split_timeout_ms));
+	peer->max_split = min_t(u32, DMP_MAX_SECTORS, DMW_SPLIT_MAX_SECTORS);
+	/* NAA 3 (locally assigned): 4-bit NAA and 60 random bits */
+	peer->naa = (3ULL << 60) | (get_random_u64() >> 4);
+	dmp_mirror_init(peer);
+}
+
+static int dmp_peer_open(struct dmp_peer *peer, const char *path)
+{
+	unsigned int lbs;
+
+	strscpy(peer->path, path, sizeof(peer->path));
+	peer->bdev = blkdev_get_by_path(path, DMP_FMODE, peer);
+	if (IS_ERR(peer->bdev)) {
+		int ret = PTR_ERR(peer->bdev);
+
+		if (ret == -EBUSY)
+			pr_err("%s: %s is in use (mounted, or opened exclusively by another holder)\n",
+			       DMP_NAME, path);
+		else
+			pr_err("%s: cannot open %s: error %d\n", DMP_NAME, path,
+			       ret);
+		return ret;
+	}
+	lbs = bdev_logical_block_size(peer->bdev);
+	peer->lbs_shift = ilog2(lbs);
+	peer->capacity = bdev_nr_sectors(peer->bdev);
+	if (lbs < DMW_SECTOR_SIZE || lbs > DMW_CHUNK_SIZE || !peer->capacity) {
+		pr_err("%s: %s: unsupported logical block size %u or empty device\n",
+		       DMP_NAME, path, lbs);
+		blkdev_put(peer->bdev, DMP_FMODE);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/**
+ * dmp_peer_add - attach a backing device and create its SCSI disk
+ * @path: block device path, opened exclusively
+ *
+ * Return: the host number, or a negative errno.
+ */
+int dmp_peer_add(const char *path)
+{
+	struct Scsi_Host *shost;
+	struct dmp_peer *peer;
+	int ret;
+
+	shost = scsi_host_alloc(&dmp_sht, sizeof(*peer));
+	if (!shost)
+		return -ENOMEM;
+	peer = shost_priv(shost);
+	dmp_peer_init(peer, shost);
+	ret = dmp_peer_open(peer, path);
+	if (ret)
+		goto err_put;
+
+	shost->max_id = 1;
+	shost->max_lun = 1;
+	shost->max_channel = 0;
+	shost->max_cmd_len = DMW_CDB_LEN;
+	ret = scsi_add_host(shost, dmp_root);
+	if (ret)
+		goto err_bdev;
+	ret = scsi_add_device(shost, 0, 0, 0);
+	if (ret)
+		goto err_remove;
+
+	mutex_lock(&dmp_peers_mutex);
+	list_add_tail(&peer->node, &dmp_peers);
+	mutex_unlock(&dmp_peers_mutex);
+	shost_printk(KERN_INFO, shost, "peer disk on %s (%llu sectors, %u-byte blocks)\n",
+		     path, peer->capacity, 1U << peer->lbs_shift);
+	return shost->host_no;
+
+err_remove:
+	scsi_remove_host(shost);
+err_bdev:
+	blkdev_put(peer->bdev, DMP_FMODE);
+err_put:
+	scsi_host_put(shost);
+	return ret;
+}
+
+/* Tear one peer down; it is already off the list. */
+static void dmp_peer_destroy(struct dmp_peer *peer)
+{
+	struct Scsi_Host *shost = peer->shost;
+
+	dmp_mirror_shutdown(peer, DID_NO_CONNECT);
+	scsi_remove_host(shost);
+	wait_var_event(&peer->busy, !atomic_read(&peer->busy));
+	blkdev_put(peer->bdev, DMP_FMODE);
+	shost_printk(KERN_INFO, shost, "peer disk on %s removed\n", peer->path);
+	scsi_host_put(shost);
+}
+
+static bool dmp_peer_match(struct dmp_peer *peer, const char *name,
+			   dev_t devt)
+{
+	unsigned int host_no;
+
+	if (sscanf(name, "host%u", &host_no) == 1)
+		return peer->shost->host_no == host_no;
+	return devt && peer->bdev->bd_dev == devt;
+}
+
+/**
+ * dmp_peer_remove - detach a peer disk
+ * @name: "hostN" or the backing device's path
+ *
+ * Return: 0 or a negative errno.
+ */
+int dmp_peer_remove(const char *name)
+{
+	struct dmp_peer *peer, *found = NULL;
+	dev_t devt = 0;
+
+	if (strncmp(name, "host", 4) && lookup_bdev(name, &devt))
+		return -ENODEV;
+	mutex_lock(&dmp_peers_mutex);
+	list_for_each_entry(peer, &dmp_peers, node) {
+		if (dmp_peer_match(peer, name, devt)) {
+			found = peer;
+			list_del_init(&peer->node);
+			break;
+		}
+	}
+	mutex_unlock(&dmp_peers_mutex);
+	if (!found)
+		return -ENODEV;
+	dmp_peer_destroy(found);
+	return 0;
+}
+
+/* One line per peer disk: "hostN MAJ:MIN path". */
+ssize_t dmp_peer_list(char *buf)
+{
+	struct dmp_peer *peer;
+	ssize_t n = 0;
+
+	mutex_lock(&dmp_peers_mutex);
+	list_for_each_entry(peer, &dmp_peers, node)
+		n += sysfs_emit_at(buf, n, "host%u %u:%u %s\n",
+				   peer->shost->host_no,
+				   MAJOR(peer->bdev->bd_dev),
+				   MINOR(peer->bdev->bd_dev), peer->path);
+	mutex_unlock(&dmp_peers_mutex);
+	return n;
+}
+
+static int __init dmp_init(void)
+{
+	int ret;
+
+	BUILD_BUG_ON(PAGE_SIZE < DMW_CHUNK_SIZE);
+	ret = dmp_sysfs_init();
+	if (ret)
+		return ret;
+	dmp_wq = alloc_workqueue(DMP_NAME, WQ_MEM_RECLAIM, 0);
+	if (!dmp_wq) {
+		ret = -ENOMEM;
+		goto err_sysfs;
+	}
+	dmp_root = root_device_register(DMP_NAME);
+	if (IS_ERR(dmp_root)) {
+		ret = PTR_ERR(dmp_root);
+		goto err_wq;
+	}
+	ret = sysfs_create_groups(&dmp_root->kobj, dmp_root_groups);
+	if (ret)
+		goto err_root;
+	return 0;
+
+err_root:
+	root_device_unregister(dmp_root);
+err_wq:
+	destroy_workqueue(dmp_wq);
+err_sysfs:
+	dmp_sysfs_exit();
+	return ret;
+}
+
+static void __exit dmp_exit(void)
+{
+	struct dmp_peer *peer;
+
+	sysfs_remove_groups(&dmp_root->kobj, dmp_root_groups);
+	for (;;) {
+		mutex_lock(&dmp_peers_mutex);
+		peer = list_first_entry_or_null(&dmp_peers, struct dmp_peer,
+						node);
+		if (peer)
+			list_del_init(&peer->node);
+		mutex_unlock(&dmp_peers_mutex);
+		if (!peer)
+			break;
+		dmp_peer_destroy(peer);
+	}
+	root_device_unregister(dmp_root);
+	destroy_workqueue(dmp_wq);
+	dmp_sysfs_exit();
+}
+
+module_init(dmp_init);
+module_exit(dmp_exit);
+
+MODULE_DESCRIPTION("dualmirror peer: virtual SCSI host applying mirrored writes");
+MODULE_AUTHOR("dualmirror developers");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,565 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * dualmirror_peer: the mirror commands (include/uapi/linux/dualmirror.h).
+ *
+ * INLINE writes go straight to the backing device from the command's own
+ * pages.  A split write arrives as SPLIT DATA (the data) and SPLIT DESC
+ * (the metadata with one CRC32C per 4 KiB), in either order:
+ *
+ * - DATA first: the data is copied into bounded staging memory, keyed by
+ *   its sequence tag and tagged with the generation, and DATA completes
+ *   GOOD.  Unclaimed staged data is freed after split_timeout.
+ * - DESC first: the validated descriptor is parked; the DATA that arrives
+ *   later completes the pair.  A parked DESC whose data does not come
+ *   within split_timeout fails with DMW_R_DATA_MISSING.
+ *
+ * The pair is written only after the length and every CRC matched, and
+ * only if the generation did not change; DESC completes after the write.
+ * CLAIM advances the generation, drops staged data, fails parked DESCs
+ * and waits for writes of the old generation still in flight.
+ */
+#include <linux/bio.h>
+#include <linux/highmem.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/wait_bit.h>
+#include <scsi/scsi.h>
+#include <scsi/scsi_cmnd.h>
+
+#include "dualmirror_peer.h"
+
+static int dmp_refuse(struct dmp_cmd *dc, const struct dmw_status *st)
+{
+	struct scsi_cmnd *scmd = dc->scmd;
+	struct dmp_peer *peer = dc->peer;
+
+	dmw_build_sense(scmd->sense_buffer, st);
+	scmd->result = SAM_STAT_CHECK_CONDITION;
+	if (st->reason < DMW_R_NR)
+		atomic64_inc(&peer->stats.reason[st->reason]);
+	dmp_count(peer, dc->framing, DMP_EV_REJECTED, 1);
+	return DMP_DONE;
+}
+
+static int dmp_refuse_reason(struct dmp_cmd *dc, unsigned int reason,
+			     int in_cdb, unsigned int field)
+{
+	struct dmw_status st;
+
+	dmw_fail(&st, reason, in_cdb, field, DMW_NO_BIT);
+	return dmp_refuse(dc, &st);
+}
+
+static blk_opf_t dmp_write_opf(u8 flags)
+{
+	blk_opf_t opf = REQ_OP_WRITE | REQ_SYNC;
+
+	if (flags & DMW_F_FUA)
+		opf |= REQ_FUA;
+	if (flags & DMW_F_PREFLUSH)
+		opf |= REQ_PREFLUSH;
+	return opf;
+}
+
+/* Data-out bytes the transport delivered; 0 for any other direction. */
+static u32 dmp_xfer_out(struct scsi_cmnd *scmd)
+{
+	return scmd->sc_data_direction == DMA_TO_DEVICE ? scsi_bufflen(scmd) : 0;
+}
+
+static void dmp_staged_free(struct dmp_peer *peer, struct dmp_staged *stg)
+{
+	unsigned int i;
+
+	for (i = 0; i < stg->nr_pages; i++)
+		if (stg->pages[i])
+			__free_page(stg->pages[i]);
+	atomic64_sub((u64)stg->nr_sectors << DMW_SECTOR_SHIFT,
+		     &peer->staged_bytes);
+	kvfree(stg);
+}
+
+/* Allocate staging for @nr_sectors (already reserved) and copy the data. */
+static struct dmp_staged *dmp_staged_alloc(struct dmp_cmd *dc, u32 nr_sectors)
+{
+	u32 bytes = nr_sectors << DMW_SECTOR_SHIFT;
+	unsigned int nr = DIV_ROUND_UP(bytes, PAGE_SIZE);
+	struct scsi_cmnd *scmd = dc->scmd;
+	struct dmp_staged *stg;
+	unsigned int noio, i;
+
+	noio = memalloc_noio_save();
+	stg = kvzalloc(struct_size(stg, pages, nr), GFP_KERNEL);
+	if (!stg)
+		goto out;
+	INIT_LIST_HEAD(&stg->node);
+	stg->nr_sectors = nr_sectors;
+	stg->nr_pages = nr;
+	for (i = 0; i < nr; i++) {
+		unsigned int len = min_t(u32, PAGE_SIZE, bytes - i * PAGE_SIZE);
+		void *addr;
+
+		stg->pages[i] = alloc_page(GFP_KERNEL);
+		if (!stg->pages[i]) {
+			dmp_staged_free(dc->peer, stg);
+			stg = NULL;
+			break;
+		}
+		addr = kmap_local_page(stg->pages[i]);
+		sg_pcopy_to_buffer(scsi_sglist(scmd), scsi_sg_count(scmd), addr,
+				   len, (size_t)i * PAGE_SIZE);
+		kunmap_local(addr);
+	}
+out:
+	memalloc_noio_restore(noio);
+	return stg;
+}
+
+static struct dmp_staged *__dmp_find_staged(struct dmp_peer *peer, u32 tag)
+{
+	struct dmp_staged *stg;
+
+	list_for_each_entry(stg, &peer->staged, node)
+		if (stg->seq_tag == tag)
+			return stg;
+	return NULL;
+}
+
+static struct dmp_cmd *__dmp_find_parked(struct dmp_peer *peer, u32 tag)
+{
+	struct dmp_cmd *dc;
+
+	list_for_each_entry(dc, &peer->parked, node)
+		if (dc->mc.seq_tag == tag)
+			return dc;
+	return NULL;
+}
+
+static void __dmp_arm_reaper(struct dmp_peer *peer)
+{
+	queue_delayed_work(dmp_wq, &peer->reaper, peer->split_timeout);
+}
+
+/* Completion of a mirror write (INLINE, or the pair of a split write). */
+static void dmp_write_end(struct dmp_cmd *dc)
+{
+	struct dmp_peer *peer = dc->peer;
+	struct scsi_cmnd *scmd = dc->scmd;
+	int slot = dc->gen_slot;
+
+	if (dc->bio_status) {
+		dmp_count_misc(peer, DMP_C_IO_ERRORS, 1);
+		dmp_check_condition(dc, MEDIUM_ERROR, 0x0c, 0);
+	} else {
+		dmp_count(peer, dc->framing, DMP_EV_WRITES, 1);
+		dmp_count(peer, dc->framing, DMP_EV_BYTES, dc->bytes);
+		scmd->result = SAM_STAT_GOOD;
+	}
+	if (dc->staged) {
+		dmp_staged_free(peer, dc->staged);
+		dc->staged = NULL;
+	}
+	if (atomic_dec_and_test(&peer->inflight_gen[slot]))
+		wake_up_var(&peer->inflight_gen[slot]);
+	dmp_complete(dc);
+}
+
+/*
+ * Take a reference on the current generation for a write that was checked
+ * against @gen; fails if a CLAIM came in between.
+ */
+static bool dmp_write_begin(struct dmp_cmd *dc, u64 gen)
+{
+	struct dmp_peer *peer = dc->peer;
+	bool ok;
+
+	spin_lock(&peer->lock);
+	ok = peer->generation == gen;
+	if (ok) {
+		dc->gen_slot = gen & 1;
+		atomic_inc(&peer->inflight_gen[dc->gen_slot]);
+	}
+	spin_unlock(&peer->lock);
+	return ok;
+}
+
+static int dmp_check_cmd(struct dmp_cmd *dc, u64 *gen, struct dmw_status *st)
+{
+	struct dmp_peer *peer = dc->peer;
+	int ret;
+
+	spin_lock(&peer->lock);
+	*gen = peer->generation;
+	spin_unlock(&peer->lock);
+	ret = dmw_check_cmd(&dc->mc, dmp_xfer_out(dc->scmd), peer->capacity,
+			    peer->lbs_shift, *gen, st);
+	return ret;
+}
+
+static int dmp_inline(struct dmp_cmd *dc)
+{
+	struct dmw_cmd *mc = &dc->mc;
+	struct dmw_status st;
+	u64 gen;
+
+	if (dmp_check_cmd(dc, &gen, &st))
+		return dmp_refuse(dc, &st);
+	if (!dmp_write_begin(dc, gen))
+		return dmp_refuse_reason(dc, DMW_R_GENERATION, 1, DMW_OFF_GEN);
+	dc->bytes = mc->nr_sectors << DMW_SECTOR_SHIFT;
+	return dmp_submit_sg(dc, dmp_write_opf(mc->flags), mc->lba, dc->bytes,
+			     dmp_write_end);
+}
+
+/*
+ * Check a staged write against its descriptor (length, every chunk's CRC,
+ * generation) and write it.  @dc owns @stg.
+ */
+static int dmp_split_apply(struct dmp_cmd *dc, struct dmp_staged *stg)
+{
+	const struct dmw_desc *d = &dc->desc;
+	struct dmw_status st;
+	u32 i;
+
+	dc->staged = stg;
+	if (stg->nr_sectors != d->nr_sectors) {
+		dmw_fail(&st, DMW_R_DESC_FIELD, 0, DMW_DOFF_SECTORS, DMW_NO_BIT);
+		goto refuse;
+	}
+	for (i = 0; i < d->nr_crcs; i++) {
+		size_t off = (size_t)i << DMW_CHUNK_SHIFT;
+		u8 *addr = kmap_local_page(stg->pages[off >> PAGE_SHIFT]);
+		u32 crc;
+
+		crc = dmw_crc32c(addr + offset_in_page(off),
+				 dmw_chunk_len(d->nr_sectors, i));
+		kunmap_local(addr);
+		if (dmw_check_crc(d, i, crc, &st))
+			goto refuse;
+	}
+	if (stg->generation != d->generation || !dmp_write_begin(dc, d->generation)) {
+		dmw_fail(&st, DMW_R_GENERATION, 0, DMW_DOFF_GEN, DMW_NO_BIT);
+		goto refuse;
+	}
+	dc->bytes = d->nr_sectors << DMW_SECTOR_SHIFT;
+	return dmp_submit_pages(dc, dmp_write_opf(d->flags), d->lba, stg->pages,
+				dc->bytes, dmp_write_end);
+refuse:
+	dc->staged = NULL;
+	dmp_staged_free(dc->peer, stg);
+	return dmp_refuse(dc, &st);
+}
+
+static int dmp_split_data(struct dmp_cmd *dc)
+{
+	struct dmp_peer *peer = dc->peer;
+	struct dmw_cmd *mc = &dc->mc;
+	struct dmp_staged *stg;
+	struct dmp_cmd *desc;
+	struct dmw_status st;
+	u64 bytes, gen;
+
+	if (dmp_check_cmd(dc, &gen, &st))
+		return dmp_refuse(dc, &st);
+	if (mc->nr_sectors > peer->max_split)
+		return dmp_refuse_reason(dc, DMW_R_LENGTH, 1, DMW_OFF_LEN32);
+	bytes = (u64)mc->nr_sectors << DMW_SECTOR_SHIFT;
+	if (atomic64_add_return(bytes, &peer->staged_bytes) > peer->staging_bytes) {
+		atomic64_sub(bytes, &peer->staged_bytes);
+		return dmp_refuse_reason(dc, DMW_R_RESOURCES, 1, 0);
+	}
+	stg = dmp_staged_alloc(dc, mc->nr_sectors);
+	if (!stg) {
+		atomic64_sub(bytes, &peer->staged_bytes);
+		return dmp_refuse_reason(dc, DMW_R_RESOURCES, 1, 0);
+	}
+	stg->seq_tag = mc->seq_tag;
+	stg->generation = gen;
+	stg->deadline = jiffies + peer->split_timeout;
+
+	spin_lock(&peer->lock);
+	if (peer->dying || peer->generation != gen || __dmp_find_staged(peer, mc->seq_tag)) {
+		unsigned int reason = peer->dying ? DMW_R_RESOURCES :
+				      peer->generation != gen ? DMW_R_GENERATION :
+				      DMW_R_SEQUENCE;
+
+		spin_unlock(&peer->lock);
+		dmp_staged_free(peer, stg);
+		return dmp_refuse_reason(dc, reason, 1,
+					 reason == DMW_R_GENERATION ? DMW_OFF_GEN :
+					 DMW_OFF_SEQ);
+	}
+	desc = __dmp_find_parked(peer, mc->seq_tag);
+	if (desc) {
+		list_del_init(&desc->node);
+		WRITE_ONCE(desc->state, DMP_ST_RUNNING);
+	} else {
+		list_add_tail(&stg->node, &peer->staged);
+		__dmp_arm_reaper(peer);
+	}
+	spin_unlock(&peer->lock);
+	dmp_count_misc(peer, DMP_C_STAGED, 1);
+
+	/* the parked descriptor completes when its write did */
+	if (desc && dmp_split_apply(desc, stg) == DMP_DONE)
+		dmp_complete(desc);
+	dc->scmd->result = SAM_STAT_GOOD;
+	return DMP_DONE;
+}
+
+static int dmp_split_desc(struct dmp_cmd *dc)
+{
+	struct dmp_peer *peer = dc->peer;
+	struct dmw_cmd *mc = &dc->mc;
+	struct dmp_staged *stg;
+	struct dmw_status st;
+	u64 gen;
+
+	if (dmp_check_cmd(dc, &gen, &st))
+		return dmp_refuse(dc, &st);
+	dc->desc_buf = kmalloc(mc->param_len, GFP_NOIO);
+	if (!dc->desc_buf)
+		return dmp_refuse_reason(dc, DMW_R_RESOURCES, 1, 0);
+	scsi_sg_copy_to_buffer(dc->scmd, dc->desc_buf, mc->param_len);
+
+	spin_lock(&peer->lock);
+	if (dmw_decode_desc(dc->desc_buf, mc->param_len, mc, peer->capacity,
+			    peer->lbs_shift, peer->generation, &dc->desc, &st)) {
+		spin_unlock(&peer->lock);
+		return dmp_refuse(dc, &st);
+	}
+	stg = __dmp_find_staged(peer, mc->seq_tag);
+	if (stg) {
+		list_del_init(&stg->node);
+		spin_unlock(&peer->lock);
+		return dmp_split_apply(dc, stg);
+	}
+	if (peer->dying) {
+		spin_unlock(&peer->lock);
+		set_host_byte(dc->scmd, DID_NO_CONNECT);
+		return DMP_DONE;
+	}
+	if (__dmp_find_parked(peer, mc->seq_tag)) {
+		spin_unlock(&peer->lock);
+		return dmp_refuse_reason(dc, DMW_R_SEQUENCE, 1, DMW_OFF_SEQ);
+	}
+	dc->deadline = jiffies + peer->split_timeout;
+	WRITE_ONCE(dc->state, DMP_ST_PARKED);
+	list_add_tail(&dc->node, &peer->parked);
+	__dmp_arm_reaper(peer);
+	spin_unlock(&peer->lock);
+	dmp_count_misc(peer, DMP_C_PARKED, 1);
+	return DMP_ASYNC;
+}
+
+/* Take parked commands and staged data off the peer; caller holds lock. */
+static void __dmp_take_all(struct dmp_peer *peer, struct list_head *cmds,
+			   struct list_head *stgs)
+{
+	struct dmp_cmd *dc;
+
+	list_splice_init(&peer->parked, cmds);
+	list_splice_init(&peer->staged, stgs);
+	list_for_each_entry(dc, cmds, node)
+		WRITE_ONCE(dc->state, DMP_ST_RUNNING);
+}
+
+static void dmp_drop_staged(struct dmp_peer *peer, struct list_head *stgs,
+			    unsigned int counter)
+{
+	struct dmp_staged *stg, *tmp;
+
+	list_for_each_entry_safe(stg, tmp, stgs, node) {
+		list_del(&stg->node);
+		dmp_staged_free(peer, stg);
+		dmp_count_misc(peer, counter, 1);
+	}
+}
+
+/* Complete taken-off parked commands with a refusal or a host byte. */
+static void dmp_fail_parked(struct list_head *cmds, unsigned int reason,
+			    int host_byte)
+{
+	struct dmp_cmd *dc, *tmp;
+
+	list_for_each_entry_safe(dc, tmp, cmds, node) {
+		list_del_init(&dc->node);
+		if (host_byte) {
+			dc->scmd->result = 0;
+			set_host_byte(dc->scmd, host_byte);
+		} else {
+			dmp_refuse_reason(dc, reason, 0,
+					  reason == DMW_R_GENERATION ? DMW_DOFF_GEN : 0);
+		}
+		dmp_complete(dc);
+	}
+}
+
+static void dmp_claim(struct dmp_peer *peer)
+{
+	LIST_HEAD(cmds);
+	LIST_HEAD(stgs);
+	u64 old;
+
+	mutex_lock(&peer->claim_mutex);
+	spin_lock(&peer->lock);
+	old = peer->generation++;
+	__dmp_take_all(peer, &cmds, &stgs);
+	spin_unlock(&peer->lock);
+	dmp_fail_parked(&cmds, DMW_R_GENERATION, 0);
+	dmp_drop_staged(peer, &stgs, DMP_C_STAGED_DROPPED);
+	/* fence: no write of the old generation lands after CLAIM returns */
+	wait_var_event(&peer->inflight_gen[old & 1],
+		       !atomic_read(&peer->inflight_gen[old & 1]));
+	mutex_unlock(&peer->claim_mutex);
+	dmp_count_misc(peer, DMP_C_CLAIMS, 1);
+}
+
+static int dmp_state_cmd(struct dmp_cmd *dc)
+{
+	struct scsi_cmnd *scmd = dc->scmd;
+	struct dmp_peer *peer = dc->peer;
+	u8 buf[DMW_STATE_LEN];
+	struct dmw_state s;
+
+	if (scsi_bufflen(scmd) && scmd->sc_data_direction != DMA_FROM_DEVICE)
+		return dmp_refuse_reason(dc, DMW_R_XFER_LEN, 1, DMW_OFF_LEN32);
+	if (dc->mc.type == DMW_T_CLAIM)
+		dmp_claim(peer);
+	s.version = DMW_VERSION;
+	s.lbs_shift = peer->lbs_shift;
+	spin_lock(&peer->lock);
+	s.generation = peer->generation;
+	spin_unlock(&peer->lock);
+	s.capacity = peer->capacity;
+	s.max_split = peer->max_split;
+	s.staging_kib = peer->staging_bytes >> 10;
+	dmw_encode_state(buf, &s);
+	return dmp_copy_to_sg(dc, buf, sizeof(buf), dc->mc.param_len);
+}
+
+static const u8 dmp_type_framing[] = {
+	[DMW_T_INLINE] = DMP_FR_INLINE,
+	[DMW_T_SPLIT_DATA] = DMP_FR_SPLIT,
+	[DMW_T_SPLIT_DESC] = DMP_FR_SPLIT,
+	[DMW_T_QUERY] = DMP_FR_CONTROL,
+	[DMW_T_CLAIM] = DMP_FR_CONTROL,
+};
+
+/**
+ * dmp_execute_mirror - run one mirror command (operation code 7Fh)
+ * @dc: the command
+ *
+ * Counts the command interrupt and, if data-out came with it, the data
+ * interrupt, under the framing the CDB decodes to (only in the total if it
+ * does not decode), then runs it.
+ *
+ * Return: DMP_DONE or DMP_ASYNC.
+ */
+int dmp_execute_mirror(struct dmp_cmd *dc)
+{
+	struct scsi_cmnd *scmd = dc->scmd;
+	struct dmp_peer *peer = dc->peer;
+	struct dmw_status st;
+	int bad;
+
+	bad = dmw_decode_cdb(scmd->cmnd, scmd->cmd_len, &dc->mc, &st);
+	dc->framing = bad ? DMP_FR_TOTAL : dmp_type_framing[dc->mc.type];
+	dmp_count(peer, dc->framing, DMP_EV_COMMANDS, 1);
+	if (dmp_xfer_out(scmd))
+		dmp_count(peer, dc->framing, DMP_EV_DATA, 1);
+	if (bad)
+		return dmp_refuse(dc, &st);
+
+	switch (dc->mc.type) {
+	case DMW_T_INLINE:
+		return dmp_inline(dc);
+	case DMW_T_SPLIT_DATA:
+		return dmp_split_data(dc);
+	case DMW_T_SPLIT_DESC:
+		return dmp_split_desc(dc);
+	default:
+		return dmp_state_cmd(dc);
+	}
+}
+
+/* Take a parked command back for the error handler. */
+bool dmp_mirror_abort(struct dmp_cmd *dc)
+{
+	struct dmp_peer *peer = dc->peer;
+	bool found = false;
+
+	spin_lock(&peer->lock);
+	if (READ_ONCE(dc->state) == DMP_ST_PARKED) {
+		list_del_init(&dc->node);
+		WRITE_ONCE(dc->state, DMP_ST_RUNNING);
+		found = true;
+	}
+	spin_unlock(&peer->lock);
+	return found;
+}
+
+/**
+ * dmp_mirror_shutdown - stop staging and parking, fail what waits
+ * @peer: the peer
+ * @host_byte: host byte for the parked descriptors
+ *
+ * Used on removal (the peer stays dying) and by the reset handlers (which
+ * clear dying afterwards).
+ */
+void dmp_mirror_shutdown(struct dmp_peer *peer, int host_byte)
+{
+	LIST_HEAD(cmds);
+	LIST_HEAD(stgs);
+
+	spin_lock(&peer->lock);
+	peer->dying = true;
+	__dmp_take_all(peer, &cmds, &stgs);
+	spin_unlock(&peer->lock);
+	cancel_delayed_work_sync(&peer->reaper);
+	dmp_fail_parked(&cmds, 0, host_byte);
+	dmp_drop_staged(peer, &stgs, DMP_C_STAGED_DROPPED);
+}
+
+void dmp_reaper_fn(struct work_struct *work)
+{
+	struct dmp_peer *peer = container_of(to_delayed_work(work),
+					     struct dmp_peer, reaper);
+	struct dmp_staged *stg, *stmp;
+	struct dmp_cmd *dc, *tmp;
+	unsigned long now = jiffies, next = now + peer->split_timeout;
+	bool more = false;
+	LIST_HEAD(cmds);
+	LIST_HEAD(stgs);
+
+	spin_lock(&peer->lock);
+	list_for_each_entry_safe(dc, tmp, &peer->parked, node) {
+		if (time_after_eq(now, dc->deadline)) {
+			list_move_tail(&dc->node, &cmds);
+			WRITE_ONCE(dc->state, DMP_ST_RUNNING);
+		} else {
+			more = true;
+			if (time_before(dc->deadline, next))
+				next = dc->deadline;
+		}
+	}
+	list_for_each_entry_safe(stg, stmp, &peer->staged, node) {
+		if (time_after_eq(now, stg->deadline)) {
+			list_move_tail(&stg->node, &stgs);
+		} else {
+			more = true;
+			if (time_before(stg->deadline, next))
+				next = stg->deadline;
+		}
+	}
+	if (more && !peer->dying)
+		queue_delayed_work(dmp_wq, &peer->reaper, next - now);
+	spin_unlock(&peer->lock);
+	dmp_fail_parked(&cmds, DMW_R_DATA_MISSING, 0);
+	dmp_drop_staged(peer, &stgs, DMP_C_STAGED_EXPIRED);
+}
+
+void dmp_mirror_init(struct dmp_peer *peer)
+{
+	memset(&peer->stats, 0, sizeof(peer->stats));
+}

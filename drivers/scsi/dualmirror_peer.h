@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * dualmirror_peer: a virtual SCSI host that presents a backing block device
+ * as a SCSI disk and applies the mirror commands of a dualmirror primary.
+ *
+ * Documentation/dualmirror-peer.rst describes the design.
+ */
+#ifndef _DUALMIRROR_PEER_H
+#define _DUALMIRROR_PEER_H
+
+#include <linux/atomic.h>
+#include <linux/blkdev.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/workqueue.h>
+#include <scsi/scsi_cmnd.h>
+#include <scsi/scsi_host.h>
+#include <uapi/linux/dualmirror.h>
+
+#define DMP_NAME		"dualmirror_peer"
+
+/* Largest transfer of one command, in 512-byte sectors (2 MiB). */
+#define DMP_MAX_SECTORS		4096U
+#define DMP_SG_TABLESIZE	512U
+#define DMP_CAN_QUEUE		128
+
+/*
+ * Counters.  Each mirror framing (inline, split, control) and the total
+ * count commands (command interrupts), data transfers (data interrupts),
+ * writes applied and bytes written; refusals are counted per framing and
+ * per reason.  Standard SCSI commands are counted apart.
+ */
+enum dmp_framing {
+	DMP_FR_INLINE,
+	DMP_FR_SPLIT,
+	DMP_FR_CONTROL,
+	DMP_FR_TOTAL,
+	DMP_FR_NR
+};
+
+enum dmp_event {
+	DMP_EV_COMMANDS,
+	DMP_EV_DATA,
+	DMP_EV_WRITES,
+	DMP_EV_BYTES,
+	DMP_EV_REJECTED,
+	DMP_EV_NR
+};
+
+enum dmp_misc_counter {
+	DMP_C_STAGED,		/* split data staged */
+	DMP_C_STAGED_EXPIRED,	/* staged data freed without a descriptor */
+	DMP_C_STAGED_DROPPED,	/* staged data dropped by CLAIM or reset */
+	DMP_C_PARKED,		/* descriptors parked waiting for data */
+	DMP_C_CLAIMS,		/* generation changes */
+	DMP_C_SCSI_CMDS,	/* standard SCSI commands */
+	DMP_C_SCSI_REJECTED,	/* standard SCSI commands refused */
+	DMP_C_SCSI_READ_BYTES,
+	DMP_C_SCSI_WRITE_BYTES,
+	DMP_C_IO_ERRORS,	/* backing device I/O errors */
+	DMP_C_NR
+};
+
+/**
+ * struct dmp_stats - event counters of one peer disk
+ * @ev: per framing and event
+ * @reason: refusals per enum dmw_reason (index 0 unused)
+ * @misc: enum dmp_misc_counter
+ */
+struct dmp_stats {
+	atomic64_t ev[DMP_FR_NR][DMP_EV_NR];
+	atomic64_t reason[DMW_R_NR];
+	atomic64_t misc[DMP_C_NR];
+};
+
+/**
+ * struct dmp_staged - split data waiting for its descriptor
+ * @node: in dmp_peer.staged
+ * @seq_tag: sequence tag of the SPLIT DATA command
+ * @generation: generation it was received in
+ * @nr_sectors: length of the data
+ * @deadline: jiffies after which it is freed
+ * @nr_pages: pages in @pages
+ * @pages: the data, from offset 0 of each page
+ */
+struct dmp_staged {
+	struct list_head node;
+	u32 seq_tag;
+	u64 generation;
+	u32 nr_sectors;
+	unsigned long deadline;
+	unsigned int nr_pages;
+	struct page *pages[];
+};
+
+/**
+ * struct dmp_peer - one peer disk: a Scsi_Host with one LUN over a backing
+ *	block device; lives in shost_priv()
+ * @shost: the host
+ * @node: in the global list of peers
+ * @bdev: backing device, opened exclusively
+ * @path: the path it was attached by
+ * @capacity: capacity in 512-byte sectors
+ * @lbs_shift: log2 of the logical block size
+ * @max_split: largest SPLIT DATA accepted, in sectors
+ * @staging_bytes: staging memory bound
+ * @split_timeout: jiffies a half of a split write waits for the other
+ * @naa: NAA identifier (VPD 83h) and serial number source
+ * @lock: protects @generation, @staged, @parked, @dying; never taken from
+ *	bio completion
+ * @generation: current generation (not persistent)
+ * @staged: list of struct dmp_staged
+ * @parked: list of struct dmp_cmd (SPLIT DESC waiting for data)
+ * @dying: being removed: nothing new is staged or parked
+ * @claim_mutex: serialises CLAIM
+ * @inflight_gen: mirror writes in flight per generation parity
+ * @staged_bytes: staging memory in use (staged and being staged)
+ * @busy: commands accepted by queuecommand and not yet completed
+ * @reaper: expires staged data and parked descriptors
+ * @stats: counters
+ */
+struct dmp_peer {
+	struct Scsi_Host *shost;
+	struct list_head node;
+	struct block_device *bdev;
+	char path[128];
+	u64 capacity;
+	unsigned int lbs_shift;
+	u32 max_split;
+	u64 staging_bytes;
+	unsigned long split_timeout;
+	u64 naa;
+
+	spinlock_t lock;		/* see @lock above */
+	u64 generation;
+	struct list_head staged;
+	struct list_head parked;
+	bool dying;
+
+	struct mutex claim_mutex;	/* serialises CLAIM */
+	atomic_t inflight_gen[2];
+	atomic64_t staged_bytes;
+	atomic_t busy;
+	struct delayed_work reaper;
+	struct dmp_stats stats;
+};
+
+enum dmp_cmd_state {
+	DMP_ST_QUEUED,		/* work queued */
+	DMP_ST_RUNNING,		/* worker or bio owns it */
+	DMP_ST_PARKED,		/* on dmp_peer.parked */
+	DMP_ST_DONE,		/* completed: nothing refers to it */
+};
+
+/**
+ * struct dmp_cmd - per-command private data (cmd_size); not zeroed by the
+ *	midlayer, every field is set in queuecommand or before use
+ * @work: runs the command off the queuecommand path
+ * @peer: the peer
+ * @scmd: the command
+ * @state: enum dmp_cmd_state
+ * @pending: bios in flight plus one for the submitter
+ * @bio_status: first error of those bios
+ * @end: called once the last bio completed
+ * @node: in dmp_peer.parked
+ * @deadline: jiffies when a parked descriptor fails with DMW_R_DATA_MISSING
+ * @gen_slot: inflight_gen slot of a mirror write, or -1
+ * @framing: enum dmp_framing of a mirror command
+ * @bytes: bytes a successful write applies
+ * @mc: the decoded mirror CDB
+ * @desc: the decoded split descriptor
+ * @desc_buf: the descriptor's buffer (SPLIT DESC)
+ * @staged: split data being written (SPLIT DESC)
+ */
+struct dmp_cmd {
+	struct work_struct work;
+	struct dmp_peer *peer;
+	struct scsi_cmnd *scmd;
+	int state;
+	atomic_t pending;
+	blk_status_t bio_status;
+	void (*end)(struct dmp_cmd *dc);
+	struct list_head node;
+	unsigned long deadline;
+	int gen_slot;
+	u8 framing;
+	u32 bytes;
+	struct dmw_cmd mc;
+	struct dmw_desc desc;
+	u8 *desc_buf;
+	struct dmp_staged *staged;
+};
+
+/* Return values of command handlers */
+#define DMP_DONE	0	/* scmd->result set: complete now */
+#define DMP_ASYNC	1	/* completes later (bio end_io, parked) */
+
+/* dmp_main.c */
+extern struct workqueue_struct *dmp_wq;
+void dmp_complete(struct dmp_cmd *dc);
+void dmp_check_condition(struct dmp_cmd *dc, u8 key, u8 asc, u8 ascq);
+int dmp_submit_sg(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
+		  unsigned int bytes, void (*end)(struct dmp_cmd *dc));
+int dmp_submit_pages(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
+		     struct page **pages, unsigned int bytes,
+		     void (*end)(struct dmp_cmd *dc));
+void dmp_bio_end_default(struct dmp_cmd *dc);
+int dmp_copy_to_sg(struct dmp_cmd *dc, const void *buf, unsigned int len,
+		   unsigned int alloc_len);
+
+static inline sector_t dmp_lbs(const struct dmp_peer *peer)
+{
+	return 1U << peer->lbs_shift;
+}
+
+static inline void dmp_count(struct dmp_peer *peer, unsigned int framing,
+			     unsigned int ev, s64 n)
+{
+	atomic64_add(n, &peer->stats.ev[framing][ev]);
+	if (framing != DMP_FR_TOTAL)
+		atomic64_add(n, &peer->stats.ev[DMP_FR_TOTAL][ev]);
+}
+
+static inline void dmp_count_misc(struct dmp_peer *peer, unsigned int c,
+				  s64 n)
+{
+	atomic64_add(n, &peer->stats.misc[c]);
+}
+
+/* dmp_spc.c */
+int dmp_execute_scsi(struct dmp_cmd *dc);
+
+/* dmp_mirror.c */
+int dmp_execute_mirror(struct dmp_cmd *dc);
+void dmp_mirror_init(struct dmp_peer *peer);
+void dmp_mirror_shutdown(struct dmp_peer *peer, int host_byte);
+bool dmp_mirror_abort(struct dmp_cmd *dc);
+void dmp_reaper_fn(struct work_struct *work);
+
+/* dmp_sysfs.c */
+extern const struct attribute_group *dmp_shost_groups[];
+extern const struct attribute_group *dmp_root_groups[];
+int dmp_sysfs_init(void);
+void dmp_sysfs_exit(void);
+
+/* dmp_main.c: control */
+int dmp_peer_add(const char *path);
+int dmp_peer_remove(const char *name);
+ssize_t dmp_peer_list(char *buf);
+
+#endif /* _DUALMIRROR_PEER_H */
