@@ -1,0 +1,84 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Helpers of the primary's VM selftests (selftests/vm/30-primary-*.sh),
+# sourced after selftests/lib.sh. Not a test itself (not *.sh).
+
+DMW_PEER_CTL=/sys/devices/dualmirror_peer
+
+# dmw_peer_add BACKING: make BACKING a dualmirror peer disk with the peer
+# module; print "hostN /dev/sdX".
+dmw_peer_add() {
+	local backing=$1 h disk
+	dm_load_module dualmirror_peer || return 1
+	echo "$backing" >"$DMW_PEER_CTL/add" || return 1
+	for h in $(dm_scsi_hosts dualmirror_peer); do
+		[ "$(cat "/sys/class/scsi_host/$h/dualmirror/backing" 2>/dev/null)" = "$backing" ] ||
+			continue
+		modprobe sd_mod 2>/dev/null
+		disk=$(dm_scsi_disk_of "$h") || return 1
+		echo "$h $disk"
+		return 0
+	done
+	return 1
+}
+
+# dmw_peer_remove HOST: remove the peer disk of hostN.
+dmw_peer_remove() {
+	[ -e "$DMW_PEER_CTL/remove" ] || return 0
+	echo "$1" >"$DMW_PEER_CTL/remove"
+}
+
+# dmw_peer_stat HOST NAME: one counter of the peer disk.
+dmw_peer_stat() {
+	cat "/sys/class/scsi_host/$1/dualmirror_stats/$2"
+}
+
+# dmw_field DEV N: field N (1-based) of the target's status, after the
+# "start len dualmirror" prefix.
+dmw_field() {
+	dmsetup status "$1" | awk -v n="$2" '{ print $(n + 3) }'
+}
+
+# dmw_oos DEV: out-of-sync sectors.
+dmw_oos() {
+	dmw_field "$1" 2 | cut -d/ -f1
+}
+
+# dmw_fio NAME JSON FIO-ARGS...: fio with verification on /dev/mapper/NAME,
+# JSON output to the file JSON. Refuses to run on anything but a block
+# device (fio would silently write a regular file).
+dmw_fio() {
+	local dev=/dev/mapper/$1 json=$2
+	shift 2
+	[ -b "$dev" ] || { echo "$dev is not a block device" >&2; return 1; }
+	fio --name=dmw --filename="$dev" --direct=1 --ioengine=libaio \
+		--verify=crc32c --verify_fatal=1 --do_verify=1 \
+		--output-format=json --output="$json" "$@"
+}
+
+# dmw_fio_writes JSON: writes fio issued.
+dmw_fio_writes() {
+	"$DM_PYTHON" -c 'import json,sys
+print(sum(j["write"]["total_ios"] for j in json.load(open(sys.argv[1]))["jobs"]))' "$1"
+}
+
+# dmw_fio_errors JSON: errors fio saw.
+dmw_fio_errors() {
+	"$DM_PYTHON" -c 'import json,sys
+print(sum(j["error"] for j in json.load(open(sys.argv[1]))["jobs"]))' "$1"
+}
+
+# dmw_same A B SECTORS: the first SECTORS of A and B are byte-identical
+# (read with O_DIRECT: the peer writes its backing device under the page
+# cache).
+dmw_same() {
+	local a b
+	a=$(dd if="$1" iflag=direct,count_bytes bs=1M count=$(($3 * 512)) 2>/dev/null | md5sum)
+	b=$(dd if="$2" iflag=direct,count_bytes bs=1M count=$(($3 * 512)) 2>/dev/null | md5sum)
+	[ "$a" = "$b" ] && [ -n "$a" ]
+}
+
+# dmw_wait_state DEV WORD SECS: wait until the status' state word is WORD.
+dmw_wait_state() {
+	dm_wait_for "$3" test "$(dmw_field "$1" 1)" = "$2"
+}
