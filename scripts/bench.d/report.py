@@ -1,0 +1,436 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+"""Turn the raw figures of one scripts/bench run into its report.
+
+  report.py --raw DIR --out DIR [--vm KEY=VALUE]... [--check]
+
+Reads what scripts/bench.d/guest.sh saved under --raw (per configuration
+and workload: fio JSON, /proc/stat, dmsetup status and open-iscsi PDU
+counters before and after) and writes into --out:
+
+  bench.json   every figure, with fio version, kernel and VM settings
+  table.txt    the side-by-side table (also printed): each figure and its
+               ratio to the plain iSCSI floor and to the local disk
+  plot.dat     the figures gnuplot draws (scripts/bench.d/plot.gp)
+
+--check exits non-zero unless every available configuration produced every
+figure of every workload (used by the selftest; it never judges speed).
+Standard library only.
+"""
+import argparse
+import json
+import os
+import re
+import sys
+
+CONFIGS = [
+    ("local", "local disk alone"),
+    ("iscsi", "plain iSCSI write (LIO block)"),
+    ("dm-inline", "dualmirror, inline (default)"),
+    ("dm-split", "dualmirror, split only (inline_max 0)"),
+    ("dm-mirror", "dm-raid1 (mirror, core log)"),
+    ("md-raid1", "md raid1 + internal bitmap"),
+    ("drbd", "DRBD 8.4 protocol C"),
+]
+WORKLOADS = [
+    ("randwrite-4k-qd1", "4 KiB random write, QD1"),
+    ("randwrite-4k-qd32", "4 KiB random write, QD32"),
+    ("seqwrite-64k", "64 KiB sequential write, QD8"),
+    ("seqwrite-1m", "1 MiB sequential write, QD4"),
+    ("randrw-4k-70-30", "4 KiB random 70% read / 30% write, QD8"),
+]
+# The headline figure of each workload: (key, unit, higher is better).
+HEADLINE = {
+    "randwrite-4k-qd1": ("lat_mean_us", "us", False),
+    "randwrite-4k-qd32": ("iops", "IOPS", True),
+    "seqwrite-64k": ("mb_s", "MB/s", True),
+    "seqwrite-1m": ("mb_s", "MB/s", True),
+    "randrw-4k-70-30": ("iops", "IOPS", True),
+}
+# Every figure each workload must produce (for --check).
+REQUIRED = ["iops", "mb_s", "lat_mean_us", "lat_p50_us", "lat_p99_us",
+            "ios", "cpu_us_per_io", "intr_per_io"]
+REQUIRED_ISCSI = ["pdus_per_io"]
+REQUIRED_DM = ["dm_inline_irq_per_op", "dm_split_irq_per_op",
+               "dm_irq_per_write"]
+
+PDU_KEYS = ["scsicmd_pdus", "dataout_pdus", "r2t_pdus", "scsirsp_pdus",
+            "datain_pdus", "noptx_pdus", "noprx_pdus", "tmfcmd_pdus",
+            "tmfrsp_pdus", "login_pdus", "text_pdus", "logout_pdus",
+            "snack_pdus", "textrsp_pdus", "logoutrsp_pdus", "async_pdus",
+            "rjt_pdus"]
+
+
+def read(path):
+    """Return a file's text, or None when it does not exist."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def parse_stat(text):
+    """CPU ticks, interrupts and context switches from /proc/stat."""
+    res = {}
+    for line in text.splitlines():
+        f = line.split()
+        if not f:
+            continue
+        if f[0] == "cpu":
+            names = ["user", "nice", "system", "idle", "iowait", "irq",
+                     "softirq", "steal"]
+            res.update({n: int(v) for n, v in zip(names, f[1:])})
+        elif f[0] == "intr":
+            res["intr"] = int(f[1])
+        elif f[0] == "ctxt":
+            res["ctxt"] = int(f[1])
+    return res
+
+
+def parse_iscsi(text):
+    """Per-session PDU counters from `iscsiadm -m session -r SID -s`."""
+    sessions, cur = {}, None
+    for line in (text or "").splitlines():
+        m = re.match(r"session (\d+)$", line)
+        if m:
+            cur = sessions.setdefault(m.group(1), {})
+            continue
+        m = re.match(r"\s+(\w+): (\d+)$", line)
+        if m and cur is not None:
+            cur[m.group(1)] = int(m.group(2))
+    return sessions
+
+
+def parse_dm(text):
+    """The dualmirror status line: the target's fields after its name.
+
+    Documented order (Documentation/dm-dualmirror.rst): peer state,
+    out-of-sync/total sectors, inline ops, inline interrupts, split ops,
+    split interrupts, peer errors; more fields may follow.
+    """
+    if not text:
+        return None
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) >= 10 and f[2] == "dualmirror":
+            f = f[3:]
+            try:
+                oos, total = f[1].split("/")
+                return {"state": f[0], "oos": int(oos), "total": int(total),
+                        "inline_ops": int(f[2]), "inline_irqs": int(f[3]),
+                        "split_ops": int(f[4]), "split_irqs": int(f[5]),
+                        "peer_errors": int(f[6]), "raw": line}
+            except (ValueError, IndexError):
+                return {"unparsed": line}
+    return {"unparsed": text.strip()}
+
+
+def ratio(a, b):
+    """a / b rounded, or None."""
+    if a is None or not b:
+        return None
+    return round(a / b, 3)
+
+
+def one_run(base, cfg):
+    """Every figure of one workload on one configuration."""
+    fio_text = read(base + ".fio.json")
+    failed = read(base + ".failed")
+    if fio_text is None or failed:
+        return {"error": (failed or "no fio output").strip()}
+    try:
+        # fio may print warnings before the JSON document.
+        fio = json.loads(fio_text[fio_text.index("{"):])
+    except ValueError as err:
+        return {"error": f"unreadable fio JSON: {err}"}
+    job = fio["jobs"][0]
+    r, w = job["read"], job["write"]
+    ios = r["total_ios"] + w["total_ios"]
+    runtime_s = job["job_runtime"] / 1000.0
+    res = {
+        "ios": ios,
+        "runtime_s": runtime_s,
+        "iops": round(r["iops"] + w["iops"], 1),
+        "mb_s": round((r["bw_bytes"] + w["bw_bytes"]) / 1e6, 2),
+        "write_iops": round(w["iops"], 1),
+        "read_iops": round(r["iops"], 1),
+        "write_ios": w["total_ios"],
+        "read_ios": r["total_ios"],
+    }
+    # Latency: of the writes (the mirrored direction), and of the reads of
+    # the mixed workload.
+    for tag, d in (("", w), ("read_", r)):
+        if d["total_ios"] == 0:
+            continue
+        lat = d["lat_ns"]
+        pct = lat.get("percentile", {})
+        res[tag + "lat_mean_us"] = round(lat["mean"] / 1000, 1)
+        res[tag + "lat_p50_us"] = round(pct.get("50.000000", 0) / 1000, 1)
+        res[tag + "lat_p99_us"] = round(pct.get("99.000000", 0) / 1000, 1)
+        res[tag + "lat_p999_us"] = round(pct.get("99.900000", 0) / 1000, 1)
+    # CPU time and interrupts per I/O, from /proc/stat around the fio run.
+    b = parse_stat(read(base + ".before.stat") or "")
+    a = parse_stat(read(base + ".after.stat") or "")
+    if a and b and ios:
+        hz = 100.0
+        d = {k: a[k] - b[k] for k in a if k in b}
+        busy = sum(d.get(k, 0) for k in ("user", "nice", "system", "irq",
+                                         "softirq", "steal"))
+        total = busy + d.get("idle", 0) + d.get("iowait", 0)
+        res["cpu_us_per_io"] = round(busy / hz * 1e6 / ios, 2)
+        res["cpu_user_us_per_io"] = round((d["user"] + d["nice"]) / hz * 1e6 / ios, 2)
+        res["cpu_sys_us_per_io"] = round(d["system"] / hz * 1e6 / ios, 2)
+        res["cpu_irq_us_per_io"] = round((d["irq"] + d["softirq"]) / hz * 1e6 / ios, 2)
+        res["cpu_busy_pct"] = round(100.0 * busy / total, 1) if total else None
+        res["intr_per_io"] = round(d.get("intr", 0) / ios, 3)
+        res["ctxt_per_io"] = round(d.get("ctxt", 0) / ios, 3)
+    # iSCSI PDUs per I/O (every session the configuration uses).
+    sb = parse_iscsi(read(base + ".before.iscsi"))
+    sa = parse_iscsi(read(base + ".after.iscsi"))
+    if sa and ios:
+        pdus = {}
+        for sid, counters in sa.items():
+            for k in PDU_KEYS:
+                pdus[k] = pdus.get(k, 0) + counters.get(k, 0) - sb.get(sid, {}).get(k, 0)
+        res["pdus"] = pdus
+        res["pdus_per_io"] = round(sum(pdus.values()) / ios, 3)
+        for k in ("scsicmd_pdus", "dataout_pdus", "r2t_pdus", "scsirsp_pdus",
+                  "datain_pdus"):
+            res[k.replace("_pdus", "") + "_per_io"] = round(pdus[k] / ios, 3)
+        res["iscsi_tx_mb"] = round(sum(c.get("txdata_octets", 0) - sb.get(s, {}).get("txdata_octets", 0)
+                                       for s, c in sa.items()) / 1e6, 2)
+    # dualmirror's own counters.
+    db = parse_dm(read(base + ".before.dm"))
+    da = parse_dm(read(base + ".after.dm"))
+    if cfg.startswith("dm-") and cfg != "dm-mirror":
+        if db and da and "unparsed" not in db and "unparsed" not in da:
+            dd = {k: da[k] - db[k] for k in ("inline_ops", "inline_irqs",
+                                              "split_ops", "split_irqs",
+                                              "peer_errors")}
+            res["dm"] = dd
+            res["dm_state"] = da["state"]
+            res["dm_oos"] = da["oos"]
+            res["dm_inline_irq_per_op"] = (round(dd["inline_irqs"] / dd["inline_ops"], 3)
+                                           if dd["inline_ops"] else 0.0)
+            res["dm_split_irq_per_op"] = (round(dd["split_irqs"] / dd["split_ops"], 3)
+                                          if dd["split_ops"] else 0.0)
+            ops = dd["inline_ops"] + dd["split_ops"]
+            res["dm_irq_per_write"] = (round((dd["inline_irqs"] + dd["split_irqs"]) / ops, 3)
+                                       if ops else 0.0)
+            res["dm_ops_per_write"] = ratio(ops, res["write_ios"])
+        else:
+            res["dm_status_unparsed"] = (da or {}).get("unparsed", "no status")
+    return res
+
+
+def env_file(raw):
+    """key=value lines of raw/env.txt."""
+    env = {}
+    for line in (read(os.path.join(raw, "env.txt")) or "").splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            env[k] = v
+    return env
+
+
+def collect(raw, vm):
+    """The whole result document."""
+    env = env_file(raw)
+    doc = {"guest": env, "vm": vm, "workloads": dict(WORKLOADS),
+           "configs": {}, "headline": {k: {"figure": v[0], "unit": v[1],
+                                           "higher_is_better": v[2]}
+                                       for k, v in HEADLINE.items()}}
+    wanted = env.get("configs", " ".join(c for c, _ in CONFIGS)).split()
+    workloads = env.get("workloads", " ".join(w for w, _ in WORKLOADS)).split()
+    for cfg, title in CONFIGS:
+        if cfg not in wanted:
+            continue
+        d = os.path.join(raw, cfg)
+        c = {"title": title}
+        unavailable = read(os.path.join(d, "unavailable.txt"))
+        if unavailable is not None or not os.path.isdir(d):
+            c["available"] = False
+            c["reason"] = (unavailable or "not run (the guest stopped before it)").strip()
+        else:
+            c["available"] = True
+            c["setup"] = (read(os.path.join(d, "info.txt")) or "").strip()
+            c["results"] = {w: one_run(os.path.join(d, w), cfg) for w in workloads}
+            for w in workloads:
+                prof = read(os.path.join(d, w + ".perf.txt"))
+                if prof:
+                    c["results"][w]["perf_top"] = prof.splitlines()[:40]
+        doc["configs"][cfg] = c
+    # Ratios of every figure to the floor (iscsi) and to the local disk.
+    for cfg, c in doc["configs"].items():
+        for w, res in c.get("results", {}).items():
+            for ref in ("iscsi", "local"):
+                rc = doc["configs"].get(ref, {}).get("results", {}).get(w)
+                if not rc or "error" in rc or "error" in res:
+                    continue
+                res["vs_" + ref] = {k: ratio(res[k], rc.get(k))
+                                    for k in ("lat_mean_us", "lat_p50_us", "lat_p99_us",
+                                              "iops", "mb_s", "cpu_us_per_io")
+                                    if k in res and rc.get(k)}
+    return doc
+
+
+def fmt(v, width=9, digits=None):
+    """A number in a fixed-width column."""
+    if v is None:
+        return "-".rjust(width)
+    if isinstance(v, float):
+        if digits is None:
+            digits = 0 if abs(v) >= 100 else 1 if abs(v) >= 10 else 2
+        return f"{v:,.{digits}f}".rjust(width)
+    return f"{v:,}".rjust(width)
+
+
+def table(doc):
+    """The side-by-side table, as text."""
+    out = []
+    g, vm = doc["guest"], doc["vm"]
+    out.append("dualmirror benchmark: each figure, and its ratio to the plain "
+               "iSCSI floor (xISCSI) and to the local disk (xLOCAL)")
+    out.append(f"guest: kernel {g.get('kernel')}, {g.get('cpus')} vCPU "
+               f"({g.get('cpu_model')}), {int(g.get('mem_kb', 0)) // 1024} MiB; "
+               f"{g.get('fio')}; {g.get('runtime')} s per workload; "
+               f"brd disks of {g.get('size_mb')} MiB")
+    if vm:
+        out.append("vm: " + ", ".join(f"{k} {v}" for k, v in vm.items()
+                                      if k in ("qemu", "accel", "cpus", "memory", "host_cpu")))
+    out.append("")
+    cfgs = doc["configs"]
+    for w, title in WORKLOADS:
+        if not any(w in c.get("results", {}) for c in cfgs.values()):
+            continue
+        key, unit, _ = HEADLINE[w]
+        out.append(f"== {w}: {title}")
+        if key == "lat_mean_us":
+            hdr = (f"{'config':<10}{'mean us':>9}{'p50 us':>9}{'p99 us':>9}{'IOPS':>9}"
+                   f"{'xISCSI':>8}{'xLOCAL':>8}")
+        else:
+            hdr = (f"{'config':<10}{'IOPS':>9}{'MB/s':>9}{'mean us':>9}{'p99 us':>9}"
+                   f"{'xISCSI':>8}{'xLOCAL':>8}")
+        hdr += f"{'CPU us/IO':>10}{'intr/IO':>8}{'PDU/IO':>8}{'dm irq/op':>10}"
+        out.append(hdr)
+        for cfg, _ in CONFIGS:
+            c = cfgs.get(cfg)
+            if c is None:
+                continue
+            if not c["available"]:
+                out.append(f"{cfg:<10}not available: {c['reason']}")
+                continue
+            r = c["results"].get(w)
+            if r is None:
+                continue
+            if "error" in r:
+                out.append(f"{cfg:<10}failed: {r['error']}")
+                continue
+            if key == "lat_mean_us":
+                line = (f"{cfg:<10}{fmt(r.get('lat_mean_us'))}{fmt(r.get('lat_p50_us'))}"
+                        f"{fmt(r.get('lat_p99_us'))}{fmt(r.get('iops'))}")
+            else:
+                line = (f"{cfg:<10}{fmt(r.get('iops'))}{fmt(r.get('mb_s'))}"
+                        f"{fmt(r.get('lat_mean_us'))}{fmt(r.get('lat_p99_us'))}")
+            line += fmt(r.get("vs_iscsi", {}).get(key), 8, 2)
+            line += fmt(r.get("vs_local", {}).get(key), 8, 2)
+            line += fmt(r.get("cpu_us_per_io"), 10)
+            line += fmt(r.get("intr_per_io"), 8, 2)
+            line += fmt(r.get("pdus_per_io"), 8, 2)
+            if "dm_irq_per_write" in r:
+                line += fmt(r["dm_irq_per_write"], 10, 2)
+            elif "dm_status_unparsed" in r:
+                line += "  status?"
+            out.append(line)
+        out.append("")
+    out.append("xISCSI/xLOCAL: ratio of the workload's headline figure (QD1: mean "
+               "latency, lower is better; others: IOPS or MB/s, higher is better).")
+    out.append("CPU us/IO: guest CPU time (all CPUs, /proc/stat) per I/O; intr/IO: "
+               "guest interrupts per I/O; PDU/IO: iSCSI PDUs (both directions) per I/O;")
+    out.append("dm irq/op: dualmirror's own interrupt count per mirrored write "
+               "(inline and split together; see bench.json for each).")
+    return "\n".join(out) + "\n"
+
+
+def plot_data(doc):
+    """Rows for gnuplot: one configuration per line."""
+    lines = ["# config qd1_mean_us qd1_p99_us qd32_iops randrw_iops "
+             "seq64k_mb_s seq1m_mb_s cpu_us_qd1 cpu_us_qd32"]
+    for cfg, _ in CONFIGS:
+        c = doc["configs"].get(cfg)
+        # The local disk is 10-100x faster than anything that crosses
+        # iSCSI: drawn on the same axis it flattens every other bar.
+        if cfg == "local" or not c or not c["available"]:
+            continue
+        res = c["results"]
+
+        def g(w, k):
+            v = res.get(w, {}).get(k)
+            return "NaN" if v is None else str(v)
+        lines.append(" ".join([cfg, g("randwrite-4k-qd1", "lat_mean_us"),
+                               g("randwrite-4k-qd1", "lat_p99_us"),
+                               g("randwrite-4k-qd32", "iops"),
+                               g("randrw-4k-70-30", "iops"),
+                               g("seqwrite-64k", "mb_s"), g("seqwrite-1m", "mb_s"),
+                               g("randwrite-4k-qd1", "cpu_us_per_io"),
+                               g("randwrite-4k-qd32", "cpu_us_per_io")]))
+    return "\n".join(lines) + "\n"
+
+
+def check(doc):
+    """Problems that mean the benchmark did not produce every figure."""
+    problems = []
+    for cfg, c in doc["configs"].items():
+        if not c["available"]:
+            if cfg in ("local", "iscsi", "dm-mirror", "md-raid1"):
+                problems.append(f"{cfg}: not available: {c['reason']}")
+            continue
+        for w, r in c["results"].items():
+            if "error" in r:
+                problems.append(f"{cfg} {w}: {r['error']}")
+                continue
+            need = list(REQUIRED)
+            if cfg in ("iscsi", "dm-inline", "dm-split", "dm-mirror", "md-raid1"):
+                need += REQUIRED_ISCSI
+            if cfg in ("dm-inline", "dm-split"):
+                need += REQUIRED_DM
+            for k in need:
+                if r.get(k) is None:
+                    problems.append(f"{cfg} {w}: no {k}")
+            if not r.get("ios"):
+                problems.append(f"{cfg} {w}: fio completed no I/O")
+    return problems
+
+
+def main():
+    """Parse the arguments, write the report."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p.add_argument("--raw", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--vm", action="append", default=[],
+                   help="KEY=VALUE describing the VM and host (repeatable)")
+    p.add_argument("--check", action="store_true")
+    a = p.parse_args()
+    vm = dict(kv.split("=", 1) for kv in a.vm)
+    doc = collect(a.raw, vm)
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "bench.json"), "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=1, sort_keys=False)
+        f.write("\n")
+    text = table(doc)
+    with open(os.path.join(a.out, "table.txt"), "w", encoding="utf-8") as f:
+        f.write(text)
+    with open(os.path.join(a.out, "plot.dat"), "w", encoding="utf-8") as f:
+        f.write(plot_data(doc))
+    sys.stdout.write(text)
+    if a.check:
+        problems = check(doc)
+        for prob in problems:
+            print(f"bench: missing figure: {prob}", file=sys.stderr)
+        return 1 if problems else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
