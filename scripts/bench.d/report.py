@@ -117,10 +117,16 @@ def parse_dm(text):
             f = f[3:]
             try:
                 oos, total = f[1].split("/")
-                return {"state": f[0], "oos": int(oos), "total": int(total),
-                        "inline_ops": int(f[2]), "inline_irqs": int(f[3]),
-                        "split_ops": int(f[4]), "split_irqs": int(f[5]),
-                        "peer_errors": int(f[6]), "raw": line}
+                res = {"state": f[0], "oos": int(oos), "total": int(total),
+                       "inline_ops": int(f[2]), "inline_irqs": int(f[3]),
+                       "split_ops": int(f[4]), "split_irqs": int(f[5]),
+                       "peer_errors": int(f[6]), "raw": line}
+                # Appended fields of this version (optional).
+                for i, k in ((9, "generation"), (10, "peer_flushes"),
+                             (11, "fua_writes"), (12, "overlap_waits")):
+                    if len(f) > i and f[i].isdigit():
+                        res[k] = int(f[i])
+                return res
             except (ValueError, IndexError):
                 return {"unparsed": line}
     return {"unparsed": text.strip()}
@@ -207,7 +213,9 @@ def one_run(base, cfg):
         if db and da and "unparsed" not in db and "unparsed" not in da:
             dd = {k: da[k] - db[k] for k in ("inline_ops", "inline_irqs",
                                               "split_ops", "split_irqs",
-                                              "peer_errors")}
+                                              "peer_errors", "peer_flushes",
+                                              "fua_writes", "overlap_waits")
+                  if k in da and k in db}
             res["dm"] = dd
             res["dm_state"] = da["state"]
             res["dm_oos"] = da["oos"]
