@@ -241,7 +241,13 @@ static struct request *dmw_rq_alloc(struct dmw_pio *pio, const u8 *cdb,
 	memcpy(scmd->cmnd, cdb, cdb_len);
 	scmd->cmd_len = cdb_len;
 	scmd->allowed = 0;
-	rq->timeout = dmc->peer_timeout;
+	/*
+	 * The target gives the write up after peer_timeout on its own
+	 * (dmw_timeout_work); the request keeps at least the disk's timeout
+	 * so that a slow peer does not set SCSI error handling off.
+	 */
+	rq->timeout = max_t(unsigned long, dmc->peer_timeout,
+			    dmc->peer_q->rq_timeout);
 	rq->rq_flags |= RQF_QUIET;
 	rq->end_io = dmw_rq_end_io;
 	rq->end_io_data = pio;

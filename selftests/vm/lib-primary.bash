@@ -52,7 +52,7 @@ dmw_fio() {
 	shift 2
 	[ -b "$dev" ] || { echo "$dev is not a block device" >&2; return 1; }
 	fio --name=dmw --filename="$dev" --direct=1 --ioengine=libaio \
-		--verify=crc32c --verify_fatal=1 --do_verify=1 \
+		--verify=crc32c --verify_fatal=1 --do_verify=1 --verify_state_save=0 \
 		--output-format=json --output="$json" "$@"
 }
 
@@ -78,7 +78,17 @@ dmw_same() {
 	[ "$a" = "$b" ] && [ -n "$a" ]
 }
 
+# dmw_field_is DEV N VALUE / dmw_field_gt DEV N VALUE: field N of the
+# status, read now (for dm_wait_for).
+dmw_field_is() {
+	[ "$(dmw_field "$1" "$2")" = "$3" ]
+}
+
+dmw_field_gt() {
+	[ "$(dmw_field "$1" "$2")" -gt "$3" ]
+}
+
 # dmw_wait_state DEV WORD SECS: wait until the status' state word is WORD.
 dmw_wait_state() {
-	dm_wait_for "$3" test "$(dmw_field "$1" 1)" = "$2"
+	dm_wait_for "$3" dmw_field_is "$1" 1 "$2"
 }

@@ -1,0 +1,190 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+#
+# dualmirrorctl, primary half: reach the peer disk over iSCSI (open-iscsi)
+# and read the mirror's status. Sourced by scripts/dualmirrorctl; defines
+# primary_usage, primary_attach, primary_detach and primary_status.
+
+primary_usage() {
+	cat <<'USAGE'
+dualmirrorctl primary attach <portal> <target-iqn> [--chap USER:SECRET]
+    Discover <target-iqn> at <portal> (IP[:PORT], default port 3260) with
+    open-iscsi, log in (with CHAP if given), wait for the peer's disk and
+    print it (/dev/sdX). Then create the mirror, e.g.:
+      dmsetup create mirror --table \
+        "0 $(blockdev --getsz /dev/LOCAL) dualmirror /dev/LOCAL /dev/sdX"
+
+dualmirrorctl primary detach <target-iqn>
+    Log out of <target-iqn> and forget its node record. Refused while a
+    device-mapper device still uses the disk (dmsetup remove it first).
+
+dualmirrorctl primary status <dm-name>
+    The mirror's status line, one field per line with its name, and the
+    interrupts per operation of each framing.
+USAGE
+}
+
+_primary_err() {
+	echo "dualmirrorctl primary: $*" >&2
+	return 1
+}
+
+# The iSCSI session of a target: /sys/class/iscsi_session/sessionN.
+_primary_session() {
+	local s
+	for s in /sys/class/iscsi_session/session*; do
+		[ -e "$s/targetname" ] || continue
+		[ "$(cat "$s/targetname")" = "$1" ] && { echo "$s"; return 0; }
+	done
+	return 1
+}
+
+# The disks (/dev/sdX) of a target's session.
+_primary_disks() {
+	local s host b
+	s=$(_primary_session "$1") || return 1
+	host=$(basename "$(dirname "$(readlink -f "$s/device")")")
+	for b in /sys/bus/scsi/devices/"${host#host}":*:*:*/block/*; do
+		[ -e "$b" ] && echo "/dev/${b##*/}"
+	done
+}
+
+_primary_iscsid() {
+	modprobe -q iscsi_tcp 2>/dev/null
+	pgrep -x iscsid >/dev/null && return 0
+	if command -v systemctl >/dev/null && systemctl start iscsid 2>/dev/null; then
+		return 0
+	fi
+	[ -s /etc/iscsi/initiatorname.iscsi ] ||
+		_primary_err "no /etc/iscsi/initiatorname.iscsi (install open-iscsi)" || return
+	iscsid || _primary_err "cannot start iscsid"
+}
+
+# _primary_node IQN PORTAL KEY VALUE: one setting of the node record.
+_primary_node() {
+	iscsiadm -m node -T "$1" -p "$2" -o update -n "$3" -v "$4" >/dev/null
+}
+
+primary_attach() {
+	local portal='' iqn='' chap='' user secret disk _
+
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--chap) [ $# -ge 2 ] || { _primary_err "--chap needs USER:SECRET"; return 2; }
+			chap=$2; shift 2 ;;
+		--chap=*) chap=${1#--chap=}; shift ;;
+		-h | --help) primary_usage; return 0 ;;
+		-*) _primary_err "unknown option '$1'"; return 2 ;;
+		*) if [ -z "$portal" ]; then portal=$1
+		   elif [ -z "$iqn" ]; then iqn=$1
+		   else _primary_err "too many arguments"; return 2; fi
+		   shift ;;
+		esac
+	done
+	if [ -z "$portal" ] || [ -z "$iqn" ]; then
+		primary_usage >&2
+		return 2
+	fi
+	case "$portal" in *:*) ;; *) portal=$portal:3260 ;; esac
+	case "$iqn" in
+	iqn.[0-9][0-9][0-9][0-9]-[0-9][0-9].*) ;;
+	*) _primary_err "'$iqn' is not an iqn.YYYY-MM.reversed.domain[:name] name"; return 2 ;;
+	esac
+	if [ -n "$chap" ]; then
+		user=${chap%%:*}
+		secret=${chap#*:}
+		if [ "$user" = "$chap" ] || [ -z "$user" ] || [ -z "$secret" ]; then
+			_primary_err "--chap wants USER:SECRET"
+			return 2
+		fi
+	fi
+	command -v iscsiadm >/dev/null || { _primary_err "iscsiadm not found (apt-get install open-iscsi)"; return 1; }
+	_primary_iscsid || return 1
+
+	if _primary_session "$iqn" >/dev/null; then
+		_primary_disks "$iqn" | head -n 1
+		return 0
+	fi
+	if [ -n "$chap" ]; then
+		iscsiadm -m discoverydb -t st -p "$portal" -o new >/dev/null 2>&1
+		iscsiadm -m discoverydb -t st -p "$portal" -o update \
+			-n discovery.sendtargets.auth.authmethod -v CHAP >/dev/null &&
+		iscsiadm -m discoverydb -t st -p "$portal" -o update \
+			-n discovery.sendtargets.auth.username -v "$user" >/dev/null &&
+		iscsiadm -m discoverydb -t st -p "$portal" -o update \
+			-n discovery.sendtargets.auth.password -v "$secret" >/dev/null
+		iscsiadm -m discoverydb -t st -p "$portal" --discover >/dev/null ||
+			{ _primary_err "discovery at $portal failed"; return 1; }
+	else
+		iscsiadm -m discovery -t st -p "$portal" >/dev/null ||
+			{ _primary_err "discovery at $portal failed"; return 1; }
+	fi
+	iscsiadm -m node -T "$iqn" -p "$portal" >/dev/null 2>&1 ||
+		{ _primary_err "$portal does not offer $iqn"; return 1; }
+	if [ -n "$chap" ]; then
+		if ! _primary_node "$iqn" "$portal" node.session.auth.authmethod CHAP ||
+		   ! _primary_node "$iqn" "$portal" node.session.auth.username "$user" ||
+		   ! _primary_node "$iqn" "$portal" node.session.auth.password "$secret"; then
+			_primary_err "cannot store the CHAP settings"
+			return 1
+		fi
+	fi
+	# One round trip for inline writes: data in the command PDU, no R2T
+	# (the target must agree: InitialR2T=No there too).
+	_primary_node "$iqn" "$portal" node.session.iscsi.InitialR2T No
+	_primary_node "$iqn" "$portal" node.session.iscsi.ImmediateData Yes
+	_primary_node "$iqn" "$portal" node.session.iscsi.FirstBurstLength 262144
+	_primary_node "$iqn" "$portal" 'node.conn[0].iscsi.MaxRecvDataSegmentLength' 262144
+	iscsiadm -m node -T "$iqn" -p "$portal" --login >/dev/null ||
+		{ _primary_err "login to $iqn at $portal failed"; return 1; }
+
+	modprobe -q sd_mod 2>/dev/null
+	for _ in $(seq 100); do
+		disk=$(_primary_disks "$iqn" | head -n 1)
+		[ -n "$disk" ] && [ -b "$disk" ] && { echo "$disk"; return 0; }
+		sleep 0.1
+	done
+	_primary_err "logged in to $iqn but no disk appeared"
+}
+
+primary_detach() {
+	local iqn=$1 disk h
+	case "$iqn" in
+	-h | --help) primary_usage; return 0 ;;
+	'') primary_usage >&2; return 2 ;;
+	esac
+	for disk in $(_primary_disks "$iqn"); do
+		for h in /sys/class/block/"${disk#/dev/}"/holders/*; do
+			[ -e "$h" ] || continue
+			_primary_err "$disk is in use by ${h##*/} ($(cat "$h/dm/name" 2>/dev/null)): dmsetup remove it first"
+			return 1
+		done
+	done
+	_primary_session "$iqn" >/dev/null || { _primary_err "not logged in to $iqn"; return 1; }
+	iscsiadm -m node -T "$iqn" --logout >/dev/null ||
+		{ _primary_err "logout from $iqn failed"; return 1; }
+	iscsiadm -m node -T "$iqn" -o delete >/dev/null 2>&1
+	return 0
+}
+
+primary_status() {
+	local name=$1 line
+	case "$name" in
+	-h | --help) primary_usage; return 0 ;;
+	'') primary_usage >&2; return 2 ;;
+	esac
+	line=$(dmsetup status "$name") || return 1
+	# shellcheck disable=SC2086
+	set -- $line
+	[ "$3" = dualmirror ] || { _primary_err "$name is not a dualmirror device"; return 1; }
+	shift 3
+	printf '%-22s %s\n' state "$1" out_of_sync/total "$2" \
+		inline_ops "$3" inline_irqs "$4" split_ops "$5" split_irqs "$6" \
+		peer_errors "$7" inline_mean_us "$8" split_mean_us "$9" \
+		generation "${10}" peer_flushes "${11}" fua_writes "${12}" \
+		overlap_waits "${13}" last_peer_error "${14}"
+	awk -v io="$3" -v ii="$4" -v so="$5" -v si="$6" 'BEGIN {
+		printf "%-22s %s\n", "irqs_per_inline_op", io ? sprintf("%.2f", ii / io) : "-"
+		printf "%-22s %s\n", "irqs_per_split_op", so ? sprintf("%.2f", si / so) : "-"
+	}'
+}
