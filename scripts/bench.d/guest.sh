@@ -3,7 +3,7 @@
 #
 # The guest half of scripts/bench: runs inside one scripts/vm-run guest.
 #
-# Builds every configuration on memory-backed disks (brd), one after the
+# Builds every configuration on memory-backed disks (null_blk), one after the
 # other in the same boot, runs the same fio workloads against each and
 # saves the raw figures (fio JSON, /proc/stat, dmsetup status and open-iscsi
 # PDU counters before and after each workload) under OUT/raw/. The host half
@@ -13,7 +13,7 @@
 # ready, a tool is missing) gets OUT/raw/CONFIG/unavailable.txt with the
 # reason and the run goes on.
 #
-#   guest.sh --out DIR [--runtime SECS] [--size-mb MB] [--configs LIST]
+#   guest.sh --out DIR [--runtime SECS] [--rounds N] [--size-mb MB] [--configs LIST]
 #            [--workloads LIST] [--profile]
 set -euo pipefail
 
@@ -26,7 +26,8 @@ ALL_CONFIGS="local iscsi dm-inline dm-split dm-mirror md-raid1 drbd"
 ALL_WORKLOADS="randwrite-4k-qd1 randwrite-4k-qd32 seqwrite-64k seqwrite-1m randrw-4k-70-30"
 
 out=
-runtime=15
+runtime=5
+rounds=3
 size_mb=256
 configs=$ALL_CONFIGS
 workloads=$ALL_WORKLOADS
@@ -45,6 +46,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--out) out=$2; shift 2 ;;
 	--runtime) runtime=$2; shift 2 ;;
+	--rounds) rounds=$2; shift 2 ;;
 	--size-mb) size_mb=$2; shift 2 ;;
 	--configs) configs=${2//,/ }; shift 2 ;;
 	--workloads) workloads=${2//,/ }; shift 2 ;;
@@ -58,15 +60,16 @@ mkdir -p "$raw"
 
 # ---- disks -----------------------------------------------------------------
 #
-# ram0  the local leg of every configuration (and the "local" row)
-# ram1  the peer disk exported through LIO's block backstore: the plain
-#       iSCSI floor, and the remote leg of dm-mirror and md raid1
-# ram2  the backing disk of dualmirror_peer (exported through pscsi)
-# ram3  DRBD's peer disk
-LOCAL=/dev/ram0
-FLOOR_BACKING=/dev/ram1
-DM_BACKING=/dev/ram2
-DRBD_BACKING=/dev/ram3
+# Four memory-backed null_blk devices, made through configfs (so that they
+# do not collide with disks other tests of the same guest made):
+# LOCAL          the local leg of every configuration (and the "local" row)
+# FLOOR_BACKING  the peer disk exported through LIO's block backstore: the
+#                plain iSCSI floor, and the remote leg of dm-mirror and md
+# DM_BACKING     the backing disk of dualmirror_peer (exported through pscsi)
+# DRBD_BACKING   DRBD's peer disk
+LOCAL= FLOOR_BACKING= DM_BACKING= DRBD_BACKING=
+NULLB_NAMES="bench-local bench-floor bench-dm bench-drbd"
+NULLB_CFS=/sys/kernel/config/nullb
 
 PORTAL=127.0.0.1:3260
 IQN_FLOOR=iqn.2026-11.org.example:bench-floor
@@ -78,6 +81,7 @@ FLOOR_SD=
 FLOOR_SID=
 DM_SD=
 DM_SID=
+DM_PEER_SD=
 
 sectors() {
 	blockdev --getsz "$1"
@@ -88,14 +92,51 @@ set_noop_scheduler() {
 	[ ! -w "$q" ] || echo none >"$q" 2>/dev/null || true
 }
 
+# make_nullb NAME: a memory-backed null_blk disk of size_mb MiB that
+# completes each request in the submitter's context (irqmode 0, like brd);
+# prints its /dev node.
+make_nullb() {
+	local d=$NULLB_CFS/$1 dev
+	mkdir "$d"
+	echo "$size_mb" >"$d/size"
+	echo 1 >"$d/memory_backed"
+	echo 512 >"$d/blocksize"
+	echo 0 >"$d/irqmode"
+	echo 2 >"$d/queue_mode"
+	echo 1 >"$d/power"
+	# Kernels since 5.19 name the disk after the configfs directory.
+	dev=/dev/$1
+	[ -b "$dev" ] || dev=/dev/nullb$(cat "$d/index")
+	[ -b "$dev" ] || die "no /dev/$1 or $dev appeared for null_blk $1"
+	echo "$dev"
+}
+
 setup_disks() {
-	modprobe brd rd_nr=4 rd_size=$((size_mb * 1024)) max_part=0
-	local d
+	if [ ! -d $NULLB_CFS ]; then
+		# nr_devices=0: only the configfs devices below.
+		modprobe null_blk nr_devices=0
+	fi
+	[ -d $NULLB_CFS ] || die "null_blk has no configfs interface"
+	local n d
+	for n in $NULLB_NAMES; do
+		[ ! -d "$NULLB_CFS/$n" ] || rmdir "$NULLB_CFS/$n"
+	done
+	LOCAL=$(make_nullb bench-local)
+	FLOOR_BACKING=$(make_nullb bench-floor)
+	DM_BACKING=$(make_nullb bench-dm)
+	DRBD_BACKING=$(make_nullb bench-drbd)
 	for d in $LOCAL $FLOOR_BACKING $DM_BACKING $DRBD_BACKING; do
-		[ -b "$d" ] || die "$d did not appear after modprobe brd"
-		# brd allocates a page on its first write: allocate them all
-		# now so that no configuration pays for it.
+		set_noop_scheduler "$d"
+		# A memory-backed null_blk allocates a page on its first write:
+		# allocate them all now so that no configuration pays for it.
 		dd if=/dev/zero of="$d" bs=1M count="$size_mb" oflag=direct status=none
+	done
+}
+
+remove_disks() {
+	local n
+	for n in $NULLB_NAMES; do
+		[ ! -d "$NULLB_CFS/$n" ] || rmdir "$NULLB_CFS/$n" 2>/dev/null || true
 	done
 }
 
@@ -106,7 +147,7 @@ setup_lio() {
 	mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config
 	modprobe iscsi_tcp
 	mkdir -p /run/lock/iscsi /var/lib/iscsi /etc/iscsi
-	iscsid
+	pgrep -x iscsid >/dev/null || iscsid
 	local i
 	for i in $(seq 50); do
 		iscsiadm -m session >/dev/null 2>&1 && break
@@ -208,7 +249,7 @@ DEV= SIDS= DMNAME= INFO= REASON=
 
 setup_local() {
 	DEV=$LOCAL
-	INFO="brd $LOCAL, no mirror"
+	INFO="null_blk (memory-backed) $LOCAL, no mirror"
 }
 teardown_local() { :; }
 
@@ -250,19 +291,19 @@ setup_md_raid1() {
 	[ -n "$FLOOR_SD" ] || { REASON="the iSCSI LUN could not be set up"; return 1; }
 	command -v mdadm >/dev/null || { REASON="mdadm is not installed (apt-get install mdadm)"; return 1; }
 	modprobe raid1
-	if ! mdadm --create /dev/md0 --run --quiet --level=1 --raid-devices=2 \
+	if ! mdadm --create /dev/md100 --run --quiet --level=1 --raid-devices=2 \
 		--metadata=1.2 --bitmap=internal --assume-clean \
 		$LOCAL "$FLOOR_SD" >"$raw/err.txt" 2>&1; then
 		REASON="mdadm --create: $(tr '\n' ' ' <"$raw/err.txt")"
 		return 1
 	fi
-	DEV=/dev/md0 SIDS=$FLOOR_SID
+	DEV=/dev/md100 SIDS=$FLOOR_SID
 	INFO="md raid1, metadata 1.2, internal bitmap ($(sed -n 's/^bitmap: //p;/bitmap:/{s/.*bitmap: *//p}' /proc/mdstat | head -n 1)), --assume-clean; $LOCAL + $FLOOR_SD"
-	mdadm --detail /dev/md0 >"$raw/md-raid1-detail.txt" 2>&1 || true
+	mdadm --detail /dev/md100 >"$raw/md-raid1-detail.txt" 2>&1 || true
 	cat /proc/mdstat >>"$raw/md-raid1-detail.txt"
 }
 teardown_md_raid1() {
-	mdadm --stop /dev/md0 >/dev/null 2>&1
+	mdadm --stop /dev/md100 >/dev/null 2>&1
 	mdadm --zero-superblock $LOCAL "$FLOOR_SD" >/dev/null 2>&1 || true
 }
 
@@ -331,22 +372,22 @@ dualmirror_prepare() {
 	fi
 	peer_sd=$(grep -o '/dev/sd[a-z]*' <<<"$peer_sd" | tail -n 1)
 	[ -b "$peer_sd" ] || { DM_REASON="dualmirrorctl peer add printed no /dev/sdX"; return 1; }
+	DM_PEER_SD=$peer_sd
 	echo "peer disk: $peer_sd over $DM_BACKING" >>"$log"
 	if ! "$ctl" peer export "$peer_sd" "$IQN_DM" --portal "$PORTAL" >>"$log" 2>&1; then
 		DM_REASON="dualmirrorctl peer export $peer_sd: $(tail -n 3 "$log" | tr '\n' ' ')"
 		return 1
 	fi
-	if [ -f "$repo/scripts/dualmirrorctl.d/primary.sh" ]; then
-		local att
-		if ! att=$("$ctl" primary attach "$PORTAL" "$IQN_DM" 2>>"$log"); then
-			DM_REASON="dualmirrorctl primary attach: $(tail -n 3 "$log" | tr '\n' ' ')"
-			return 1
-		fi
+	local att
+	if att=$("$ctl" primary attach "$PORTAL" "$IQN_DM" 2>>"$log"); then
+		echo "attached with: dualmirrorctl primary attach $PORTAL $IQN_DM" >>"$log"
 		DM_SD=$(grep -o '/dev/sd[a-z]*' <<<"$att" | tail -n 1)
 		DM_SID=$(iscsiadm -m session | awk -v t="$IQN_DM" '$4 == t { gsub(/[][]/, "", $2); print $2 }')
 	else
-		# The primary half of dualmirrorctl is not there yet: log in
-		# with the same parameters ourselves.
+		# The primary half of dualmirrorctl is not there (or not
+		# working) yet: log in with the same parameters ourselves.
+		echo "dualmirrorctl primary attach failed; logging in with iscsiadm" >>"$log"
+		iscsi_logout "$IQN_DM"
 		local r
 		r=$(iscsi_login "$IQN_DM" 2>>"$log") ||
 			{ DM_REASON="iSCSI login to $IQN_DM: $(tail -n 3 "$log" | tr '\n' ' ')"; return 1; }
@@ -407,29 +448,57 @@ snapshot() {
 }
 
 run_workload() {
-	local cfg=$1 wl=$2 dir=$raw/$1
-	local args
+	local cfg=$1 wl=$2 dir=$raw/$1 round=$3
+	local args base=$raw/$1/$2.r$3
 	args=$(fio_args "$wl")
-	snapshot "$dir/$wl.before"
+	snapshot "$base.before"
 	local perf=()
-	if [ "$profile" = 1 ] && [ "$wl" = randwrite-4k-qd1 ] && command -v perf >/dev/null; then
+	if [ "$profile" = 1 ] && [ "$wl" = randwrite-4k-qd1 ] && [ "$round" = 1 ] && command -v perf >/dev/null; then
 		perf=(perf record -a -g -F 499 -e cpu-clock -o "/tmp/perf-$cfg.data" --)
 	fi
 	# shellcheck disable=SC2086 # args is a list of options
 	"${perf[@]}" fio --name="$wl" --filename="$DEV" --ioengine=libaio --direct=1 \
 		--time_based --runtime="$runtime" --norandommap --randrepeat=0 \
 		--lat_percentiles=1 --percentile_list=50:90:99:99.9 \
-		--output-format=json --output="$dir/$wl.fio.json" $args \
-		>"$dir/$wl.fio.log" 2>&1 || {
-		log "$cfg $wl: fio failed: $(tail -n 3 "$dir/$wl.fio.log" | tr '\n' ' ')"
-		echo "fio failed: $(tail -n 3 "$dir/$wl.fio.log" | tr '\n' ' ')" >"$dir/$wl.failed"
+		--output-format=json --output="$base.fio.json" $args \
+		>"$base.fio.log" 2>&1 || {
+		log "$cfg $wl: fio failed: $(tail -n 3 "$base.fio.log" | tr '\n' ' ')"
+		echo "fio failed: $(tail -n 3 "$base.fio.log" | tr '\n' ' ')" >"$base.failed"
 	}
-	snapshot "$dir/$wl.after"
+	snapshot "$base.after"
 	if [ ${#perf[@]} -gt 0 ] && [ -f "/tmp/perf-$cfg.data" ]; then
 		perf report -i "/tmp/perf-$cfg.data" --no-children --sort symbol \
 			--stdio 2>/dev/null | grep -v '^$' | head -n 80 >"$dir/$wl.perf.txt" || true
 	fi
 }
+
+# ---- clean-up --------------------------------------------------------------
+
+# Leave the guest as we found it (a selftest run goes on after us):
+# idempotent, every step may find its object gone already.
+cleanup() {
+	local n
+	for n in bench-mirror bench-dualmirror; do
+		dmsetup remove "$n" >/dev/null 2>&1 || true
+	done
+	[ ! -b /dev/md100 ] || mdadm --stop /dev/md100 >/dev/null 2>&1 || true
+	if [ -e /proc/drbd ]; then
+		$DRBDSETUP down r0 >/dev/null 2>&1 || true
+		$DRBDSETUP down r1 >/dev/null 2>&1 || true
+	fi
+	iscsi_logout "$IQN_DM"
+	iscsi_logout "$IQN_FLOOR"
+	if [ -n "$DM_PEER_SD" ]; then
+		"$repo/scripts/dualmirrorctl" peer unexport "$IQN_DM" >/dev/null 2>&1 || true
+		"$repo/scripts/dualmirrorctl" peer remove "$DM_PEER_SD" >/dev/null 2>&1 || true
+	fi
+	if [ -d /sys/kernel/config/target/iscsi ]; then
+		lio_delete "$IQN_DM" >/dev/null 2>&1 || true
+		lio_delete "$IQN_FLOOR" >/dev/null 2>&1 || true
+	fi
+	remove_disks
+}
+trap cleanup EXIT
 
 # ---- main ------------------------------------------------------------------
 
@@ -441,6 +510,7 @@ run_workload() {
 	echo "cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
 	echo "mem_kb=$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)"
 	echo "runtime=$runtime"
+	echo "rounds=$rounds"
 	echo "size_mb=$size_mb"
 	echo "configs=$configs"
 	echo "workloads=$workloads"
@@ -453,11 +523,8 @@ run_workload() {
 	echo "started=$(date -u +%FT%TZ)"
 } >"$raw/env.txt"
 
-log "disks: 4 x brd $size_mb MiB, runtime $runtime s per workload"
+log "disks: 4 x null_blk memory-backed $size_mb MiB, $rounds rounds of $runtime s per workload"
 setup_disks
-for d in $LOCAL $FLOOR_BACKING $DM_BACKING $DRBD_BACKING; do
-	set_noop_scheduler "$d"
-done
 setup_lio
 if ! setup_floor 2>"$raw/err.txt"; then
 	log "plain iSCSI setup failed: $(cat "$raw/err.txt")"
@@ -467,32 +534,38 @@ case " $configs " in
 	dualmirror_prepare || log "dualmirror not available: $DM_REASON" ;;
 esac
 
-for cfg in $configs; do
-	mkdir -p "$raw/$cfg"
-	DEV= SIDS= DMNAME= INFO= REASON=
-	fn=setup_${cfg//-/_}
-	if ! "$fn"; then
-		log "$cfg: not available: $REASON"
-		echo "$REASON" >"$raw/$cfg/unavailable.txt"
-		continue
-	fi
-	if [ ! -b "$DEV" ]; then
-		echo "$DEV is not a block device" >"$raw/$cfg/unavailable.txt"
-		"teardown_${cfg//-/_}" || true
-		continue
-	fi
-	echo "$INFO" >"$raw/$cfg/info.txt"
-	echo "dev=$DEV sids=$SIDS dm=$DMNAME" >>"$raw/$cfg/info.txt"
-	log "$cfg: $INFO"
-	for wl in $workloads; do
-		run_workload "$cfg" "$wl"
-		log "$cfg $wl done"
+# Rounds: every configuration runs every workload once per round, rounds
+# one after the other, so that a burst of load on the host hits one round
+# of each configuration rather than all of one configuration; the report
+# takes the median of the rounds.
+for round in $(seq "$rounds"); do
+	for cfg in $configs; do
+		mkdir -p "$raw/$cfg"
+		[ ! -f "$raw/$cfg/unavailable.txt" ] || continue
+		DEV= SIDS= DMNAME= INFO= REASON=
+		fn=setup_${cfg//-/_}
+		if ! "$fn"; then
+			log "$cfg: not available: $REASON"
+			echo "$REASON" >"$raw/$cfg/unavailable.txt"
+			continue
+		fi
+		if [ ! -b "$DEV" ]; then
+			echo "$DEV is not a block device" >"$raw/$cfg/unavailable.txt"
+			"teardown_${cfg//-/_}" || true
+			continue
+		fi
+		if [ "$round" = 1 ]; then
+			echo "$INFO" >"$raw/$cfg/info.txt"
+			echo "dev=$DEV sids=$SIDS dm=$DMNAME" >>"$raw/$cfg/info.txt"
+		fi
+		log "round $round/$rounds $cfg: $INFO"
+		for wl in $workloads; do
+			run_workload "$cfg" "$wl" "$round"
+		done
+		"teardown_${cfg//-/_}" || log "$cfg: teardown failed"
 	done
-	"teardown_${cfg//-/_}" || log "$cfg: teardown failed"
 done
 
-[ -z "$DM_SID" ] || iscsi_logout "$IQN_DM"
-[ -z "$FLOOR_SID" ] || iscsi_logout "$IQN_FLOOR"
 echo "finished=$(date -u +%FT%TZ)" >>"$raw/env.txt"
 rm -f "$raw/err.txt"
 log "done"

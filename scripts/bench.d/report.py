@@ -232,6 +232,40 @@ def one_run(base, cfg):
     return res
 
 
+def median(values):
+    """The median of a list of numbers."""
+    v = sorted(values)
+    n = len(v)
+    mid = v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+    return round(mid, 3) if isinstance(mid, float) else mid
+
+
+def merge_rounds(d, w, cfg):
+    """One workload on one configuration over every round: each figure is
+    the median of the rounds (counts are summed); the rounds are kept."""
+    rounds = sorted({int(m.group(1)) for f in os.listdir(d)
+                     for m in [re.match(re.escape(w) + r"\.r(\d+)\.", f)] if m})
+    runs = [one_run(os.path.join(d, f"{w}.r{r}"), cfg) for r in rounds]
+    if not runs:
+        return {"error": "not run"}
+    bad = [r["error"] for r in runs if "error" in r]
+    if bad:
+        return {"error": "; ".join(bad), "rounds": runs}
+    res = {"n_rounds": len(runs)}
+    for k, v in runs[0].items():
+        vals = [r.get(k) for r in runs]
+        if k in ("ios", "write_ios", "read_ios"):
+            res[k] = sum(vals)
+        elif all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals):
+            res[k] = median(vals)
+        elif k in ("pdus", "dm"):
+            res[k] = {kk: sum(r[k].get(kk, 0) for r in runs) for kk in v}
+        else:
+            res[k] = vals[-1]
+    res["rounds"] = runs
+    return res
+
+
 def env_file(raw):
     """key=value lines of raw/env.txt."""
     env = {}
@@ -263,7 +297,7 @@ def collect(raw, vm):
         else:
             c["available"] = True
             c["setup"] = (read(os.path.join(d, "info.txt")) or "").strip()
-            c["results"] = {w: one_run(os.path.join(d, w), cfg) for w in workloads}
+            c["results"] = {w: merge_rounds(d, w, cfg) for w in workloads}
             for w in workloads:
                 prof = read(os.path.join(d, w + ".perf.txt"))
                 if prof:
@@ -283,7 +317,7 @@ def collect(raw, vm):
     return doc
 
 
-def fmt(v, width=9, digits=None):
+def fmt(v, width=10, digits=None):
     """A number in a fixed-width column."""
     if v is None:
         return "-".rjust(width)
@@ -302,8 +336,8 @@ def table(doc):
                "iSCSI floor (xISCSI) and to the local disk (xLOCAL)")
     out.append(f"guest: kernel {g.get('kernel')}, {g.get('cpus')} vCPU "
                f"({g.get('cpu_model')}), {int(g.get('mem_kb', 0)) // 1024} MiB; "
-               f"{g.get('fio')}; {g.get('runtime')} s per workload; "
-               f"brd disks of {g.get('size_mb')} MiB")
+               f"{g.get('fio')}; median of {g.get('rounds', 1)} rounds of {g.get('runtime')} s; "
+               f"memory-backed null_blk disks of {g.get('size_mb')} MiB")
     if vm:
         out.append("vm: " + ", ".join(f"{k} {v}" for k, v in vm.items()
                                       if k in ("qemu", "accel", "cpus", "memory", "host_cpu")))
@@ -315,13 +349,14 @@ def table(doc):
         key, unit, _ = HEADLINE[w]
         out.append(f"== {w}: {title}")
         if key == "lat_mean_us":
-            hdr = (f"{'config':<10}{'mean us':>9}{'p50 us':>9}{'p99 us':>9}{'IOPS':>9}"
+            hdr = (f"{'config':<10}{'mean us':>10}{'p50 us':>10}{'p99 us':>10}{'IOPS':>10}"
                    f"{'xISCSI':>8}{'xLOCAL':>8}")
         else:
-            hdr = (f"{'config':<10}{'IOPS':>9}{'MB/s':>9}{'mean us':>9}{'p99 us':>9}"
+            hdr = (f"{'config':<10}{'IOPS':>10}{'MB/s':>10}{'mean us':>10}{'p99 us':>10}"
                    f"{'xISCSI':>8}{'xLOCAL':>8}")
         hdr += f"{'CPU us/IO':>10}{'intr/IO':>8}{'PDU/IO':>8}{'dm irq/op':>10}"
         out.append(hdr)
+        out.append("-" * len(hdr))
         for cfg, _ in CONFIGS:
             c = cfgs.get(cfg)
             if c is None:
