@@ -334,7 +334,7 @@ static int dmp_eh_reset(struct scsi_cmnd *scmd)
 	dmp_mirror_shutdown(peer, DID_RESET);
 	wait_var_event(&peer->busy, !atomic_read(&peer->busy));
 	spin_lock(&peer->lock);
-	peer->dying = false;
+	peer->dying = peer->removing;
 	spin_unlock(&peer->lock);
 	return SUCCESS;
 }
@@ -381,6 +381,7 @@ static void dmp_peer_init(struct dmp_peer *peer, struct Scsi_Host *shost)
 	peer->generation = 0;
 	atomic64_set(&peer->staged_bytes, 0);
 	peer->dying = false;
+	peer->removing = false;
 	peer->staging_bytes = (u64)READ_ONCE(staging_kib) << 10;
 	peer->split_timeout = msecs_to_jiffies(READ_ONCE(split_timeout_ms));
 	peer->max_split = min_t(u32, DMP_MAX_SECTORS, DMW_SPLIT_MAX_SECTORS);
@@ -471,6 +472,9 @@ static void dmp_peer_destroy(struct dmp_peer *peer)
 {
 	struct Scsi_Host *shost = peer->shost;
 
+	spin_lock(&peer->lock);
+	peer->removing = true;
+	spin_unlock(&peer->lock);
 	dmp_mirror_shutdown(peer, DID_NO_CONNECT);
 	scsi_remove_host(shost);
 	wait_var_event(&peer->busy, !atomic_read(&peer->busy));

@@ -112,7 +112,8 @@ struct dmp_staged {
  * @generation: current generation (not persistent)
  * @staged: list of struct dmp_staged
  * @parked: list of struct dmp_cmd (SPLIT DESC waiting for data)
- * @dying: being removed: nothing new is staged or parked
+ * @dying: nothing new is staged or parked (removal, reset)
+ * @removing: being removed: @dying stays set
  * @claim_mutex: serialises CLAIM
  * @inflight_gen: mirror writes in flight per generation parity
  * @staged_bytes: staging memory in use (staged and being staged)
@@ -137,6 +138,7 @@ struct dmp_peer {
 	struct list_head staged;
 	struct list_head parked;
 	bool dying;
+	bool removing;
 
 	struct mutex claim_mutex;	/* serialises CLAIM */
 	atomic_t inflight_gen[2];

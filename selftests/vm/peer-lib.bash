@@ -1,0 +1,182 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+#
+# Helpers shared by the selftests/vm/20-peer-*.sh tests (sourced after
+# selftests/lib.sh): sending mirror messages with sg_raw, decoding the
+# sense that comes back, reading the counters, comparing a backing device
+# with a reference image.
+
+DMCTL=$DM_REPO/scripts/dualmirrorctl
+DMW_MSG=$DM_SELFTESTS/vm/dmw_msg.py
+PEER_TMP=${PEER_TMP:-/tmp/peer-test.$$}
+mkdir -p "$PEER_TMP"
+
+# dmw_be VALUE BYTES: VALUE as BYTES big-endian hex bytes.
+dmw_be() {
+	local v=$1 n=$2 out=
+	while [ "$n" -gt 0 ]; do
+		n=$((n - 1))
+		out+=$(printf '%02x ' $(((v >> (8 * n)) & 255)))
+	done
+	echo "${out% }"
+}
+
+# dmw KIND ARGS...: the 16 hex CDB bytes of a mirror message, written from
+# Documentation/dualmirror-protocol.rst (not from the kernel codec); in
+# bash because python3 costs about 1 s per start under emulation.
+#   dmw inline GEN SEQ LBA SECTORS [FLAGS]
+#   dmw data GEN SEQ SECTORS
+#   dmw desc GEN SEQ PARAM_LEN
+#   dmw query|claim ALLOC_LEN
+dmw() {
+	local kind=$1 t
+	case "$kind" in
+	inline) t=1 ;;
+	data) t=2 ;;
+	desc) t=3 ;;
+	query) t=4 ;;
+	claim) t=5 ;;
+	*) echo "dmw: unknown message $kind" >&2; return 1 ;;
+	esac
+	if [ "$t" -ge 4 ]; then
+		echo "7f 00 00 00 00 00 00 08 f9 $(dmw_be $((t << 4)) 1) 00 00 $(dmw_be "$2" 4)"
+		return
+	fi
+	local tags
+	tags="$(dmw_be "$2" 2) $(dmw_be $(($3 & 0xffffff)) 3)"
+	if [ "$t" = 1 ]; then
+		echo "7f 00 $tags 08 f9 $(dmw_be $((0x10 | ${6:-0})) 1) $(dmw_be $(($5 - 1)) 1) $(dmw_be "$4" 5)"
+	else
+		echo "7f 00 $tags 08 f9 $(dmw_be $((t << 4)) 1) 00 00 $(dmw_be "$4" 4)"
+	fi
+}
+
+# peer_sg DEV HEXCDB [sg_raw options]: send a command, keep its output in
+# SG_OUT and its exit status in SG_RC.  The CDB is one string of hex bytes.
+peer_sg() {
+	local dev=$1 cdb=$2
+	shift 2
+	# shellcheck disable=SC2086
+	SG_OUT=$(sg_raw -C 1 -v "$@" "$dev" $cdb 2>&1)
+	SG_RC=$?
+}
+
+# peer_sense: "KK/AA/QQ" of the last peer_sg, plus " sks=XX field=N" when
+# the sense-key specific bytes are valid; "good" for GOOD status.
+peer_sense() {
+	local raw
+	if printf '%s\n' "$SG_OUT" | grep -q 'SCSI Status: Good'; then
+		echo good
+		return
+	fi
+	raw=$(printf '%s\n' "$SG_OUT" | awk '/Raw sense data/ { f = 1; next }
+		f && /^ +[0-9a-f][0-9a-f ]*$/ { printf "%s ", $0; next }
+		f { exit }')
+	# shellcheck disable=SC2206
+	local b=($raw)
+	[ ${#b[@]} -ge 14 ] || { echo "no-sense(rc=$SG_RC)"; return; }
+	printf '%02x/%s/%s' $((0x${b[2]} & 0xf)) "${b[12]}" "${b[13]}"
+	if [ ${#b[@]} -ge 18 ] && [ $((0x${b[15]} & 0x80)) != 0 ]; then
+		printf ' sks=%s field=%d' "${b[15]}" $((0x${b[16]}${b[17]}))
+	fi
+	echo
+}
+
+# peer_stat HOST NAME: one counter.
+peer_stat() {
+	cat "/sys/class/scsi_host/$1/dualmirror_stats/$2"
+}
+
+# peer_stats HOST NAME...: "NAME=V NAME=V ..." for an exact comparison.
+peer_stats() {
+	local h=$1 n out=
+	shift
+	for n in "$@"; do
+		out+="$n=$(peer_stat "$h" "$n") "
+	done
+	echo "${out% }"
+}
+
+peer_reset_stats() {
+	echo 1 >"/sys/class/scsi_host/$1/dualmirror_stats/reset"
+}
+
+# peer_host_of DEV: hostN of a SCSI disk.
+peer_host_of() {
+	readlink -f "/sys/block/${1#/dev/}/device" | tr / '\n' |
+		grep -m1 -E '^host[0-9]+$'
+}
+
+# peer_image DEV FILE: copy a whole device (O_DIRECT, bypassing its cache).
+peer_image() {
+	dd if="$1" of="$2" bs=1M iflag=direct status=none
+}
+
+# peer_ref_apply REF SECTOR FILE: what a write of FILE at SECTOR does.
+peer_ref_apply() {
+	dd if="$3" of="$1" bs=512 seek="$2" conv=notrunc status=none
+}
+
+# peer_same DEV REF: the device holds exactly REF.
+peer_same() {
+	dd if="$1" bs=1M iflag=direct status=none | cmp -s - "$2"
+}
+
+# peer_read DEV SECTOR COUNT: COUNT sectors at SECTOR, O_DIRECT, to stdout.
+peer_read() {
+	dd if="$1" bs=512 skip="$2" count="$3" iflag=direct status=none
+}
+
+# peer_random FILE BYTES
+peer_random() {
+	head -c "$2" /dev/urandom >"$1"
+}
+
+# peer_desc OUT DATA LBA SEQ GEN [FLAGS]: write a descriptor, print its
+# length.
+peer_desc() {
+	"$DM_PYTHON" "$DMW_MSG" desc "$@"
+}
+
+# peer_split DEV ORDER DATA LBA SEQ GEN [FLAGS]: one split write, DATA
+# then DESC ("data-first") or DESC in the background then DATA
+# ("desc-first").  Sets SG_OUT/SG_RC of the DESC and DATA_SENSE/DESC_SENSE.
+peer_split() {
+	local dev=$1 order=$2 data=$3 lba=$4 seq=$5 gen=$6 flags=${7:-0}
+	local sectors dlen desc=$PEER_TMP/desc.$seq out rc
+
+	sectors=$(($(stat -c %s "$data") / 512))
+	dlen=$(peer_desc "$desc" "$data" "$lba" "$seq" "$gen" "$flags")
+	if [ "$order" = data-first ]; then
+		peer_sg "$dev" "$(dmw data "$gen" "$seq" "$sectors")" -s $((sectors * 512)) -i "$data"
+		DATA_SENSE=$(peer_sense)
+		peer_sg "$dev" "$(dmw desc "$gen" "$seq" "$dlen")" -s "$dlen" -i "$desc"
+		DESC_SENSE=$(peer_sense)
+		return
+	fi
+	# shellcheck disable=SC2046
+	sg_raw -C 1 -v -s "$dlen" -i "$desc" "$dev" $(dmw desc "$gen" "$seq" "$dlen") \
+		>"$PEER_TMP/desc.out" 2>&1 &
+	local pid=$!
+	# let the DESC reach the peer (and park) before the DATA
+	sleep "${PEER_PARK_DELAY:-0.5}"
+	peer_sg "$dev" "$(dmw data "$gen" "$seq" "$sectors")" -s $((sectors * 512)) -i "$data"
+	DATA_SENSE=$(peer_sense)
+	wait "$pid"
+	rc=$?
+	out=$(cat "$PEER_TMP/desc.out")
+	SG_OUT=$out SG_RC=$rc
+	DESC_SENSE=$(peer_sense)
+}
+
+# peer_send_expect NAME EXPECTED_SENSE DEV HEXCDB [sg_raw options]
+peer_send_expect() {
+	local name=$1 want=$2 dev=$3 cdb=$4
+	shift 4
+	peer_sg "$dev" "$cdb" "$@"
+	assert_eq "$name" "$want" "$(peer_sense)"
+}
+
+peer_cleanup_tmp() {
+	rm -rf "$PEER_TMP"
+}
