@@ -2,8 +2,9 @@
 # shellcheck shell=bash
 #
 # dualmirrorctl, primary half: reach the peer disk over iSCSI (open-iscsi)
-# and read the mirror's status. Sourced by scripts/dualmirrorctl; defines
-# primary_usage, primary_attach, primary_detach and primary_status.
+# and read the mirror's status. Sourced by scripts/dualmirrorctl, which calls
+# primary_main and primary_usage; the commands are primary_attach,
+# primary_detach and primary_status.
 
 primary_usage() {
 	cat <<'USAGE'
@@ -24,9 +25,10 @@ dualmirrorctl primary status <dm-name>
 USAGE
 }
 
+# Print an error; the caller returns.  (The dispatcher runs under
+# "set -euo pipefail": every expected failure here is tested.)
 _primary_err() {
 	echo "dualmirrorctl primary: $*" >&2
-	return 1
 }
 
 # The iSCSI session of a target: /sys/class/iscsi_session/sessionN.
@@ -45,19 +47,34 @@ _primary_disks() {
 	s=$(_primary_session "$1") || return 1
 	host=$(basename "$(dirname "$(readlink -f "$s/device")")")
 	for b in /sys/bus/scsi/devices/"${host#host}":*:*:*/block/*; do
-		[ -e "$b" ] && echo "/dev/${b##*/}"
+		if [ -e "$b" ]; then
+			echo "/dev/${b##*/}"
+		fi
 	done
+	return 0
 }
 
 _primary_iscsid() {
-	modprobe -q iscsi_tcp 2>/dev/null
-	pgrep -x iscsid >/dev/null && return 0
+	modprobe -q iscsi_tcp 2>/dev/null || true
+	if pgrep -x iscsid >/dev/null; then
+		return 0
+	fi
 	if command -v systemctl >/dev/null && systemctl start iscsid 2>/dev/null; then
 		return 0
 	fi
-	[ -s /etc/iscsi/initiatorname.iscsi ] ||
-		_primary_err "no /etc/iscsi/initiatorname.iscsi (install open-iscsi)" || return
-	iscsid || _primary_err "cannot start iscsid"
+	if [ ! -s /etc/iscsi/initiatorname.iscsi ]; then
+		_primary_err "no /etc/iscsi/initiatorname.iscsi (install open-iscsi)"
+		return 1
+	fi
+	if ! iscsid; then
+		_primary_err "cannot start iscsid"
+		return 1
+	fi
+}
+
+# _primary_disc PORTAL KEY VALUE: one setting of the discovery record.
+_primary_disc() {
+	iscsiadm -m discoverydb -t st -p "$1" -o update -n "$2" -v "$3" >/dev/null || true
 }
 
 # _primary_node IQN PORTAL KEY VALUE: one setting of the node record.
@@ -106,13 +123,10 @@ primary_attach() {
 		return 0
 	fi
 	if [ -n "$chap" ]; then
-		iscsiadm -m discoverydb -t st -p "$portal" -o new >/dev/null 2>&1
-		iscsiadm -m discoverydb -t st -p "$portal" -o update \
-			-n discovery.sendtargets.auth.authmethod -v CHAP >/dev/null &&
-		iscsiadm -m discoverydb -t st -p "$portal" -o update \
-			-n discovery.sendtargets.auth.username -v "$user" >/dev/null &&
-		iscsiadm -m discoverydb -t st -p "$portal" -o update \
-			-n discovery.sendtargets.auth.password -v "$secret" >/dev/null
+		iscsiadm -m discoverydb -t st -p "$portal" -o new >/dev/null 2>&1 || true
+		_primary_disc "$portal" discovery.sendtargets.auth.authmethod CHAP
+		_primary_disc "$portal" discovery.sendtargets.auth.username "$user"
+		_primary_disc "$portal" discovery.sendtargets.auth.password "$secret"
 		iscsiadm -m discoverydb -t st -p "$portal" --discover >/dev/null ||
 			{ _primary_err "discovery at $portal failed"; return 1; }
 	else
@@ -131,20 +145,25 @@ primary_attach() {
 	fi
 	# One round trip for inline writes: data in the command PDU, no R2T
 	# (the target must agree: InitialR2T=No there too).
-	_primary_node "$iqn" "$portal" node.session.iscsi.InitialR2T No
-	_primary_node "$iqn" "$portal" node.session.iscsi.ImmediateData Yes
-	_primary_node "$iqn" "$portal" node.session.iscsi.FirstBurstLength 262144
-	_primary_node "$iqn" "$portal" 'node.conn[0].iscsi.MaxRecvDataSegmentLength' 262144
+	_primary_node "$iqn" "$portal" node.session.iscsi.InitialR2T No || true
+	_primary_node "$iqn" "$portal" node.session.iscsi.ImmediateData Yes || true
+	_primary_node "$iqn" "$portal" node.session.iscsi.FirstBurstLength 262144 || true
+	_primary_node "$iqn" "$portal" 'node.conn[0].iscsi.MaxRecvDataSegmentLength' \
+		262144 || true
 	iscsiadm -m node -T "$iqn" -p "$portal" --login >/dev/null ||
 		{ _primary_err "login to $iqn at $portal failed"; return 1; }
 
-	modprobe -q sd_mod 2>/dev/null
+	modprobe -q sd_mod 2>/dev/null || true
 	for _ in $(seq 100); do
 		disk=$(_primary_disks "$iqn" | head -n 1)
-		[ -n "$disk" ] && [ -b "$disk" ] && { echo "$disk"; return 0; }
+		if [ -n "$disk" ] && [ -b "$disk" ]; then
+			echo "$disk"
+			return 0
+		fi
 		sleep 0.1
 	done
 	_primary_err "logged in to $iqn but no disk appeared"
+	return 1
 }
 
 primary_detach() {
@@ -181,10 +200,31 @@ primary_status() {
 	printf '%-22s %s\n' state "$1" out_of_sync/total "$2" \
 		inline_ops "$3" inline_irqs "$4" split_ops "$5" split_irqs "$6" \
 		peer_errors "$7" inline_mean_us "$8" split_mean_us "$9" \
-		generation "${10}" peer_flushes "${11}" fua_writes "${12}" \
-		overlap_waits "${13}" last_peer_error "${14}"
+		generation "${10:-}" peer_flushes "${11:-}" fua_writes "${12:-}" \
+		overlap_waits "${13:-}" last_peer_error "${14:-}"
 	awk -v io="$3" -v ii="$4" -v so="$5" -v si="$6" 'BEGIN {
 		printf "%-22s %s\n", "irqs_per_inline_op", io ? sprintf("%.2f", ii / io) : "-"
 		printf "%-22s %s\n", "irqs_per_split_op", so ? sprintf("%.2f", si / so) : "-"
 	}'
+}
+
+# Entry point for scripts/dualmirrorctl: primary_main COMMAND [ARG...].
+primary_main() {
+	local cmd=${1:-}
+
+	if [ $# -gt 0 ]; then
+		shift
+	fi
+	case "$cmd" in
+	attach) primary_attach "$@" ;;
+	detach) primary_detach "$@" ;;
+	status) primary_status "$@" ;;
+	-h | --help | help) primary_usage ;;
+	'') primary_usage >&2; return 2 ;;
+	*)
+		_primary_err "unknown command '$cmd'"
+		primary_usage >&2
+		return 2
+		;;
+	esac
 }

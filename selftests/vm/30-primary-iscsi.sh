@@ -16,7 +16,7 @@ dm_require_vm
 dm_require_cmd dmsetup fio iscsiadm iscsid
 dm_require_kmod target_core_pscsi iscsi_target_mod iscsi_tcp
 ktap_print_header
-ktap_set_plan 28
+ktap_set_plan 29
 
 dm_dmesg_mark
 dm_load_module dm_dualmirror || ktap_print_msg "cannot load dm-dualmirror"
@@ -43,7 +43,8 @@ assert_true "LIO exports the peer disk (pscsi)" dm_lio_export "$IQN" "$PLOCAL" p
 # The primary: open-iscsi over loopback.
 dm_iscsid_start
 dm_on_exit dm_iscsi_logout "$IQN"
-P=$(primary_attach 127.0.0.1 "$IQN")
+CTL=$DM_REPO/scripts/dualmirrorctl
+P=$("$CTL" primary attach 127.0.0.1 "$IQN")
 assert_true "dualmirrorctl primary attach prints the peer disk ($P)" test -b "$P"
 ktap_print_msg "local $L, peer $P over iSCSI -> LIO -> $PLOCAL (host $PH) -> $PB"
 SID=$(basename "$(_primary_session "$IQN")")
@@ -53,7 +54,7 @@ assert_true "dmsetup create over iSCSI" \
 	dmsetup create dmw --table "0 $SECTORS dualmirror $L $P 2 peer_timeout 2000"
 dm_on_exit dmsetup remove -f dmw
 assert_true "/dev/mapper/dmw is a block device" test -b /dev/mapper/dmw
-assert_false "detach refused while the mirror uses the disk" primary_detach "$IQN"
+assert_false "detach refused while the mirror uses the disk" "$CTL" primary detach "$IQN"
 
 ps() { dmw_peer_stat "$PH" "$1"; }
 pdu() { iscsiadm -m session -r "$SID" -s | awk -v k="$1:" '$1 == k { print $2 }'; }
@@ -88,6 +89,8 @@ job w4k-qd1 inline --rw=randwrite --size=4M --bs=4k --iodepth=1 --io_size=1M
 job w4k-qd32 inline --rw=randwrite --size=4M --bs=4k --iodepth=32
 job w64k-qd32 split --rw=randwrite --size=8M --offset=8M --bs=64k --iodepth=32
 assert_true "local and peer copies byte-identical" dmw_same "$L" "$PB" $SECTORS
+assert_match "dualmirrorctl primary status: 6 interrupts per split operation" \
+	'^irqs_per_split_op +6\.00$' "$("$CTL" primary status dmw)"
 
 # The session goes away in the middle of fio.
 dmsetup message dmw 0 reset_counters
