@@ -885,6 +885,11 @@ static void dmw_resume(struct dm_target *ti)
 		queue_work(dmc->wq, &dmc->resync_work);
 }
 
+static void dmw_presuspend_undo(struct dm_target *ti)
+{
+	dmw_resume(ti);
+}
+
 static const char *dmw_state_word(struct dmw_c *dmc)
 {
 	if (test_bit(DMW_DEGRADED, &dmc->flags))
@@ -989,7 +994,8 @@ static int dmw_reconnect(struct dmw_c *dmc)
 		return -EIO;
 	}
 	if (state.capacity < dmc->ti->len ||
-	    (1U << state.lbs_shift) != dmc->lbs) {
+	    (1U << state.lbs_shift) !=
+	    bdev_logical_block_size(dmc->peer->bdev)) {
 		DMERR("reconnect: the peer no longer fits the target");
 		return -EINVAL;
 	}
@@ -1062,6 +1068,7 @@ static struct target_type dualmirror_target = {
 	.dtr = dmw_dtr,
 	.map = dmw_map,
 	.presuspend = dmw_presuspend,
+	.presuspend_undo = dmw_presuspend_undo,
 	.resume = dmw_resume,
 	.status = dmw_status,
 	.message = dmw_message,

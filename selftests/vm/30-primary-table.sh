@@ -12,10 +12,9 @@
 dm_require_vm
 dm_require_cmd dmsetup
 ktap_print_header
-ktap_set_plan 32
+ktap_set_plan 34
 
 dm_dmesg_mark
-taint_before=$(dm_taint)
 dm_load_module dm_dualmirror || ktap_print_msg "cannot load dm-dualmirror"
 
 # Local disks: 64 MiB and 16 MiB; peer backing 32 MiB; a plain SCSI disk
@@ -121,11 +120,28 @@ if need_peer "status: connected, in sync, counters zero"; then
 		"^0 $SECTORS dualmirror connected 0/$SECTORS 0 0 0 0 0 " \
 		"$(dmsetup status dmwt)"
 fi
+# write DEV BYTES: one direct write of BYTES at offset 0.
+write() {
+	dd if=/dev/urandom of="/dev/mapper/$1" bs="$2" count=1 oflag=direct 2>/dev/null
+}
+if need_peer "inline_max 16384: 16 KiB inline, 20 KiB split"; then
+	write dmwt 16384
+	write dmwt 20480
+	assert_eq "inline_max 16384: 16 KiB inline, 20 KiB split" "1 3 1 6" \
+		"$(dmw_field dmwt 3) $(dmw_field dmwt 4) $(dmw_field dmwt 5) $(dmw_field dmwt 6)"
+fi
 if need_peer "rmmod refused while a device exists"; then
 	assert_false "rmmod refused while a device exists" rmmod dm_dualmirror
 fi
 if need_peer "dmsetup remove"; then
 	assert_true "dmsetup remove" dmsetup remove dmwt
+fi
+if need_peer "inline_max 0: a 4 KiB write goes split"; then
+	dmsetup create dmwt --table "$T $L $P 2 inline_max 0" &&
+		write dmwt 4096
+	assert_eq "inline_max 0: a 4 KiB write goes split" "0 1 6" \
+		"$(dmw_field dmwt 3) $(dmw_field dmwt 5) $(dmw_field dmwt 6)"
+	dmsetup remove dmwt
 fi
 assert_true "rmmod after remove" dm_unload_module dm_dualmirror
 assert_true "load again" dm_load_module dm_dualmirror
