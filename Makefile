@@ -5,7 +5,9 @@
 # built against Debian's kernel headers, and their tests.
 #
 #   make              install missing Debian packages, build both modules
-#   make check        + host unit tests + VM selftests; last line "N passed, N failed"
+#   make demo         the main job in a VM (scripts/demo)
+#   make check        build + host unit tests + VM selftests; ends "N passed, N failed"
+#   make bench        fio comparisons in a VM (scripts/bench)
 #   make lint         W=1 + sparse (C=2) build without a warning, checkpatch --strict
 #   make deps         install the Debian packages the project needs
 #   make vm-shell     interactive shell in the test VM, modules loaded
@@ -37,11 +39,8 @@ T ?=
 
 HOST_TESTS := $(TOP)/selftests/host
 
-# checkpatch.pl comes from Debian's linux-source tarball, extracted once.
+# checkpatch.pl comes from Debian's linux-source tarball (scripts/checkpatch-all).
 LINUX_SOURCE ?= $(lastword $(sort $(wildcard /usr/src/linux-source-*.tar.xz)))
-CHECKPATCH_DIR := /var/tmp/dualmirror-tools/$(basename $(basename $(notdir $(LINUX_SOURCE))))
-CHECKPATCH := $(CHECKPATCH_DIR)/scripts/checkpatch.pl
-CHECKPATCH_FLAGS := --no-tree --strict --terse --show-types
 LINT_SOURCES = $(shell cd $(TOP) && find drivers include -name '*.[ch]' ! -name '*.mod.c' | sort)
 
 # Hooks for later issues: `make demo` runs $(DEMO_SCRIPT), `make bench` runs
@@ -58,7 +57,7 @@ all: deps
 	@$(MAKE) --no-print-directory modules
 
 help:
-	@sed -n '3,19s/^# \{0,1\}//p' $(TOP)/Makefile
+	@sed -n '3,21s/^# \{0,1\}//p' $(TOP)/Makefile
 
 need-kdir:
 	@if [ -z "$(KDIR)" ]; then \
@@ -89,19 +88,11 @@ lint-build: need-kdir
 	fi
 	@echo "lint: W=1 and sparse (C=2) build clean"
 
-$(CHECKPATCH):
-	@mkdir -p $(CHECKPATCH_DIR)
-	@top=$$(basename $$(basename $(LINUX_SOURCE) .xz) .tar); \
-	tar -xJf $(LINUX_SOURCE) -C $(CHECKPATCH_DIR) --strip-components=1 \
-		$$top/scripts/checkpatch.pl $$top/scripts/spelling.txt \
-		$$top/scripts/const_structs.checkpatch
-
-lint-checkpatch: $(if $(LINUX_SOURCE),$(CHECKPATCH))
+lint-checkpatch: need-kdir
 	@if [ -z "$(LINUX_SOURCE)" ]; then \
 		echo "lint: checkpatch skipped (no /usr/src/linux-source-*.tar.xz; apt-get install linux-source-6.1)"; \
 	else \
-		cd $(TOP) && perl $(CHECKPATCH) $(CHECKPATCH_FLAGS) -f $(LINT_SOURCES) 2>/dev/null \
-			&& echo "lint: checkpatch --strict clean ($(words $(LINT_SOURCES)) files)"; \
+		cd $(TOP) && scripts/checkpatch-all --kdir $(KDIR) --source $(LINUX_SOURCE) $(LINT_SOURCES); \
 	fi
 
 # ---- tests ------------------------------------------------------------------
