@@ -1,0 +1,284 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The peer straight on its local SCSI disk: dualmirrorctl peer add/remove/
+# status, the standard commands (sg_inq, sg_vpd, sg_readcap, sg_turs, dd),
+# inline and split writes in both orders landing exactly where they should
+# (the backing device compared with a reference image), exact counters,
+# every refusal reason with its documented sense and nothing written, a
+# burst of random CDBs, and removal with I/O in flight.
+# timeout: 300
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/peer-lib.bash"
+
+dm_require_vm
+dm_require_cmd sg_raw sg_inq sg_vpd sg_readcap sg_turs
+ktap_print_header
+ktap_set_plan 86
+
+PARAMS=/sys/module/dualmirror_peer/parameters
+dm_dmesg_mark
+dm_load_module dualmirror_peer || ktap_skip_all "cannot load dualmirror_peer"
+old_staging=$(cat $PARAMS/staging_kib)
+old_timeout=$(cat $PARAMS/split_timeout_ms)
+dm_on_exit "echo $old_staging >$PARAMS/staging_kib; echo $old_timeout >$PARAMS/split_timeout_ms"
+dm_on_exit peer_cleanup_tmp
+echo 256 >$PARAMS/staging_kib
+echo 3000 >$PARAMS/split_timeout_ms
+
+back=$(dm_nullb_create dmp20a 32) || ktap_skip_all "cannot create a null_blk disk"
+dm_on_exit dm_nullb_remove dmp20a
+back4k=$(dm_nullb_create dmp20b 16 blocksize=4096) || ktap_skip_all "no 4K null_blk"
+dm_on_exit dm_nullb_remove dmp20b
+
+# ---- dualmirrorctl peer add / status ----------------------------------------
+disk=$("$DMCTL" peer add "$back" 2>&1)
+assert_match "peer add prints the new SCSI disk" '^/dev/sd[a-z]+$' "$disk" ||
+	ktap_skip_all "no peer disk: $disk"
+dm_on_exit "\"$DMCTL\" peer remove $disk"
+host=$(peer_host_of "$disk")
+assert_true "$disk is a block device" test -b "$disk"
+out=$("$DMCTL" peer add "$back" 2>&1)
+rc=$?
+assert_match "adding the same backing device again is refused (exit 1)" \
+	'^1 .*(in use|already)' "$rc $out"
+disk4k=$("$DMCTL" peer add "$back4k" 2>&1)
+assert_match "a second peer disk at once (4 KiB blocks)" '^/dev/sd[a-z]+$' "$disk4k"
+dm_on_exit "\"$DMCTL\" peer remove $disk4k"
+host4k=$(peer_host_of "$disk4k")
+assert_match "peer status lists both disks" "$host: $disk backing $back.*$host4k: $disk4k backing $back4k" \
+	"$("$DMCTL" peer status | tr '\n' ' ')"
+out=$( { echo "$back" >/sys/devices/dualmirror_peer/add; } 2>&1)
+assert_match "the kernel refuses a backing device in use: EBUSY" 'busy' "$out"
+out=$("$DMCTL" peer add 2>&1)
+rc=$?
+assert_eq "peer add without an argument: usage error (exit 2)" 2 "$rc"
+out=$("$DMCTL" peer remove /dev/null 2>&1)
+rc=$?
+assert_match "peer remove of a non-peer disk fails clearly" '^1 .*no such SCSI disk' "$rc $out"
+
+# ---- standard commands ------------------------------------------------------
+assert_match "sg_inq: vendor and product" 'LINUX.*DualMirror Peer' "$(sg_inq "$disk" 2>&1 | tr '\n' ' ')"
+assert_match "sg_vpd: supported pages 00 80 83 b0" 'Unit serial number.*Device identification.*Block limits' "$(sg_vpd -p 0 "$disk" 2>&1 | tr '\n' ' ')"
+assert_match "sg_vpd: serial number" 'Unit serial number: DMP[0-9a-f]{16}' "$(sg_vpd -p sn "$disk" 2>&1 | tr '\n' ' ')"
+assert_match "sg_vpd: NAA designator" 'designator type: NAA' "$(sg_vpd -p di "$disk" 2>&1 | tr '\n' ' ')"
+assert_match "sg_vpd: block limits, 4096 blocks max" 'Maximum transfer length: 4096 blocks' \
+	"$(sg_vpd -p bl "$disk" 2>&1 | tr '\n' ' ')"
+assert_match "sg_readcap -l: capacity and block size of the backing device" \
+	'Last LBA=65535 .*Logical block length=512' "$(sg_readcap -l "$disk" 2>&1 | tr '\n' ' ')"
+assert_match "sg_readcap on the 4 KiB disk" 'Last LBA=4095 .*Logical block length=4096' \
+	"$(sg_readcap -l "$disk4k" 2>&1 | tr '\n' ' ')"
+assert_true "sg_turs" sg_turs "$disk"
+peer_send_expect "unknown opcode C1h: INVALID COMMAND OPERATION CODE" "05/20/00" "$disk" \
+	"c1 00 00 00 00 00 00 00 00 00"
+peer_send_expect "READ(10) beyond capacity: LBA OUT OF RANGE" "05/21/00" "$disk" \
+	"28 00 00 01 00 00 00 00 01 00" -r 512
+
+ref=$PEER_TMP/ref
+peer_random "$PEER_TMP/dd" 65536
+dd if="$PEER_TMP/dd" of="$disk" bs=4k seek=16 oflag=direct status=none
+assert_true "dd write through the peer disk reaches the backing device" \
+	cmp -s "$PEER_TMP/dd" <(peer_read "$back" 128 128)
+assert_true "dd read through the peer disk" \
+	cmp -s "$PEER_TMP/dd" <(dd if="$disk" bs=4k skip=16 count=16 iflag=direct status=none)
+peer_image "$back" "$ref"
+
+# ---- mirror writes ----------------------------------------------------------
+peer_reset_stats "$host"
+peer_random "$PEER_TMP/w1" 4096
+peer_send_expect "INLINE write, 8 sectors at LBA 0xf123: GOOD" good "$disk" \
+	"$(dmw inline 0 1 0xf123 8)" -s 4096 -i "$PEER_TMP/w1"
+peer_ref_apply "$ref" $((0xf123)) "$PEER_TMP/w1"
+peer_random "$PEER_TMP/w2" 32768
+peer_send_expect "INLINE write, 32 KiB at LBA 1000, FUA|PREFLUSH: GOOD" good "$disk" \
+	"$(dmw inline 0 2 1000 64 3)" -s 32768 -i "$PEER_TMP/w2"
+peer_ref_apply "$ref" 1000 "$PEER_TMP/w2"
+assert_true "inline writes landed exactly, nothing else changed" peer_same "$back" "$ref"
+
+peer_random "$PEER_TMP/s1" 65536
+peer_split "$disk" data-first "$PEER_TMP/s1" 20000 0x10203 0
+assert_eq "split DATA (64 KiB) first: staged, GOOD" good "$DATA_SENSE"
+assert_eq "split DESC second: written, GOOD" good "$DESC_SENSE"
+peer_ref_apply "$ref" 20000 "$PEER_TMP/s1"
+peer_random "$PEER_TMP/s2" 36864
+peer_split "$disk" desc-first "$PEER_TMP/s2" 40001 0xabcdef 0 1
+assert_eq "split DESC first (parked): GOOD once its DATA came" good "$DESC_SENSE"
+assert_eq "split DATA second: GOOD" good "$DATA_SENSE"
+peer_ref_apply "$ref" 40001 "$PEER_TMP/s2"
+assert_true "split writes landed exactly, nothing else changed" peer_same "$back" "$ref"
+assert_eq "counters moved by exactly the events sent" \
+	"inline_commands=2 inline_data_transfers=2 inline_interrupts=4 inline_writes=2 inline_bytes_written=36864 split_commands=4 split_data_transfers=4 split_interrupts=8 split_writes=2 split_bytes_written=102400 split_staged=2 split_desc_parked=1 total_commands=6 total_writes=4 total_bytes_written=139264 total_rejected=0" \
+	"$(peer_stats "$host" inline_commands inline_data_transfers inline_interrupts inline_writes inline_bytes_written split_commands split_data_transfers split_interrupts split_writes split_bytes_written split_staged split_desc_parked total_commands total_writes total_bytes_written total_rejected)"
+peer_sg "$disk" "$(dmw query 32)" -r 32
+state=$("$DM_PYTHON" "$DMW_MSG" state $(printf '%s\n' "$SG_OUT" | awk '/^ [0-9a-f]+  /{for(i=2;i<=17;i++) printf "%s ", $i}'))
+assert_match "QUERY returns the state" 'generation=0 capacity=65536 max_split=4096 staging_kib=256' "$state"
+echo 0 >"/sys/class/scsi_host/$host/dualmirror_stats/inline_commands"
+assert_eq "writing 0 to a counter clears it" 0 "$(peer_stat "$host" inline_commands)"
+
+# ---- refusals: each reason, its sense, nothing written ----------------------
+peer_reset_stats "$host"
+i512=$PEER_TMP/w1
+head -c 512 "$i512" >"$PEER_TMP/one"
+one=$PEER_TMP/one
+base=$(dmw inline 0 5 100 1)
+mod() { # mod HEXCDB INDEX HEXBYTE: replace one CDB byte
+	local -a b
+	read -r -a b <<<"$1"
+	b[$2]=$3
+	echo "${b[*]}"
+}
+peer_send_expect "cdb_length: ADDITIONAL CDB LENGTH 10h" "05/24/00 sks=c0 field=7" "$disk" \
+	"$(mod "$base" 7 10)" -s 512 -i "$one"
+peer_send_expect "service_action: not vendor specific" "05/24/00 sks=c0 field=8" "$disk" \
+	"$(mod "$base" 8 01)" -s 512 -i "$one"
+peer_send_expect "service_action: unknown type 7" "05/24/00 sks=cf field=9" "$disk" \
+	"$(mod "$base" 9 70)" -s 512 -i "$one"
+peer_send_expect "version: 2" "05/24/00 sks=ca field=8" "$disk" \
+	"$(mod "$base" 8 fa)" -s 512 -i "$one"
+peer_send_expect "reserved: CONTROL byte" "05/24/00 sks=ca field=1" "$disk" \
+	"$(mod "$base" 1 04)" -s 512 -i "$one"
+peer_send_expect "reserved: INLINE flag bit 2" "05/24/00 sks=ca field=9" "$disk" \
+	"$(mod "$base" 9 14)" -s 512 -i "$one"
+peer_send_expect "reserved: SPLIT DATA byte 10" "05/24/00 sks=cf field=10" "$disk" \
+	"$(mod "$(dmw data 0 6 1)" 10 80)" -s 512 -i "$one"
+peer_send_expect "length: SPLIT DATA of 0 sectors" "05/24/00 sks=c0 field=12" "$disk" \
+	"$(dmw data 0 7 0)"
+peer_send_expect "length: SPLIT DESC shorter than a header" "05/24/00 sks=c0 field=12" "$disk" \
+	"$(dmw desc 0 7 39)" -s 39 -i "$one"
+peer_send_expect "lba_range: INLINE past the end" "05/21/00" "$disk" \
+	"$(dmw inline 0 8 65536 1)" -s 512 -i "$one"
+peer_send_expect "lba_range: INLINE overlapping the end" "05/21/00" "$disk" \
+	"$(dmw inline 0 8 65535 2)" -s 1024 -i "$PEER_TMP/w1"
+peer_send_expect "transfer_length: INLINE of 8 sectors with 512 bytes" "05/24/00 sks=c0 field=10" "$disk" \
+	"$(dmw inline 0 9 100 8)" -s 512 -i "$one"
+peer_send_expect "transfer_length: INLINE as data-in" "05/24/00 sks=c0 field=10" "$disk" \
+	"$(dmw inline 0 9 100 1)" -r 512
+peer_send_expect "alignment: 4 KiB disk, LBA not a block" "05/24/00 sks=c0 field=11" "$disk4k" \
+	"$(dmw inline 0 10 1 8)" -s 4096 -i "$PEER_TMP/w1"
+peer_send_expect "alignment: 4 KiB disk, length not a block" "05/24/00 sks=c0 field=10" "$disk4k" \
+	"$(dmw inline 0 10 8 1)" -s 512 -i "$one"
+peer_random "$PEER_TMP/s3" 8192
+dlen=$(peer_desc "$PEER_TMP/d3" "$PEER_TMP/s3" 300 0x300 0)
+head -c 44 "$PEER_TMP/d3" >"$PEER_TMP/d3short"
+peer_send_expect "descriptor_length: truncated descriptor" "05/1a/00" "$disk" \
+	"$(dmw desc 0 0x300 44)" -s 44 -i "$PEER_TMP/d3short"
+cp "$PEER_TMP/d3" "$PEER_TMP/d3magic"
+printf 'X' | dd of="$PEER_TMP/d3magic" bs=1 seek=0 conv=notrunc status=none
+peer_send_expect "descriptor_field: bad magic" "05/26/00 sks=80 field=0" "$disk" \
+	"$(dmw desc 0 0x300 "$dlen")" -s "$dlen" -i "$PEER_TMP/d3magic"
+peer_send_expect "descriptor_field: sequence disagrees with the CDB" "05/26/00 sks=80 field=24" "$disk" \
+	"$(dmw desc 0 0x301 "$dlen")" -s "$dlen" -i "$PEER_TMP/d3"
+peer_send_expect "split DATA for the CRC case: staged" good "$disk" \
+	"$(dmw data 0 0x300 16)" -s 8192 -i "$PEER_TMP/s3"
+cp "$PEER_TMP/d3" "$PEER_TMP/d3crc"
+printf '\xff' | dd of="$PEER_TMP/d3crc" bs=1 seek=44 conv=notrunc status=none
+peer_send_expect "crc: second chunk's CRC32C wrong" "0b/10/01 sks=80 field=44" "$disk" \
+	"$(dmw desc 0 0x300 "$dlen")" -s "$dlen" -i "$PEER_TMP/d3crc"
+assert_match "the data that failed its CRC is dropped" '^staged 0 parked 0$' \
+	"$(cat "/sys/class/scsi_host/$host/dualmirror/waiting")"
+peer_send_expect "sequence: first SPLIT DATA with tag 0x400" good "$disk" \
+	"$(dmw data 0 0x400 1)" -s 512 -i "$one"
+peer_send_expect "sequence: second SPLIT DATA with the same tag" "05/2c/00" "$disk" \
+	"$(dmw data 0 0x400 1)" -s 512 -i "$one"
+peer_random "$PEER_TMP/big" 131072
+peer_send_expect "resources: 128 KiB staged" good "$disk" \
+	"$(dmw data 0 0x500 256)" -s 131072 -i "$PEER_TMP/big"
+peer_send_expect "resources: staging (256 KiB) exhausted" "05/55/03" "$disk" \
+	"$(dmw data 0 0x501 256)" -s 131072 -i "$PEER_TMP/big"
+peer_desc "$PEER_TMP/d6" "$PEER_TMP/s3" 300 0x600 0 >/dev/null
+start=$SECONDS
+peer_send_expect "data_missing: a DESC whose DATA never comes" "0b/0c/00" "$disk" \
+	"$(dmw desc 0 0x600 "$dlen")" -s "$dlen" -i "$PEER_TMP/d6"
+assert_true "data_missing: after split_timeout_ms (3 s), not before" \
+	test $((SECONDS - start)) -ge 2 -a $((SECONDS - start)) -le 9
+sleep 3.2
+assert_match "staged data without a DESC expires" '^staged 0 parked 0$' \
+	"$(cat "/sys/class/scsi_host/$host/dualmirror/waiting")"
+peer_send_expect "a SPLIT DATA staged before CLAIM" good "$disk" \
+	"$(dmw data 0 0x700 16)" -s 8192 -i "$PEER_TMP/s3"
+peer_sg "$disk" "$(dmw claim 32)" -r 32
+assert_eq "CLAIM: GOOD" good "$(peer_sense)"
+assert_eq "CLAIM advanced the generation" 1 "$(cat "/sys/class/scsi_host/$host/dualmirror/generation")"
+peer_send_expect "generation: INLINE with the old generation tag" "07/27/00" "$disk" \
+	"$(dmw inline 0 11 100 1)" -s 512 -i "$one"
+dlen7=$(peer_desc "$PEER_TMP/d7" "$PEER_TMP/s3" 300 0x700 0)
+peer_send_expect "generation: the DESC of data staged before CLAIM" "07/27/00" "$disk" \
+	"$(dmw desc 0 0x700 "$dlen7")" -s "$dlen7" -i "$PEER_TMP/d7"
+dlen7=$(peer_desc "$PEER_TMP/d7" "$PEER_TMP/s3" 300 0x700 0)
+peer_send_expect "generation: DESC tagged 1 but carrying generation 0" "07/27/00" "$disk" \
+	"$(dmw desc 1 0x700 "$dlen7")" -s "$dlen7" -i "$PEER_TMP/d7"
+assert_eq "refusals counted by reason" \
+	"rejected_cdb_length=1 rejected_service_action=2 rejected_version=1 rejected_reserved=3 rejected_length=2 rejected_lba_range=2 rejected_transfer_length=2 rejected_descriptor_length=1 rejected_descriptor_field=2 rejected_crc=1 rejected_sequence=1 rejected_resources=1 rejected_data_missing=1 rejected_generation=3 claims=1 split_staged_dropped=1 total_writes=0" \
+	"$(peer_stats "$host" rejected_cdb_length rejected_service_action rejected_version rejected_reserved rejected_length rejected_lba_range rejected_transfer_length rejected_descriptor_length rejected_descriptor_field rejected_crc rejected_sequence rejected_resources rejected_data_missing rejected_generation claims split_staged_dropped total_writes)"
+assert_true "no refused message wrote anything" peer_same "$back" "$ref"
+peer_random "$PEER_TMP/w3" 1024
+peer_send_expect "INLINE with the new generation: GOOD" good "$disk" \
+	"$(dmw inline 1 12 7 2)" -s 1024 -i "$PEER_TMP/w3"
+peer_ref_apply "$ref" 7 "$PEER_TMP/w3"
+assert_true "... and it landed" peer_same "$back" "$ref"
+
+# ---- a burst of random CDBs -------------------------------------------------
+burst() {
+	local n op len b cdb size
+	for ((n = 0; n < 100; n++)); do
+		case $((RANDOM % 3)) in
+		0) op=$((0x80 + RANDOM % 32)) len=16 ;;
+		1) op=$((0x7f)) len=16 ;;
+		*) op=$((0xc0 + RANDOM % 64)) len=$((RANDOM % 2 ? 10 : 16)) ;;
+		esac
+		cdb=$(printf '%02x' "$op")
+		for ((b = 1; b < len; b++)); do
+			cdb+=$(printf ' %02x' $((RANDOM % 256)))
+		done
+		size=$(((RANDOM % 9) * 512))
+		case $((RANDOM % 3)) in
+		0) timeout 30 sg_raw -C 1 -t 10 "$disk" $cdb >/dev/null 2>&1 ;;
+		1) timeout 30 sg_raw -C 1 -t 10 -r $((size + 512)) "$disk" $cdb >/dev/null 2>&1 ;;
+		*) timeout 30 sg_raw -C 1 -t 10 -s "$size" -i "$PEER_TMP/big" "$disk" $cdb >/dev/null 2>&1 ;;
+		esac
+		[ $? -lt 100 ] || return 1
+	done
+}
+assert_true "100 random CDBs (7Fh, 80h-9Fh, C0h-FFh) with random payloads" burst
+assert_true "the disk still answers TEST UNIT READY" sg_turs "$disk"
+assert_true "the disk still reads" dd if="$disk" of=/dev/null bs=64k count=16 iflag=direct status=none
+
+# ---- error handler -----------------------------------------------------------
+peer_desc "$PEER_TMP/d9" "$PEER_TMP/s3" 300 0x800 1 >/dev/null
+# shellcheck disable=SC2046
+out=$(sg_raw -C 1 -t 1 -s "$dlen" -i "$PEER_TMP/d9" "$disk" $(dmw desc 1 0x800 "$dlen") 2>&1)
+rc=$?
+assert_true "a parked DESC whose SCSI timeout (1 s) comes first fails" test "$rc" != 0
+assert_match "the abort handler took it back" '^staged 0 parked 0$' \
+	"$(cat "/sys/class/scsi_host/$host/dualmirror/waiting")"
+# shellcheck disable=SC2046
+sg_raw -C 1 -s "$dlen" -i "$PEER_TMP/d9" "$disk" $(dmw desc 1 0x801 "$dlen") >/dev/null 2>&1 &
+sgpid=$!
+sleep 1
+assert_true "device reset with a DESC parked" sg_reset -d "$disk"
+wait $sgpid
+assert_true "the parked DESC failed" test $? != 0
+assert_true "the disk works after abort and reset" sg_turs "$disk"
+peer_send_expect "and takes mirror writes" good "$disk" \
+	"$(dmw inline 1 13 7 2)" -s 1024 -i "$PEER_TMP/w3"
+
+# ---- removal with I/O in flight ----------------------------------------------
+dd if=/dev/zero of="$disk4k" bs=64k count=100000 oflag=direct status=none 2>/dev/null &
+ddpid=$!
+# shellcheck disable=SC2046
+sg_raw -C 1 -s "$dlen" -i "$PEER_TMP/d3" "$disk4k" $(dmw desc 0 0x900 "$dlen") >/dev/null 2>&1 &
+sgpid=$!
+sleep 1
+assert_true "peer remove while writes are in flight and a DESC is parked" \
+	"$DMCTL" peer remove "$disk4k"
+wait $ddpid $sgpid 2>/dev/null
+assert_true "the writer saw the disk go away" test "$(dm_scsi_disks "$host4k")" = ""
+assert_true "peer remove" "$DMCTL" peer remove "$disk"
+assert_eq "no peer disk is left" "no peer disks" "$("$DMCTL" peer status)"
+out=$("$DMCTL" peer add "$back" 2>&1)
+assert_match "the backing device is free again after remove" '^/dev/sd[a-z]+$' "$out"
+assert_true "module unload with a peer disk attached" dm_unload_module dualmirror_peer
+assert_true "the module loads again" dm_load_module dualmirror_peer
+assert_dmesg_clean "no kernel warning, oops or hang in dmesg"
+
+ktap_finished
