@@ -142,8 +142,6 @@ peer_lio_prepare() {
 	fi
 	[ -d "$PEER_CONFIGFS/core" ] || dmctl_die "LIO configfs ($PEER_CONFIGFS) is missing"
 	[ -x "$DMCTL_PYTHON" ] || dmctl_die "$DMCTL_PYTHON is missing"
-	"$DMCTL_PYTHON" -c 'import rtslib_fb' 2>/dev/null ||
-		dmctl_die "python3-rtslib-fb is not installed (apt-get install python3-rtslib-fb)"
 }
 
 # ---- commands ----------------------------------------------------------------
@@ -197,8 +195,12 @@ peer_cmd_remove() {
 # under emulation, against about 5 s for each targetcli call.
 PEER_EXPORT_PY='
 import sys
-from rtslib_fb import (FabricModule, LUN, MappedLUN, NetworkPortal, NodeACL,
-                       PSCSIStorageObject, RTSRoot, RTSLibError, TPG, Target)
+try:
+    from rtslib_fb import (FabricModule, LUN, MappedLUN, NetworkPortal,
+                           NodeACL, PSCSIStorageObject, RTSRoot, RTSLibError,
+                           TPG, Target)
+except ImportError:
+    sys.exit("python3-rtslib-fb is not installed (apt-get install python3-rtslib-fb)")
 
 dev, so_name, iqn, ip, port, allow, chap_user, chap_secret = sys.argv[1:9]
 params = {"ImmediateData": "Yes", "InitialR2T": "No",
@@ -295,7 +297,10 @@ peer_cmd_export() {
 
 PEER_UNEXPORT_PY='
 import sys
-from rtslib_fb import RTSRoot, RTSLibError
+try:
+    from rtslib_fb import RTSRoot, RTSLibError
+except ImportError:
+    sys.exit("python3-rtslib-fb is not installed (apt-get install python3-rtslib-fb)")
 
 root = RTSRoot()
 wanted = set(sys.argv[1:])
@@ -336,19 +341,27 @@ peer_cmd_unexport() {
 	echo "removed iSCSI target(s): ${iqns//$'\n'/ }"
 }
 
+# peer_val FILE: a sysfs value, without forking (status reads ~60 files).
+peer_val() {
+	local v=
+	read -r v <"$1" || true
+	printf '%s' "$v"
+}
+
 peer_print_counters() {
 	local s=$1 fr f line name v
 
 	for fr in inline split control total; do
 		line="  $fr:"
 		for f in commands data_transfers interrupts writes bytes_written rejected; do
-			line+=" $f=$(cat "$s/${fr}_$f")"
+			read -r v <"$s/${fr}_$f"
+			line+=" $f=$v"
 		done
 		echo "$line"
 	done
 	line=
 	for f in "$s"/rejected_*; do
-		v=$(cat "$f")
+		read -r v <"$f"
 		[ "$v" = 0 ] || line+=" ${f##*/rejected_}=$v"
 	done
 	echo "  rejected by reason:${line:- none}"
@@ -356,7 +369,8 @@ peer_print_counters() {
 	for name in split_staged split_staged_expired split_staged_dropped \
 		split_desc_parked claims io_errors scsi_commands scsi_rejected \
 		scsi_bytes_read scsi_bytes_written; do
-		line+=" $name=$(cat "$s/$name")"
+		read -r v <"$s/$name"
+		line+=" $name=$v"
 	done
 	echo "  other:$line"
 }
@@ -378,8 +392,8 @@ peer_cmd_status() {
 		sdx=$(peer_disk_of_host "$host") || sdx="(no disk)"
 		exports=$(peer_exports "$host")
 		echo "$host: /dev/$sdx backing $path ($devnum)"
-		echo "  capacity $(cat "$d/capacity_sectors") sectors, logical block $(cat "$d/logical_block_size") bytes"
-		echo "  generation $(cat "$d/generation") (in memory), $(cat "$d/waiting"), staged_bytes $(cat "$d/staged_bytes") of $(cat "$d/staging_kib") KiB"
+		echo "  capacity $(peer_val "$d/capacity_sectors") sectors, logical block $(peer_val "$d/logical_block_size") bytes"
+		echo "  generation $(peer_val "$d/generation") (in memory), $(peer_val "$d/waiting"), staged_bytes $(peer_val "$d/staged_bytes") of $(peer_val "$d/staging_kib") KiB"
 		exports=${exports//$'\n'/ }
 		echo "  exported as: ${exports:-none}"
 		peer_print_counters "/sys/class/scsi_host/$host/dualmirror_stats"
