@@ -82,6 +82,7 @@ FLOOR_SID=
 DM_SD=
 DM_SID=
 DM_PEER_SD=
+DM_PEER_STATS=
 
 sectors() {
 	blockdev --getsz "$1"
@@ -118,9 +119,7 @@ setup_disks() {
 	fi
 	[ -d $NULLB_CFS ] || die "null_blk has no configfs interface"
 	local n d
-	for n in $NULLB_NAMES; do
-		[ ! -d "$NULLB_CFS/$n" ] || rmdir "$NULLB_CFS/$n"
-	done
+	remove_disks
 	LOCAL=$(make_nullb bench-local)
 	FLOOR_BACKING=$(make_nullb bench-floor)
 	DM_BACKING=$(make_nullb bench-dm)
@@ -136,7 +135,9 @@ setup_disks() {
 remove_disks() {
 	local n
 	for n in $NULLB_NAMES; do
-		[ ! -d "$NULLB_CFS/$n" ] || rmdir "$NULLB_CFS/$n" 2>/dev/null || true
+		[ -d "$NULLB_CFS/$n" ] || continue
+		echo 0 >"$NULLB_CFS/$n/power" 2>/dev/null || true
+		rmdir "$NULLB_CFS/$n" 2>/dev/null || true
 	done
 }
 
@@ -373,6 +374,11 @@ dualmirror_prepare() {
 	peer_sd=$(grep -o '/dev/sd[a-z]*' <<<"$peer_sd" | tail -n 1)
 	[ -b "$peer_sd" ] || { DM_REASON="dualmirrorctl peer add printed no /dev/sdX"; return 1; }
 	DM_PEER_SD=$peer_sd
+	# The peer's own counters: hostN of its SCSI disk.
+	local h
+	h=$(readlink -f "/sys/block/${peer_sd#/dev/}/device" | grep -o '/host[0-9]*/' | tr -d /)
+	[ ! -d "/sys/class/scsi_host/$h/dualmirror_stats" ] ||
+		DM_PEER_STATS=/sys/class/scsi_host/$h/dualmirror_stats
 	echo "peer disk: $peer_sd over $DM_BACKING" >>"$log"
 	if ! "$ctl" peer export "$peer_sd" "$IQN_DM" --portal "$PORTAL" >>"$log" 2>&1; then
 		DM_REASON="dualmirrorctl peer export $peer_sd: $(tail -n 3 "$log" | tr '\n' ' ')"
@@ -439,6 +445,11 @@ snapshot() {
 	cat /proc/stat >"$base.stat"
 	if [ -n "$DMNAME" ]; then
 		dmsetup status "$DMNAME" >"$base.dm" 2>&1 || true
+	fi
+	if [ -n "$DMNAME" ] && [ -n "$DM_PEER_STATS" ]; then
+		grep -H . "$DM_PEER_STATS"/*_interrupts "$DM_PEER_STATS"/*_commands \
+			"$DM_PEER_STATS"/*_writes "$DM_PEER_STATS"/*_rejected \
+			>"$base.peer" 2>/dev/null || true
 	fi
 	local sid
 	for sid in $SIDS; do

@@ -132,6 +132,16 @@ def parse_dm(text):
     return {"unparsed": text.strip()}
 
 
+def parse_peer(text):
+    """The peer's counters: `grep -H . dualmirror_stats/*` lines."""
+    res = {}
+    for line in (text or "").splitlines():
+        path, _, value = line.rpartition(":")
+        if value.strip().isdigit():
+            res[os.path.basename(path)] = int(value)
+    return res
+
+
 def ratio(a, b):
     """a / b rounded, or None."""
     if a is None or not b:
@@ -229,6 +239,17 @@ def one_run(base, cfg):
             res["dm_ops_per_write"] = ratio(ops, res["write_ios"])
         else:
             res["dm_status_unparsed"] = (da or {}).get("unparsed", "no status")
+        pb = parse_peer(read(base + ".before.peer"))
+        pa = parse_peer(read(base + ".after.peer"))
+        if pa:
+            res["peer"] = {k: pa[k] - pb.get(k, 0) for k in sorted(pa)}
+            ops = res.get("dm", {})
+            n = ops.get("inline_ops", 0) + ops.get("split_ops", 0)
+            if n:
+                # Peer-side interrupts (commands + data-outs) per
+                # operation; the primary adds one status interrupt per
+                # command.
+                res["peer_irq_per_op"] = round(res["peer"].get("total_interrupts", 0) / n, 3)
     return res
 
 
@@ -258,7 +279,7 @@ def merge_rounds(d, w, cfg):
             res[k] = sum(vals)
         elif all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals):
             res[k] = median(vals)
-        elif k in ("pdus", "dm"):
+        elif k in ("pdus", "dm", "peer"):
             res[k] = {kk: sum(r[k].get(kk, 0) for r in runs) for kk in v}
         else:
             res[k] = vals[-1]

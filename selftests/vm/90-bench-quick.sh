@@ -1,0 +1,37 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The benchmark keeps working: one short round of scripts/bench's guest
+# half (every configuration, every workload, 1 s each) produces every
+# figure of every configuration that can be built here, and its report
+# (scripts/bench.d/report.py --check) finds none missing. It never judges
+# a figure: speed is for `make bench` and Documentation/benchmarks.rst.
+# timeout: 480
+. "$(dirname "$0")/../lib.sh"
+
+dm_require_vm
+dm_require_cmd fio iscsiadm iscsid dmsetup
+ktap_print_header
+ktap_set_plan 4
+
+out=$DM_RESULTS/bench-quick
+rm -rf "$out"
+mkdir -p "$out"
+
+assert_true "bench guest run completes" \
+	"$DM_REPO/scripts/bench.d/guest.sh" --out "$out" --runtime 1 --rounds 1 --size-mb 32
+ktap_print_msg "$(cat "$out"/raw/*/unavailable.txt 2>/dev/null | sed 's/^/unavailable: /')"
+
+report=$("$DM_PYTHON" "$DM_REPO/scripts/bench.d/report.py" --raw "$out/raw" \
+	--out "$out" --check 2>&1)
+rc=$?
+ktap_print_msg "$report"
+assert_eq "report finds every figure (report.py --check)" 0 "$rc"
+
+# The stock alternatives must always be measurable here.
+for cfg in local iscsi; do
+	assert_true "$cfg produced its figures" \
+		test -s "$out/raw/$cfg/randwrite-4k-qd1.r1.fio.json" -a ! -e "$out/raw/$cfg/unavailable.txt"
+done
+
+ktap_finished
