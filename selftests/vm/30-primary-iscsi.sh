@@ -51,7 +51,7 @@ SID=$(basename "$(_primary_session "$IQN")")
 SID=${SID#session}
 
 assert_true "dmsetup create over iSCSI" \
-	dmsetup create dmw --table "0 $SECTORS dualmirror $L $P 2 peer_timeout 2000"
+	dmsetup create dmw --table "0 $SECTORS dualmirror $L $P 2 peer_timeout 5000"
 dm_on_exit dmsetup remove -f dmw
 assert_true "/dev/mapper/dmw is a block device" test -b /dev/mapper/dmw
 assert_false "detach refused while the mirror uses the disk" "$CTL" primary detach "$IQN"

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# timeout: 420
 #
 # The dualmirror target straight against a local dualmirror_peer disk (no
 # iSCSI): fio writes with verification at 4 KiB and 64 KiB, mixed sizes,
@@ -9,7 +10,6 @@
 # reach the peer; a failing peer (I/O errors) and a hung peer (no answer)
 # in the middle of fio degrade the target without an error for fio;
 # "reconnect" resyncs the copies.
-# timeout: 420
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/lib-primary.bash"
 
@@ -40,7 +40,7 @@ read -r PH P < <(dmw_peer_add "$PB") || ktap_skip_all "no dualmirror peer disk"
 dm_on_exit dmw_peer_remove "$PH"
 ktap_print_msg "local $L, peer $P (host $PH) over $PB over $PN"
 
-TABLE="0 $SECTORS dualmirror $L $P 4 peer_timeout 1000 region_size 256"
+TABLE="0 $SECTORS dualmirror $L $P 4 peer_timeout 5000 region_size 256"
 assert_true "dmsetup create" dmsetup create dmw --table "$TABLE"
 dm_on_exit dmsetup remove -f dmw
 D=/dev/mapper/dmw
@@ -83,9 +83,9 @@ counts() {
 base=(--rw=randwrite --size=8M)
 assert_true "fio 4 KiB QD1 verify" job w4k-qd1 "${base[@]}" --bs=4k --iodepth=1 --io_size=2M
 counts w4k-qd1 inline
-assert_true "fio 4 KiB QD32 verify" job w4k-qd32 "${base[@]}" --bs=4k --iodepth=32
+assert_true "fio 4 KiB QD32 verify" job w4k-qd32 "${base[@]}" --bs=4k --iodepth=32 --io_size=4M
 counts w4k-qd32 inline
-assert_true "fio 64 KiB QD1 verify" job w64k-qd1 "${base[@]}" --bs=64k --iodepth=1 --io_size=4M
+assert_true "fio 64 KiB QD1 verify" job w64k-qd1 "${base[@]}" --bs=64k --iodepth=1 --io_size=2M
 counts w64k-qd1 split
 assert_true "fio 64 KiB QD32 verify" job w64k-qd32 "${base[@]}" --bs=64k --iodepth=32
 counts w64k-qd32 split
@@ -100,7 +100,7 @@ assert_eq "mixed: 3 per inline op, 6 per split op" \
 dmsetup message dmw 0 reset_counters
 fio --name=overlap --filename="$D" --direct=1 --ioengine=libaio --rw=randwrite \
 	--offset=32M --size=256k --bsrange=4k-64k --norandommap --iodepth=32 \
-	--io_size=16M >"$OUT/overlap.log" 2>&1
+	--io_size=8M >"$OUT/overlap.log" 2>&1
 assert_eq "overlapping job finished" 0 $?
 waits=$(dmw_field dmw 13)
 assert_true "overlapping writes waited for each other ($waits)" test "$waits" -gt 0
@@ -120,7 +120,7 @@ assert_eq "FUA writes sent to the peer with DMW_F_FUA" $((fua + 16)) "$(dmw_fiel
 # The peer fails (its backing returns I/O errors) in the middle of fio.
 dmsetup message dmw 0 reset_counters
 dmw_fio dmw "$OUT/fail.json" --rw=randwrite --size=8M --offset=40M --bs=4k \
-	--iodepth=8 --io_size=32M >"$OUT/fail.log" 2>&1 &
+	--iodepth=8 --io_size=16M >"$OUT/fail.log" 2>&1 &
 fio_pid=$!
 dm_wait_for 60 dmw_field_gt dmw 3 500
 dmsetup suspend dmwpb && dmsetup load dmwpb --table "0 $SECTORS error" &&
@@ -136,7 +136,7 @@ assert_true "out-of-sync sectors non-zero" test "$(dmw_oos dmw)" -gt 0
 assert_true "peer errors counted" test "$(dmw_field dmw 7)" -gt 0
 assert_true "local copy verifies (fio verify_only on the local disk)" \
 	fio --name=dmw --filename="$L" --direct=1 --rw=randwrite --size=8M \
-	--offset=40M --bs=4k --io_size=32M --verify=crc32c --verify_only \
+	--offset=40M --bs=4k --io_size=16M --verify=crc32c --verify_only \
 	--verify_fatal=1 --verify_state_save=0
 dmsetup message dmw 0 reconnect
 assert_true "reconnect while the peer still fails: degraded again" \
