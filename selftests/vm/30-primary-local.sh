@@ -16,7 +16,7 @@
 dm_require_vm
 dm_require_cmd dmsetup fio
 ktap_print_header
-ktap_set_plan 48
+ktap_set_plan 50
 
 dm_dmesg_mark
 dm_load_module dm_dualmirror || ktap_print_msg "cannot load dm-dualmirror"
@@ -107,15 +107,30 @@ assert_true "overlapping writes waited for each other ($waits)" test "$waits" -g
 assert_eq "no peer error so far" 0 "$(dmw_field dmw 7)"
 assert_true "local and peer copies byte-identical" dmw_same "$L" "$PN" $SECTORS
 
-# A flush and FUA writes reach the peer.
+# A flush and FUA writes reach the peer's backing disk: the peer's
+# counters see the SYNCHRONIZE CACHE, the block_bio_queue tracepoint on the
+# backing device shows a preflush ("FW...") and FUA writes ("WF...").
+TR=/sys/kernel/tracing
+[ -d $TR/events ] || mount -t tracefs nodev $TR
+pbdev=$(printf '%d,%d' "0x$(stat -L -c %t "$PB")" "0x$(stat -L -c %T "$PB")")
+echo 0 >$TR/tracing_on
+echo >$TR/trace
+echo 1 >$TR/events/block/block_bio_queue/enable
+echo 1 >$TR/tracing_on
 flushes=$(dmw_field dmw 11)
 cmds=$(ps scsi_commands)
 "$DM_PYTHON" -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDWR); os.fsync(fd)' "$D"
-assert_true "a flush reached the peer (SYNCHRONIZE CACHE)" \
-	test "$(dmw_field dmw 11)" -gt "$flushes" -a "$(ps scsi_commands)" -gt "$cmds"
 fua=$(dmw_field dmw 12)
 dd if=/dev/urandom of="$D" bs=4k count=16 seek=100 oflag=direct,dsync 2>/dev/null
+echo 0 >$TR/tracing_on
+echo 0 >$TR/events/block/block_bio_queue/enable
+trace=$(grep -F "block_bio_queue: $pbdev " $TR/trace)
+assert_true "a flush reached the peer (SYNCHRONIZE CACHE)" \
+	test "$(dmw_field dmw 11)" -gt "$flushes" -a "$(ps scsi_commands)" -gt "$cmds"
+assert_match "the peer's backing disk saw a preflush" "block_bio_queue: $pbdev FW" "$trace"
 assert_eq "FUA writes sent to the peer with DMW_F_FUA" $((fua + 16)) "$(dmw_field dmw 12)"
+assert_eq "the peer's backing disk saw 16 FUA writes at the sector" 16 \
+	"$(printf '%s\n' "$trace" | grep -Ec "block_bio_queue: $pbdev WF[A-Z]* (8[0-9][0-9]|9[0-2][0-9]) \+ 8 ")"
 
 # The peer fails (its backing returns I/O errors) in the middle of fio.
 dmsetup message dmw 0 reset_counters
