@@ -40,6 +40,7 @@ dm_on_exit "\"$DMCTL\" peer remove $bigdisk"
 host=$(peer_host_of "$disk")
 bighost=$(peer_host_of "$bigdisk")
 
+ktap_print_msg "at ${SECONDS}s: export"
 # ---- export --------------------------------------------------------------
 dm_on_exit "\"$DMCTL\" peer unexport $IQN_A"
 out=$("$DMCTL" peer export "$disk" "$IQN_A" --portal "$PORTAL" 2>&1)
@@ -69,6 +70,7 @@ assert_match "login to the open target gives a disk" '^/dev/sd[a-z]+$' "$rdisk" 
 dm_on_exit dm_iscsi_logout "$IQN_B"
 rbig=$(dm_iscsi_login "$IQN_B" "$PORTAL")
 
+ktap_print_msg "at ${SECONDS}s: standard commands"
 # ---- standard commands through iSCSI ----------------------------------------
 assert_match "sg_inq through iSCSI" 'LINUX.*DualMirror Peer' "$(sg_inq "$rdisk" 2>&1 | tr '\n' ' ')"
 assert_match "sg_vpd block limits through iSCSI" 'Maximum transfer length: 4096 blocks' \
@@ -87,6 +89,7 @@ assert_true "dd write through iSCSI reaches the backing device" \
 assert_true "dd read through iSCSI" \
 	cmp -s "$PEER_TMP/dd" <(dd if="$rdisk" bs=4k skip=8 count=16 iflag=direct status=none)
 
+ktap_print_msg "at ${SECONDS}s: all 16 bytes"
 # ---- all 16 bytes through LIO -------------------------------------------------
 peer_reset_stats "$bighost"
 lba=$((0x0123456789))
@@ -124,6 +127,7 @@ assert_eq "counters through iSCSI: every event, exactly" \
 	"inline_commands=3 inline_writes=2 split_commands=4 split_data_transfers=4 split_writes=2 split_bytes_written=106496 split_desc_parked=1 control_commands=1 claims=1 rejected_generation=1 total_interrupts=15" \
 	"$(peer_stats "$bighost" inline_commands inline_writes split_commands split_data_transfers split_writes split_bytes_written split_desc_parked control_commands claims rejected_generation total_interrupts)"
 
+ktap_print_msg "at ${SECONDS}s: sense through"
 # ---- sense through LIO, one trip per inline write -----------------------------
 peer_send_expect "version refused through iSCSI, same sense" "05/24/00 sks=ca field=8" "$rdisk" \
 	"7f 00 00 00 00 00 01 08 fa 10 00 00 00 00 00 10" -s 512 -i "$PEER_TMP/w1"
@@ -144,6 +148,7 @@ assert_eq "it cost 1 SCSI command PDU, 0 R2T, 0 Data-Out (immediate data)" \
 	"scsicmd=1 dataout=0 r2t=0" "scsicmd=$((c1 - c0)) dataout=$((d1 - d0)) r2t=$((r1 - r0))"
 assert_true "32 KiB landed" cmp -s "$PEER_TMP/w32" <(peer_read "$back" 4096 64)
 
+ktap_print_msg "at ${SECONDS}s: ACL"
 # ---- ACL and CHAP -------------------------------------------------------------
 dm_iscsi_logout "$IQN_B"
 assert_true "peer unexport" "$DMCTL" peer unexport "$IQN_B"

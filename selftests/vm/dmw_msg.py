@@ -14,6 +14,8 @@ the documented format):
   dmw_msg.py desc OUT DATA_FILE LBA SEQ GEN [FLAGS]
       write the SPLIT DESC parameter data for DATA_FILE to OUT and print
       its length
+  dmw_msg.py descs OUT DATA_FILE LBA SEQ GEN FLAGS [OUT DATA_FILE ...]
+      several descriptors in one start (python3 starts slowly in the VM)
   dmw_msg.py state HEX...
       decode QUERY/CLAIM data-in: "generation=G capacity=C ..."
 """
@@ -102,6 +104,9 @@ def main():
         print(" ".join(f"{b:02x}" for b in cdb(args)))
     elif what == "desc":
         print(desc(args))
+    elif what == "descs":
+        for i in range(0, len(args), 6):
+            print(desc(args[i:i + 6]))
     elif what == "state":
         print(state(args))
     else:

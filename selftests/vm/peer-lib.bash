@@ -11,14 +11,16 @@ DMW_MSG=$DM_SELFTESTS/vm/dmw_msg.py
 PEER_TMP=${PEER_TMP:-/tmp/peer-test.$$}
 mkdir -p "$PEER_TMP"
 
-# dmw_be VALUE BYTES: VALUE as BYTES big-endian hex bytes.
+# dmw_be VAR VALUE BYTES: append VALUE as BYTES big-endian hex bytes to
+# VAR (no subshell: a fork costs tens of milliseconds under emulation).
 dmw_be() {
-	local v=$1 n=$2 out=
+	local -n _out=$1
+	local v=$2 n=$3 h
 	while [ "$n" -gt 0 ]; do
 		n=$((n - 1))
-		out+=$(printf '%02x ' $(((v >> (8 * n)) & 255)))
+		printf -v h ' %02x' $(((v >> (8 * n)) & 255))
+		_out+=$h
 	done
-	echo "${out% }"
 }
 
 # dmw KIND ARGS...: the 16 hex CDB bytes of a mirror message, written from
@@ -29,7 +31,7 @@ dmw_be() {
 #   dmw desc GEN SEQ PARAM_LEN
 #   dmw query|claim ALLOC_LEN
 dmw() {
-	local kind=$1 t
+	local kind=$1 t c="7f 00"
 	case "$kind" in
 	inline) t=1 ;;
 	data) t=2 ;;
@@ -39,16 +41,25 @@ dmw() {
 	*) echo "dmw: unknown message $kind" >&2; return 1 ;;
 	esac
 	if [ "$t" -ge 4 ]; then
-		echo "7f 00 00 00 00 00 00 08 f9 $(dmw_be $((t << 4)) 1) 00 00 $(dmw_be "$2" 4)"
-		return
-	fi
-	local tags
-	tags="$(dmw_be "$2" 2) $(dmw_be $(($3 & 0xffffff)) 3)"
-	if [ "$t" = 1 ]; then
-		echo "7f 00 $tags 08 f9 $(dmw_be $((0x10 | ${6:-0})) 1) $(dmw_be $(($5 - 1)) 1) $(dmw_be "$4" 5)"
+		c+=" 00 00 00 00 00 08 f9"
+		dmw_be c $((t << 4)) 1
+		c+=" 00 00"
+		dmw_be c "$2" 4
 	else
-		echo "7f 00 $tags 08 f9 $(dmw_be $((t << 4)) 1) 00 00 $(dmw_be "$4" 4)"
+		dmw_be c "$2" 2
+		dmw_be c $(($3 & 0xffffff)) 3
+		c+=" 08 f9"
+		if [ "$t" = 1 ]; then
+			dmw_be c $((0x10 | ${6:-0})) 1
+			dmw_be c $(($5 - 1)) 1
+			dmw_be c "$4" 5
+		else
+			dmw_be c $((t << 4)) 1
+			c+=" 00 00"
+			dmw_be c "$4" 4
+		fi
 	fi
+	echo "$c"
 }
 
 # peer_sg DEV HEXCDB [sg_raw options]: send a command, keep its output in
@@ -62,19 +73,28 @@ peer_sg() {
 }
 
 # peer_sense: "KK/AA/QQ" of the last peer_sg, plus " sks=XX field=N" when
-# the sense-key specific bytes are valid; "good" for GOOD status.
+# the sense-key specific bytes are valid; "good" for GOOD status.  Pure
+# bash: no fork.
 peer_sense() {
-	local raw
-	if printf '%s\n' "$SG_OUT" | grep -q 'SCSI Status: Good'; then
+	local line raw='' f=0
+	local -a b
+	if [[ $SG_OUT == *"SCSI Status: Good"* ]]; then
 		echo good
 		return
 	fi
-	raw=$(printf '%s\n' "$SG_OUT" | awk '/Raw sense data/ { f = 1; next }
-		f && /^ +[0-9a-f][0-9a-f ]*$/ { printf "%s ", $0; next }
-		f { exit }')
-	# shellcheck disable=SC2206
-	local b=($raw)
-	[ ${#b[@]} -ge 14 ] || { echo "no-sense(rc=$SG_RC)"; return; }
+	while IFS= read -r line; do
+		if [ "$f" = 1 ]; then
+			[[ $line =~ ^\ +[0-9a-f][0-9a-f\ ]*$ ]] || break
+			raw+=" $line"
+		elif [[ $line == *"Raw sense data"* ]]; then
+			f=1
+		fi
+	done <<<"$SG_OUT"
+	read -r -a b <<<"$raw"
+	if [ ${#b[@]} -lt 14 ]; then
+		echo "no-sense(rc=$SG_RC)"
+		return
+	fi
 	printf '%02x/%s/%s' $((0x${b[2]} & 0xf)) "${b[12]}" "${b[13]}"
 	if [ ${#b[@]} -ge 18 ] && [ $((0x${b[15]} & 0x80)) != 0 ]; then
 		printf ' sks=%s field=%d' "${b[15]}" $((0x${b[16]}${b[17]}))
@@ -84,15 +104,18 @@ peer_sense() {
 
 # peer_stat HOST NAME: one counter.
 peer_stat() {
-	cat "/sys/class/scsi_host/$1/dualmirror_stats/$2"
+	local v
+	read -r v <"/sys/class/scsi_host/$1/dualmirror_stats/$2"
+	echo "$v"
 }
 
 # peer_stats HOST NAME...: "NAME=V NAME=V ..." for an exact comparison.
 peer_stats() {
-	local h=$1 n out=
+	local h=$1 n v out=
 	shift
 	for n in "$@"; do
-		out+="$n=$(peer_stat "$h" "$n") "
+		read -r v <"/sys/class/scsi_host/$h/dualmirror_stats/$n"
+		out+="$n=$v "
 	done
 	echo "${out% }"
 }
