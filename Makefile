@@ -34,7 +34,7 @@ VM_RUN := $(TOP)/scripts/vm-run
 VM_FLAGS ?=
 VM_KDIR_FLAG = $(if $(filter command line environment,$(origin KDIR)),--kdir $(KDIR))
 # Bound of the whole VM selftest run (boot + all tests + power-off), seconds.
-VM_CHECK_TIMEOUT ?= 1500
+VM_CHECK_TIMEOUT ?= 3000
 T ?=
 
 HOST_TESTS := $(TOP)/selftests/host

@@ -6,7 +6,7 @@
 # (proc_name dualmirror_peer) for a backing device it is given, and all of
 # it disappears again on removal and rmmod, across repeated cycles, without
 # a kernel warning.
-# timeout: 120
+# timeout: 240
 . "$(dirname "$0")/../lib.sh"
 
 dm_require_vm
