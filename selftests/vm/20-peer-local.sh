@@ -14,7 +14,7 @@
 dm_require_vm
 dm_require_cmd sg_raw sg_inq sg_vpd sg_readcap sg_turs
 ktap_print_header
-ktap_set_plan 88
+ktap_set_plan 89
 
 PARAMS=/sys/module/dualmirror_peer/parameters
 dm_dmesg_mark
@@ -251,6 +251,15 @@ burst() {
 assert_true "60 random CDBs (7Fh, 80h-9Fh, C0h-FFh) with random payloads" burst
 assert_true "the disk still answers TEST UNIT READY" sg_turs "$disk"
 assert_true "the disk still reads" dd if="$disk" of=/dev/null bs=64k count=16 iflag=direct status=none
+
+if command -v fio >/dev/null; then
+	assert_true "fio: 4 KiB-2 MiB random writes at depth 16, verified" \
+		fio --name=peer --filename="$disk" --rw=randwrite --bsrange=4k-2m \
+		--ioengine=libaio --iodepth=16 --direct=1 --size=12m --offset=2m \
+		--verify=crc32c --do_verify=1 --verify_fatal=1 --output=/dev/null
+else
+	ktap_test_skip "fio: random writes at depth 16, verified" "fio is not installed"
+fi
 
 ktap_print_msg "at ${SECONDS}s: error handler"
 # ---- error handler -----------------------------------------------------------
