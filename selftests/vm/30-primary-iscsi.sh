@@ -16,7 +16,7 @@ dm_require_vm
 dm_require_cmd dmsetup fio iscsiadm iscsid
 dm_require_kmod target_core_pscsi iscsi_target_mod iscsi_tcp
 ktap_print_header
-ktap_set_plan 29
+ktap_set_plan 35
 
 dm_dmesg_mark
 dm_load_module dm_dualmirror || ktap_print_msg "cannot load dm-dualmirror"
@@ -91,6 +91,35 @@ job w64k-qd32 split --rw=randwrite --size=8M --offset=8M --bs=64k --iodepth=32
 assert_true "local and peer copies byte-identical" dmw_same "$L" "$PB" $SECTORS
 assert_match "dualmirrorctl primary status: 6 interrupts per split operation" \
 	'^irqs_per_split_op +6\.00$' "$("$CTL" primary status dmw)"
+
+# The link drops in the middle of fio (the LIO TPG disabled: the session
+# goes into recovery, its requests stay queued in the initiator): the
+# target gives them up after peer_timeout and goes on locally. When the
+# TPG is back, reconnect and resync over iSCSI.
+TPG=/sys/kernel/config/target/iscsi/$IQN/tpgt_1
+logged_in() {
+	iscsiadm -m session -r "$SID" -P 1 | grep -q "iSCSI Session State: LOGGED_IN"
+}
+dmsetup message dmw 0 reset_counters
+dmw_fio dmw "$OUT/blip.json" --rw=randwrite --size=4M --offset=12M --bs=4k \
+	--iodepth=8 --io_size=4M >"$OUT/blip.log" 2>&1 &
+fio_pid=$!
+dm_wait_for 60 dmw_field_gt dmw 3 200
+echo 0 >"$TPG/enable"
+wait $fio_pid
+rc=$?
+ktap_print_msg "link down: $(dmsetup status dmw)"
+assert_eq "link down: fio finished without an error" "0 0" \
+	"$rc $(dmw_fio_errors "$OUT/blip.json")"
+# In-flight passthrough requests are not retried: they fail at once with a
+# transport error; requests queued during recovery are timed out.
+assert_match "link down: degraded (transport error or timeout)" \
+	'^degraded (transport|timeout)$' "$(dmw_field dmw 1) $(dmw_field dmw 14)"
+echo 1 >"$TPG/enable"
+assert_true "session logged in again" dm_wait_for 90 logged_in
+assert_true "reconnect over iSCSI" dmsetup message dmw 0 reconnect
+assert_true "resync over iSCSI finishes: connected" dmw_wait_state dmw connected 120
+assert_true "copies byte-identical after the link came back" dmw_same "$L" "$PB" $SECTORS
 
 # The session goes away in the middle of fio.
 dmsetup message dmw 0 reset_counters
