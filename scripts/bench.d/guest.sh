@@ -26,7 +26,7 @@ ALL_CONFIGS="local iscsi dm-inline dm-split dm-mirror md-raid1 drbd"
 ALL_WORKLOADS="randwrite-4k-qd1 randwrite-4k-qd32 seqwrite-64k seqwrite-1m randrw-4k-70-30"
 
 out=
-runtime=5
+runtime=4
 rounds=3
 size_mb=256
 configs=$ALL_CONFIGS
@@ -464,8 +464,8 @@ run_workload() {
 	args=$(fio_args "$wl")
 	snapshot "$base.before"
 	local perf=()
-	if [ "$profile" = 1 ] && [ "$wl" = randwrite-4k-qd1 ] && [ "$round" = 1 ] && command -v perf >/dev/null; then
-		perf=(perf record -a -g -F 499 -e cpu-clock -o "/tmp/perf-$cfg.data" --)
+	if [ "$profile" = 1 ] && [ "$round" = 1 ] && command -v perf >/dev/null; then
+		perf=(perf record -a -F 999 -e cpu-clock -o "/tmp/perf-$cfg-$wl.data" --)
 	fi
 	# shellcheck disable=SC2086 # args is a list of options
 	"${perf[@]}" fio --name="$wl" --filename="$DEV" --ioengine=libaio --direct=1 \
@@ -477,9 +477,12 @@ run_workload() {
 		echo "fio failed: $(tail -n 3 "$base.fio.log" | tr '\n' ' ')" >"$base.failed"
 	}
 	snapshot "$base.after"
-	if [ ${#perf[@]} -gt 0 ] && [ -f "/tmp/perf-$cfg.data" ]; then
-		perf report -i "/tmp/perf-$cfg.data" --no-children --sort symbol \
-			--stdio 2>/dev/null | grep -v '^$' | head -n 80 >"$dir/$wl.perf.txt" || true
+	if [ ${#perf[@]} -gt 0 ] && [ -f "/tmp/perf-$cfg-$wl.data" ]; then
+		perf report -i "/tmp/perf-$cfg-$wl.data" --no-children --sort symbol \
+			--stdio 2>/dev/null | grep -v -e '^$' -e '^#' | head -n 60 >"$dir/$wl.perf.txt" || true
+		perf report -i "/tmp/perf-$cfg-$wl.data" --no-children --sort dso \
+			--stdio 2>/dev/null | grep -v -e '^$' -e '^#' | head -n 20 >"$dir/$wl.perf-dso.txt" || true
+		rm -f "/tmp/perf-$cfg-$wl.data"
 	fi
 }
 
@@ -549,8 +552,17 @@ esac
 # one after the other, so that a burst of load on the host hits one round
 # of each configuration rather than all of one configuration; the report
 # takes the median of the rounds.
+# Each round also starts one step further along the list of configurations,
+# so that none always runs first (or last) in a round.
+read -r -a cfg_list <<<"$configs"
 for round in $(seq "$rounds"); do
-	for cfg in $configs; do
+	n=${#cfg_list[@]}
+	shift_by=$(((round - 1) * (n + rounds - 1) / rounds))
+	order=()
+	for i in $(seq 0 $((n - 1))); do
+		order+=("${cfg_list[$(((i + shift_by) % n))]}")
+	done
+	for cfg in "${order[@]}"; do
 		mkdir -p "$raw/$cfg"
 		[ ! -f "$raw/$cfg/unavailable.txt" ] || continue
 		DEV= SIDS= DMNAME= INFO= REASON=

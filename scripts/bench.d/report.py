@@ -322,7 +322,10 @@ def collect(raw, vm):
             for w in workloads:
                 prof = read(os.path.join(d, w + ".perf.txt"))
                 if prof:
-                    c["results"][w]["perf_top"] = prof.splitlines()[:40]
+                    c["results"][w]["perf_top"] = [l.strip() for l in prof.splitlines()[:40]]
+                prof = read(os.path.join(d, w + ".perf-dso.txt"))
+                if prof:
+                    c["results"][w]["perf_dso"] = [l.strip() for l in prof.splitlines()[:12]]
         doc["configs"][cfg] = c
     # Ratios of every figure to the floor (iscsi) and to the local disk.
     for cfg, c in doc["configs"].items():
@@ -375,7 +378,7 @@ def table(doc):
         else:
             hdr = (f"{'config':<10}{'IOPS':>10}{'MB/s':>10}{'mean us':>10}{'p99 us':>10}"
                    f"{'xISCSI':>8}{'xLOCAL':>8}")
-        hdr += f"{'CPU us/IO':>10}{'intr/IO':>8}{'PDU/IO':>8}{'dm irq/op':>10}"
+        hdr += f"{'CPU us/IO':>10}{'intr/IO':>8}{'ctxsw/IO':>9}{'PDU/IO':>8}{'dm irq/op':>10}"
         out.append(hdr)
         out.append("-" * len(hdr))
         for cfg, _ in CONFIGS:
@@ -401,6 +404,7 @@ def table(doc):
             line += fmt(r.get("vs_local", {}).get(key), 8, 2)
             line += fmt(r.get("cpu_us_per_io"), 10)
             line += fmt(r.get("intr_per_io"), 8, 2)
+            line += fmt(r.get("ctxt_per_io"), 9, 2)
             line += fmt(r.get("pdus_per_io"), 8, 2)
             if "dm_irq_per_write" in r:
                 line += fmt(r["dm_irq_per_write"], 10, 2)
@@ -411,7 +415,9 @@ def table(doc):
     out.append("xISCSI/xLOCAL: ratio of the workload's headline figure (QD1: mean "
                "latency, lower is better; others: IOPS or MB/s, higher is better).")
     out.append("CPU us/IO: guest CPU time (all CPUs, /proc/stat) per I/O; intr/IO: "
-               "guest interrupts per I/O; PDU/IO: iSCSI PDUs (both directions) per I/O;")
+               "guest interrupts per I/O; ctxsw/IO: context switches per I/O;")
+    out.append("PDU/IO: iSCSI PDUs (both directions, every session the "
+               "configuration uses) per I/O;")
     out.append("dm irq/op: dualmirror's own interrupt count per mirrored write "
                "(inline and split together; see bench.json for each).")
     return "\n".join(out) + "\n"
