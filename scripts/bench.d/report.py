@@ -412,6 +412,7 @@ def table(doc):
                 line += "  status?"
             out.append(line)
         out.append("")
+    out.extend(aims(doc))
     out.append("xISCSI/xLOCAL: ratio of the workload's headline figure (QD1: mean "
                "latency, lower is better; others: IOPS or MB/s, higher is better).")
     out.append("CPU us/IO: guest CPU time (all CPUs, /proc/stat) per I/O; intr/IO: "
@@ -421,6 +422,42 @@ def table(doc):
     out.append("dm irq/op: dualmirror's own interrupt count per mirrored write "
                "(inline and split together; see bench.json for each).")
     return "\n".join(out) + "\n"
+
+
+def aims(doc):
+    """Where dualmirror stands against the aims of its benchmark issue
+    (measured, never asserted): lines for the table."""
+    cfgs = doc["configs"]
+
+    def fig(cfg, w, k):
+        r = cfgs.get(cfg, {}).get("results", {}).get(w, {})
+        return None if "error" in r else r.get(k)
+
+    def vs(cfg, w, k):
+        a, b = fig(cfg, w, k), fig("iscsi", w, k)
+        return ratio(a, b)
+
+    rows = [
+        ("4 KiB QD1 mean latency, inline / plain iSCSI", "<= 1.05",
+         vs("dm-inline", "randwrite-4k-qd1", "lat_mean_us"), lambda v: v <= 1.05),
+        ("4 KiB QD1 p50 latency, inline / plain iSCSI", "(<= 1.05)",
+         vs("dm-inline", "randwrite-4k-qd1", "lat_p50_us"), lambda v: v <= 1.05),
+        ("4 KiB QD32 IOPS, inline / plain iSCSI", ">= 0.95",
+         vs("dm-inline", "randwrite-4k-qd32", "iops"), lambda v: v >= 0.95),
+        ("1 MiB sequential MB/s, inline / plain iSCSI", ">= 0.95",
+         vs("dm-inline", "seqwrite-1m", "mb_s"), lambda v: v >= 0.95),
+        ("4 KiB QD1 mean latency, split / inline", "> 1",
+         ratio(fig("dm-split", "randwrite-4k-qd1", "lat_mean_us"),
+               fig("dm-inline", "randwrite-4k-qd1", "lat_mean_us")), lambda v: v > 1.0),
+    ]
+    if not any(v is not None for _, _, v, _ in rows):
+        return []
+    out = ["== against the aims (measured in this run; never a test)"]
+    for name, aim, v, ok in rows:
+        verdict = "-" if v is None else ("met" if ok(v) else "missed")
+        out.append(f"{name:<48}{aim:>10}{fmt(v, 8, 2)}  {verdict}")
+    out.append("")
+    return out
 
 
 def plot_data(doc):
