@@ -122,16 +122,22 @@ primary_attach() {
 		_primary_disks "$iqn" | head -n 1
 		return 0
 	fi
-	if [ -n "$chap" ]; then
+	# Discovery without authentication first (a target that does not ask
+	# for it makes open-iscsi fail a CHAP discovery); with CHAP if refused.
+	iscsiadm -m discoverydb -t st -p "$portal" -o delete >/dev/null 2>&1 || true
+	if ! iscsiadm -m discovery -t st -p "$portal" >/dev/null 2>&1; then
+		if [ -z "$chap" ]; then
+			_primary_err "discovery at $portal failed"
+			return 1
+		fi
 		iscsiadm -m discoverydb -t st -p "$portal" -o new >/dev/null 2>&1 || true
 		_primary_disc "$portal" discovery.sendtargets.auth.authmethod CHAP
 		_primary_disc "$portal" discovery.sendtargets.auth.username "$user"
 		_primary_disc "$portal" discovery.sendtargets.auth.password "$secret"
-		iscsiadm -m discoverydb -t st -p "$portal" --discover >/dev/null ||
-			{ _primary_err "discovery at $portal failed"; return 1; }
-	else
-		iscsiadm -m discovery -t st -p "$portal" >/dev/null ||
-			{ _primary_err "discovery at $portal failed"; return 1; }
+		if ! iscsiadm -m discoverydb -t st -p "$portal" --discover >/dev/null; then
+			_primary_err "discovery at $portal failed"
+			return 1
+		fi
 	fi
 	iscsiadm -m node -T "$iqn" -p "$portal" >/dev/null 2>&1 ||
 		{ _primary_err "$portal does not offer $iqn"; return 1; }

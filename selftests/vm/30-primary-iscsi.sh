@@ -16,7 +16,7 @@ dm_require_vm
 dm_require_cmd dmsetup fio iscsiadm iscsid
 dm_require_kmod target_core_pscsi iscsi_target_mod iscsi_tcp
 ktap_print_header
-ktap_set_plan 35
+ktap_set_plan 41
 
 dm_dmesg_mark
 dm_load_module dm_dualmirror || ktap_print_msg "cannot load dm-dualmirror"
@@ -142,5 +142,25 @@ assert_true "local copy verifies" \
 assert_false "reconnect fails while the peer disk is gone" \
 	dmsetup message dmw 0 reconnect
 assert_true "dmsetup remove" dmsetup remove dmw
+
+# CHAP: a second peer disk exported for this initiator only, with CHAP.
+IQN2=$DM_IQN_PREFIX:dmw-peer-chap
+INI=$(sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi)
+PB2=$(dm_nullb_create dmwpb2 8)
+dm_on_exit dm_nullb_remove dmwpb2
+read -r PH2 PLOCAL2 < <(dmw_peer_add "$PB2")
+dm_on_exit dmw_peer_remove "$PH2"
+dm_on_exit dm_iscsi_logout "$IQN2"
+"$CTL" peer export "$PLOCAL2" "$IQN2" --portal 127.0.0.1:3261 --allow "$INI" \
+	--chap primary0:s3cret-s3cret >/dev/null
+assert_false "attach with a wrong CHAP secret fails" \
+	"$CTL" primary attach 127.0.0.1:3261 "$IQN2" --chap primary0:wrong-secret
+P2=$("$CTL" primary attach 127.0.0.1:3261 "$IQN2" --chap primary0:s3cret-s3cret)
+assert_true "attach with CHAP prints the peer disk ($P2)" test -b "$P2"
+assert_true "dmsetup create over the CHAP session" \
+	dmsetup create dmw2 --table "0 16384 dualmirror $L $P2"
+assert_true "dmsetup remove" dmsetup remove dmw2
+assert_true "dualmirrorctl primary detach" "$CTL" primary detach "$IQN2"
+assert_false "the session is gone" _primary_session "$IQN2"
 assert_dmesg_clean "no kernel warning, oops or hang in dmesg"
 ktap_finished
