@@ -14,7 +14,7 @@
 dm_require_vm
 dm_require_cmd sg_raw sg_inq sg_vpd sg_readcap sg_turs
 ktap_print_header
-ktap_set_plan 89
+ktap_set_plan 90
 
 PARAMS=/sys/module/dualmirror_peer/parameters
 dm_dmesg_mark
@@ -263,12 +263,44 @@ fi
 
 ktap_print_msg "at ${SECONDS}s: error handler"
 # ---- error handler -----------------------------------------------------------
-# shellcheck disable=SC2046
-out=$(sg_raw -C 1 -t 1 -s "$dlen" -i "$PEER_TMP/d9" "$disk" $(dmw desc 1 0x800 "$dlen") 2>&1)
-rc=$?
-assert_true "a parked DESC whose SCSI timeout (1 s) comes first fails" test "$rc" != 0
-assert_match "the abort handler took it back" '^staged 0 parked 0$' \
-	"$(cat "/sys/class/scsi_host/$host/dualmirror/waiting")"
+# SG_IO timeouts are at least 7 s (BLK_MIN_SG_TIMEOUT): the abort cases use
+# a disk whose split halves wait 20 s and whose writes take 10 s (dm-delay).
+iotmo() { # the midlayer's count of timed-out commands of a disk, decimal
+	local v
+	read -r v <"/sys/block/${1#/dev/}/device/iotmo_cnt"
+	echo $((v))
+}
+echo 20000 >$PARAMS/split_timeout_ms
+slowback=$(dm_nullb_create dmp20c 8) &&
+	dmsetup create dmp20slow --table "0 16384 delay $slowback 0 0 $slowback 0 10000" &&
+	dm_on_exit "dmsetup remove dmp20slow" &&
+	slow=$("$DMCTL" peer add /dev/mapper/dmp20slow 2>&1)
+echo 3000 >$PARAMS/split_timeout_ms
+dm_on_exit dm_nullb_remove dmp20c
+if [ -b "${slow:-}" ]; then
+	dm_on_exit "\"$DMCTL\" peer remove $slow"
+	slowhost=$(peer_host_of "$slow")
+	t0=$(iotmo "$slow") start=$SECONDS
+	# shellcheck disable=SC2046
+	sg_raw -C 1 -t 1 -s "$dlen" -i "$PEER_TMP/d3" "$slow" $(dmw desc 0 0x300 "$dlen") >/dev/null 2>&1
+	rc=$?
+	assert_eq "a parked DESC times out (7 s) before its data (20 s): aborted, taken back" \
+		"failed timeouts=1 staged 0 parked 0 data_missing=0" \
+		"$([ $rc != 0 ] && echo failed) timeouts=$(($(iotmo "$slow") - t0)) $(cat "/sys/class/scsi_host/$slowhost/dualmirror/waiting") data_missing=$(peer_stat "$slowhost" rejected_data_missing)"
+	t0=$(iotmo "$slow") start=$SECONDS
+	sg_raw -C 1 -t 1 -s 512 -i "$PEER_TMP/one" "$slow" 2a 00 00 00 00 10 00 00 01 00 >/dev/null 2>&1
+	rc=$?
+	elapsed=$((SECONDS - start))
+	assert_eq "a WRITE whose bio takes 10 s times out at 7 s; the abort waits for the bio" \
+		"failed timeouts=1 waited=yes" \
+		"$([ $rc != 0 ] && echo failed) timeouts=$(($(iotmo "$slow") - t0)) waited=$([ $elapsed -ge 9 ] && echo yes || echo "no (${elapsed}s)")"
+	assert_true "the slow disk still works" sg_turs "$slow"
+	"$DMCTL" peer remove "$slow"
+else
+	ktap_test_skip "a parked DESC times out" "no dm-delay: ${slow:-}"
+	ktap_test_skip "a WRITE whose bio takes 10 s" "no dm-delay"
+	ktap_test_skip "the slow disk still works" "no dm-delay"
+fi
 # shellcheck disable=SC2046
 sg_raw -C 1 -s "$dlen" -i "$PEER_TMP/d10" "$disk" $(dmw desc 1 0x801 "$dlen") >/dev/null 2>&1 &
 sgpid=$!
