@@ -14,7 +14,7 @@
 dm_require_vm
 dm_require_cmd sg_raw sg_inq sg_vpd sg_readcap sg_turs
 ktap_print_header
-ktap_set_plan 90
+ktap_set_plan 92
 
 PARAMS=/sys/module/dualmirror_peer/parameters
 dm_dmesg_mark
@@ -28,7 +28,7 @@ echo 3000 >$PARAMS/split_timeout_ms
 
 back=$(dm_nullb_create dmp20a 16) || ktap_skip_all "cannot create a null_blk disk"
 dm_on_exit dm_nullb_remove dmp20a
-back4k=$(dm_nullb_create dmp20b 16 blocksize=4096) || ktap_skip_all "no 4K null_blk"
+back4k=$(dm_nullb_create dmp20b 16 blocksize=4096 cache_size=4) || ktap_skip_all "no 4K null_blk"
 dm_on_exit dm_nullb_remove dmp20b
 
 # ---- dualmirrorctl peer add / status ----------------------------------------
@@ -70,6 +70,13 @@ assert_match "sg_readcap -l: capacity and block size of the backing device" \
 assert_match "sg_readcap on the 4 KiB disk" 'Last LBA=4095 .*Logical block length=4096' \
 	"$(sg_readcap -l "$disk4k" 2>&1 | tr '\n' ' ')"
 assert_true "sg_turs" sg_turs "$disk"
+cache_type() { # the sd driver's view of MODE SENSE's caching page
+	cat /sys/block/"${1#/dev/}"/device/scsi_disk/*/cache_type
+}
+assert_eq "MODE SENSE: WCE off for a backing device without a write cache" \
+	"write through" "$(cache_type "$disk")"
+assert_eq "MODE SENSE: WCE on for a backing device with a write cache" \
+	"write back" "$(cache_type "$disk4k")"
 peer_send_expect "unknown opcode C1h: INVALID COMMAND OPERATION CODE" "05/20/00" "$disk" \
 	"c1 00 00 00 00 00 00 00 00 00"
 peer_send_expect "READ(10) beyond capacity: LBA OUT OF RANGE" "05/21/00" "$disk" \
