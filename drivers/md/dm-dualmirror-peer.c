@@ -190,6 +190,9 @@ static void dmw_pio_end(struct dmw_pio *pio)
 			atomic64_add(atomic_read(&pio->irqs),
 				     &dmc->st.irqs[pio->framing]);
 			atomic64_add(us, &dmc->st.lat_us[pio->framing]);
+			atomic64_inc(&dmc->st.lat_hist[pio->framing]
+				     [min_t(u64, us ? ilog2(us) : 0,
+					    DMW_LAT_BUCKETS - 1)]);
 		} else {
 			dmw_note_error(dmc, error);
 		}

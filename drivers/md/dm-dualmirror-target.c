@@ -965,17 +965,46 @@ static void dmw_status(struct dm_target *ti, status_type_t type,
 static void dmw_reset_counters(struct dmw_c *dmc)
 {
 	struct dmw_stats *st = &dmc->st;
-	int fr;
+	int fr, i;
 
 	for (fr = 0; fr < DMW_FR_NR; fr++) {
 		atomic64_set(&st->ops[fr], 0);
 		atomic64_set(&st->irqs[fr], 0);
 		atomic64_set(&st->lat_us[fr], 0);
+		for (i = 0; i < DMW_LAT_BUCKETS; i++)
+			atomic64_set(&st->lat_hist[fr][i], 0);
 	}
 	atomic64_set(&st->peer_errors, 0);
 	atomic64_set(&st->fua, 0);
 	atomic64_set(&st->overlap_waits, 0);
 	WRITE_ONCE(dmc->last_error, DMW_E_NONE);
+}
+
+/*
+ * Output of the "latency" message: one line per framing,
+ * "<framing> <us>:<count> ...", each pair a non-empty histogram bucket
+ * [us, 2 * us) of successful peer operations (the last bucket is open).
+ */
+static void dmw_latency(struct dmw_c *dmc, char *result, unsigned int maxlen)
+{
+	static const char * const names[DMW_FR_NR] = {
+		[DMW_FR_INLINE] = "inline",
+		[DMW_FR_SPLIT] = "split",
+		[DMW_FR_FLUSH] = "flush",
+	};
+	unsigned int sz = 0;
+	int fr, i;
+
+	for (fr = 0; fr < DMW_FR_NR; fr++) {
+		DMEMIT("%s", names[fr]);
+		for (i = 0; i < DMW_LAT_BUCKETS; i++) {
+			s64 n = atomic64_read(&dmc->st.lat_hist[fr][i]);
+
+			if (n)
+				DMEMIT(" %llu:%lld", i ? 1ULL << i : 0ULL, n);
+		}
+		DMEMIT("\n");
+	}
 }
 
 /* Re-CLAIM the peer after a failure and copy the out-of-sync regions. */
@@ -1013,7 +1042,9 @@ static int dmw_reconnect(struct dmw_c *dmc)
 
 /*
  * Messages:
- *   reset_counters: zero the counters of the status line
+ *   reset_counters: zero the counters of the status line and the latency
+ *	histograms
+ *   latency: print the latency histograms (see dmw_latency())
  *   reconnect: CLAIM the peer again after a failure, then resync
  *   degrade: stop writing to the peer, as if it had failed
  */
@@ -1030,6 +1061,10 @@ static int dmw_message(struct dm_target *ti, unsigned int argc, char **argv,
 	}
 	if (!strcasecmp(argv[0], "reconnect"))
 		return dmw_reconnect(dmc);
+	if (!strcasecmp(argv[0], "latency")) {
+		dmw_latency(dmc, result, maxlen);
+		return 1;
+	}
 	if (!strcasecmp(argv[0], "degrade")) {
 		dmw_degrade(dmc, READ_ONCE(dmc->generation));
 		return 0;

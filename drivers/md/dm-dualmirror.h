@@ -43,11 +43,15 @@ enum dmw_error {
 	DMW_E_NONE = 0xff,
 };
 
+#define DMW_LAT_BUCKETS		24	/* the last one: 8 s and more */
+
 /**
  * struct dmw_stats - counters shown by the status line
  * @ops: successful peer operations per framing
  * @irqs: interrupts those operations cost (include/uapi/linux/dualmirror.h)
  * @lat_us: summed peer latency of those operations, in microseconds
+ * @lat_hist: their latencies, bucket i counting [2^i, 2^(i+1)) us
+ *	(bucket 0 also 0 us, the last one everything above)
  * @peer_errors: failed or timed out peer operations
  * @fua: writes sent to the peer with DMW_F_FUA
  * @overlap_waits: writes that waited for an overlapping one
@@ -56,6 +60,7 @@ struct dmw_stats {
 	atomic64_t ops[DMW_FR_NR];
 	atomic64_t irqs[DMW_FR_NR];
 	atomic64_t lat_us[DMW_FR_NR];
+	atomic64_t lat_hist[DMW_FR_NR][DMW_LAT_BUCKETS];
 	atomic64_t peer_errors;
 	atomic64_t fua;
 	atomic64_t overlap_waits;

@@ -102,9 +102,9 @@ logged_in() {
 }
 dmsetup message dmw 0 reset_counters
 dmw_fio dmw "$OUT/blip.json" --rw=randwrite --size=4M --offset=12M --bs=4k \
-	--iodepth=8 --io_size=4M >"$OUT/blip.log" 2>&1 &
+	--iodepth=8 --io_size=8M --rate_iops=300 >"$OUT/blip.log" 2>&1 &
 fio_pid=$!
-dm_wait_for 60 dmw_field_gt dmw 3 200
+dm_wait_for 60 dmw_field_gt dmw 3 150
 echo 0 >"$TPG/enable"
 wait $fio_pid
 rc=$?
@@ -124,9 +124,9 @@ assert_true "copies byte-identical after the link came back" dmw_same "$L" "$PB"
 # The session goes away in the middle of fio.
 dmsetup message dmw 0 reset_counters
 dmw_fio dmw "$OUT/logout.json" --rw=randwrite --size=4M --offset=16M --bs=4k \
-	--iodepth=8 --io_size=8M >"$OUT/logout.log" 2>&1 &
+	--iodepth=8 --io_size=8M --rate_iops=300 >"$OUT/logout.log" 2>&1 &
 fio_pid=$!
-dm_wait_for 60 dmw_field_gt dmw 3 300
+dm_wait_for 60 dmw_field_gt dmw 3 150
 iscsiadm -m node -T "$IQN" --logout >/dev/null 2>&1
 wait $fio_pid
 rc=$?

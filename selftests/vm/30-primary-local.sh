@@ -16,7 +16,7 @@
 dm_require_vm
 dm_require_cmd dmsetup fio
 ktap_print_header
-ktap_set_plan 50
+ktap_set_plan 55
 
 dm_dmesg_mark
 dm_load_module dm_dualmirror || ktap_print_msg "cannot load dm-dualmirror"
@@ -76,6 +76,8 @@ counts() {
 	assert_eq "$1: $fr operations = fio writes ($writes)" "$writes" "$ops"
 	assert_eq "$1: $per interrupts per $fr operation" $((per * ops)) "$irqs"
 	# one status per command: 1 per inline operation, 2 per split one
+	assert_eq "$1: $fr latency histogram holds every operation" "$ops" \
+		"$(dmw_latency_count dmw "$fr")"
 	assert_eq "$1: peer counted the same writes and interrupts" \
 		"$ops $irqs" "$(ps "${fr}_writes") $(($(ps "${fr}_interrupts") + per * ops / 3))"
 }
@@ -132,12 +134,13 @@ assert_eq "FUA writes sent to the peer with DMW_F_FUA" $((fua + 16)) "$(dmw_fiel
 assert_eq "the peer's backing disk saw 16 FUA writes at the sector" 16 \
 	"$(printf '%s\n' "$trace" | grep -Ec "block_bio_queue: $pbdev WF[A-Z]* (8[0-9][0-9]|9[0-2][0-9]) \+ 8 ")"
 
-# The peer fails (its backing returns I/O errors) in the middle of fio.
+# The peer fails (its backing returns I/O errors) in the middle of fio
+# (rate-limited to last a few seconds whatever the host's load).
 dmsetup message dmw 0 reset_counters
 dmw_fio dmw "$OUT/fail.json" --rw=randwrite --size=8M --offset=40M --bs=4k \
-	--iodepth=8 --io_size=16M >"$OUT/fail.log" 2>&1 &
+	--iodepth=8 --io_size=16M --rate_iops=400 >"$OUT/fail.log" 2>&1 &
 fio_pid=$!
-dm_wait_for 60 dmw_field_gt dmw 3 500
+dm_wait_for 60 dmw_field_gt dmw 3 200
 dmsetup suspend dmwpb && dmsetup load dmwpb --table "0 $SECTORS error" &&
 	dmsetup resume dmwpb
 wait $fio_pid
@@ -186,6 +189,8 @@ assert_true "generation advanced by the re-CLAIM" test "$(dmw_field dmw 10)" -gt
 assert_true "copies byte-identical after the hang" dmw_same "$L" "$PN" $SECTORS
 
 dmsetup message dmw 0 reset_counters
+assert_eq "reset_counters empties the latency histograms" "0 0" \
+	"$(dmw_latency_count dmw inline) $(dmw_latency_count dmw split)"
 assert_match "reset_counters zeroes the counters" \
 	"^connected 0/$SECTORS 0 0 0 0 0 0 0 [0-9]+ 0 0 0 none$" \
 	"$(dmsetup status dmw | cut -d' ' -f4-)"

@@ -92,3 +92,11 @@ dmw_field_gt() {
 dmw_wait_state() {
 	dm_wait_for "$3" dmw_field_is "$1" 1 "$2"
 }
+
+# dmw_latency_count DEV FRAMING: operations in FRAMING's latency histogram
+# ("dmsetup message DEV 0 latency").
+dmw_latency_count() {
+	dmsetup message "$1" 0 latency | awk -v f="$2" '$1 == f {
+		for (i = 2; i <= NF; i++) { split($i, kv, ":"); n += kv[2] }
+	} END { print n + 0 }'
+}
