@@ -465,7 +465,11 @@ run_workload() {
 	snapshot "$base.before"
 	local perf=()
 	if [ "$profile" = 1 ] && [ "$round" = 1 ] && command -v perf >/dev/null; then
-		perf=(perf record -a -F 999 -e cpu-clock -o "/tmp/perf-$cfg-$wl.data" --)
+		# The window is fio's whole life: its start-up (page faults on
+		# its buffers: clear_page_erms) is in the profile too. perf
+		# itself takes seconds to start under TCG, so a window started
+		# inside the run would miss short runs.
+		perf=(perf record -a -g -F 999 -e cpu-clock -o "/tmp/perf-$cfg-$wl.data" --)
 	fi
 	# shellcheck disable=SC2086 # args is a list of options
 	"${perf[@]}" fio --name="$wl" --filename="$DEV" --ioengine=libaio --direct=1 \
@@ -479,7 +483,15 @@ run_workload() {
 	snapshot "$base.after"
 	if [ ${#perf[@]} -gt 0 ] && [ -f "/tmp/perf-$cfg-$wl.data" ]; then
 		perf report -i "/tmp/perf-$cfg-$wl.data" --no-children --sort symbol \
-			--stdio 2>/dev/null | grep -v -e '^$' -e '^#' | head -n 60 >"$dir/$wl.perf.txt" || true
+			-g none --stdio 2>/dev/null | grep -v -e '^$' -e '^#' | head -n 60 >"$dir/$wl.perf.txt" || true
+		# Who called the five hottest symbols (idle aside).
+		local sym
+		for sym in $(awk '$2 == "[k]" && $3 != "native_safe_halt" { print $3 }' \
+			"$dir/$wl.perf.txt" | head -n 5); do
+			echo "==== $sym"
+			perf report -i "/tmp/perf-$cfg-$wl.data" --no-children -S "$sym" \
+				-g caller,2 --stdio 2>/dev/null | grep -v -e '^$' -e '^#' | head -n 40
+		done >"$dir/$wl.perf-callers.txt" || true
 		perf report -i "/tmp/perf-$cfg-$wl.data" --no-children --sort dso \
 			--stdio 2>/dev/null | grep -v -e '^$' -e '^#' | head -n 20 >"$dir/$wl.perf-dso.txt" || true
 		rm -f "/tmp/perf-$cfg-$wl.data"
