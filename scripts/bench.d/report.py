@@ -463,7 +463,7 @@ def aims(doc):
 def plot_data(doc):
     """Rows for gnuplot: one configuration per line."""
     lines = ["# config qd1_mean_us qd1_p99_us qd32_iops randrw_iops "
-             "seq64k_mb_s seq1m_mb_s cpu_us_qd1 cpu_us_qd32"]
+             "seq64k_mb_s seq1m_mb_s cpu_us_qd1 cpu_us_qd32 qd1_p50_us"]
     for cfg, _ in CONFIGS:
         c = doc["configs"].get(cfg)
         # The local disk is 10-100x faster than anything that crosses
@@ -481,7 +481,8 @@ def plot_data(doc):
                                g("randrw-4k-70-30", "iops"),
                                g("seqwrite-64k", "mb_s"), g("seqwrite-1m", "mb_s"),
                                g("randwrite-4k-qd1", "cpu_us_per_io"),
-                               g("randwrite-4k-qd32", "cpu_us_per_io")]))
+                               g("randwrite-4k-qd32", "cpu_us_per_io"),
+                               g("randwrite-4k-qd1", "lat_p50_us")]))
     return "\n".join(lines) + "\n"
 
 
