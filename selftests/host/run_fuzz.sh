@@ -35,6 +35,7 @@ fi
 work=$out/fuzz-corpus
 mkdir -p "$work" "$out/fuzz-artifacts"
 python3 "$here/mkcorpus.py" "$work"
+cp "$here"/corpus/regress-* "$work"/ 2>/dev/null || true
 log=$out/fuzz.log
 if "$out/wire_fuzz" -max_total_time="$secs" -max_len=12000 -timeout=10 \
 	-rss_limit_mb=2048 -print_final_stats=1 \

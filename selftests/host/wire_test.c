@@ -156,12 +156,19 @@ static void test_inline_round_trips(void)
 		   dmw_get_be(&cdb[11], 5) == DMW_INLINE_LBA_LIMIT - 8,
 		   "inline round trip at the largest inline LBA (2^40 - 8)");
 	}
-	c = inline_cmd(DMW_INLINE_LBA_LIMIT - 7, 8, 0, 1);
+	c = inline_cmd(DMW_INLINE_LBA_LIMIT - 1, 7, 0, 1);
 	{
 		__u8 cdb[16];
+		struct dmw_cmd out;
+		struct dmw_status st;
 
+		ok(!dmw_encode_cdb(cdb, &c) &&
+		   !dmw_decode_cdb(cdb, 16, &out, &st) &&
+		   out.lba == DMW_INLINE_LBA_LIMIT - 1 && out.nr_sectors == 7,
+		   "inline write starting at 2^40 - 1 and ending past 2^40 survives");
+		c = inline_cmd(DMW_INLINE_LBA_LIMIT, 1, 0, 1);
 		ok(dmw_encode_cdb(cdb, &c) == -EINVAL,
-		   "inline encode refuses a write past 2^40 sectors");
+		   "inline encode refuses an LBA of 2^40 (41 bits)");
 	}
 	c = inline_cmd(100, 0, 0, 1);
 	{
@@ -238,8 +245,10 @@ static void test_framing_choice(void)
 	ok(!dmw_use_inline(0, 1, 0), "inline_max 0: always split");
 	ok(dmw_use_inline(0, 256, DMW_INLINE_MAX_BYTES), "128 KiB with inline_max 128 KiB: inline");
 	ok(!dmw_use_inline(0, 257, 0xffffffff), "257 sectors never inline");
-	ok(!dmw_use_inline(DMW_INLINE_LBA_LIMIT - 4, 8, m),
-	   "write crossing 2^40 sectors: split");
+	ok(dmw_use_inline(DMW_INLINE_LBA_LIMIT - 4, 8, m),
+	   "write starting below 2^40 sectors and crossing it: inline");
+	ok(!dmw_use_inline(DMW_INLINE_LBA_LIMIT, 8, m),
+	   "write starting at 2^40 sectors: split");
 	ok(!dmw_use_inline(0, 0, m), "empty write: not inline");
 }
 

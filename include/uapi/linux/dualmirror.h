@@ -451,6 +451,9 @@ static inline unsigned int dmw_build_sense(__u8 *buf, const struct dmw_status *s
  * @nr_sectors: length in sectors
  * @inline_max: inline threshold in bytes; 0 means "always split"
  *
+ * The 40-bit LBA field holds the first sector; the write may end beyond
+ * 2^40 sectors on a device that large.
+ *
  * Return: 1 if the write fits one inline CDB, 0 if it must be split.
  */
 static inline int dmw_use_inline(__u64 lba, __u32 nr_sectors,
@@ -459,8 +462,7 @@ static inline int dmw_use_inline(__u64 lba, __u32 nr_sectors,
 	return nr_sectors &&
 	       nr_sectors <= DMW_INLINE_MAX_SECTORS &&
 	       ((__u64)nr_sectors << DMW_SECTOR_SHIFT) <= inline_max &&
-	       lba < DMW_INLINE_LBA_LIMIT &&
-	       nr_sectors <= DMW_INLINE_LBA_LIMIT - lba;
+	       lba < DMW_INLINE_LBA_LIMIT;
 }
 
 static inline void dmw_encode_common(__u8 *cdb, const struct dmw_cmd *c,
