@@ -36,10 +36,9 @@ const char *dmw_error_name(unsigned int error)
 	}
 }
 
-size_t dmw_pio_size(unsigned int max_io, unsigned int max_segs)
+size_t dmw_pio_size(unsigned int max_segs)
 {
-	return sizeof(struct dmw_pio) + max_segs * sizeof(struct bio_vec) +
-	       dmw_desc_len(max_io);
+	return sizeof(struct dmw_pio) + max_segs * sizeof(struct bio_vec);
 }
 
 static struct dmw_pio *dmw_pio_alloc(struct dmw_c *dmc, u8 framing)
@@ -50,7 +49,6 @@ static struct dmw_pio *dmw_pio_alloc(struct dmw_c *dmc, u8 framing)
 	pio->dmc = dmc;
 	pio->framing = framing;
 	atomic_set(&pio->error, DMW_E_NONE);
-	pio->desc = (u8 *)&pio->data_vecs[dmc->max_segs];
 	bio_init(&pio->data_bio, NULL, pio->data_vecs, dmc->max_segs,
 		 REQ_OP_DRV_OUT);
 	bio_init(&pio->desc_bio, NULL, pio->desc_vecs, DMW_DESC_VECS,
@@ -71,6 +69,8 @@ static void dmw_pio_free(struct dmw_pio *pio)
 			put_page(bv->bv_page);
 	bio_uninit(&pio->data_bio);
 	bio_uninit(&pio->desc_bio);
+	if (pio->desc)
+		mempool_free(pio->desc, dmc->desc_pool);
 	mempool_free(pio, dmc->pio_pool);
 
 	/* The destructor takes the lock after the wait: dmc outlives us. */
@@ -310,6 +310,7 @@ static int dmw_prep_split(struct dmw_pio *pio, struct dmw_io *io,
 	};
 	u8 cdb[DMW_CDB_LEN];
 
+	pio->desc = mempool_alloc(pio->dmc->desc_pool, GFP_NOIO);
 	dmw_encode_desc_hdr(pio->desc, &d);
 	dmw_desc_crcs(pio, src);
 	if (dmw_pio_map_desc(pio, dmw_desc_len(io->nr_sectors)) ||

@@ -710,13 +710,20 @@ static int dmw_alloc(struct dmw_c *dmc, char **error)
 		*error = "Cannot allocate bioset";
 		goto bad_bioset;
 	}
-	dmc->pio_size = dmw_pio_size(dmc->max_io, dmc->max_segs);
+	dmc->pio_size = dmw_pio_size(dmc->max_segs);
 	dmc->pio_pool = mempool_create_kmalloc_pool(DMW_MIN_PIOS,
 						    dmc->pio_size);
 	if (!dmc->pio_pool) {
 		*error = "Cannot allocate peer I/O pool";
 		r = -ENOMEM;
 		goto bad_pool;
+	}
+	dmc->desc_pool = mempool_create_kmalloc_pool(DMW_MIN_PIOS,
+						     dmw_desc_len(dmc->max_io));
+	if (!dmc->desc_pool) {
+		*error = "Cannot allocate descriptor pool";
+		r = -ENOMEM;
+		goto bad_desc_pool;
 	}
 	dmc->wq = alloc_workqueue("dmw-%s", WQ_MEM_RECLAIM, 0,
 				  dm_device_name(dm_table_get_md(ti->table)));
@@ -728,6 +735,8 @@ static int dmw_alloc(struct dmw_c *dmc, char **error)
 	return 0;
 
 bad_wq:
+	mempool_destroy(dmc->desc_pool);
+bad_desc_pool:
 	mempool_destroy(dmc->pio_pool);
 bad_pool:
 	bioset_exit(&dmc->bs);
@@ -739,6 +748,7 @@ bad_bioset:
 static void dmw_free(struct dmw_c *dmc)
 {
 	destroy_workqueue(dmc->wq);
+	mempool_destroy(dmc->desc_pool);
 	mempool_destroy(dmc->pio_pool);
 	bioset_exit(&dmc->bs);
 	kvfree(dmc->oos);

@@ -94,6 +94,9 @@ struct dmw_stats {
  * @bs: bioset of the local leg's clones
  * @pio_pool: peer I/O objects
  * @pio_size: size of one peer I/O object
+ * @desc_pool: split descriptors, dmw_desc_len(@max_io) bytes each; kept
+ *	apart from @pio_pool so that an inline write does not allocate (and
+ *	have the kernel zero) a descriptor it never sends
  * @nr_pios: peer I/O objects in use
  * @pio_wait: woken when @nr_pios drops to zero
  * @wq: issue, event and resync work
@@ -134,6 +137,7 @@ struct dmw_c {
 	struct bio_set bs;
 	mempool_t *pio_pool;
 	size_t pio_size;
+	mempool_t *desc_pool;
 	atomic_t nr_pios;
 	wait_queue_head_t pio_wait;
 
@@ -199,7 +203,7 @@ struct dmw_io {
  * @data_bio: the data, mapped from the write's pages
  * @desc_bio: the split descriptor
  * @desc_vecs: @desc_bio's vectors
- * @desc: the split descriptor's buffer, after @data_vecs
+ * @desc: the split descriptor's buffer, from dmc->desc_pool (split only)
  * @data_vecs: @data_bio's vectors, dmc->max_segs of them
  */
 struct dmw_pio {
@@ -223,7 +227,7 @@ void dmw_peer_leg_done(struct dmw_io *io, bool failed);
 void dmw_note_error(struct dmw_c *dmc, int error);
 
 /* dm-dualmirror-peer.c */
-size_t dmw_pio_size(unsigned int max_io, unsigned int max_segs);
+size_t dmw_pio_size(unsigned int max_segs);
 int dmw_peer_claim(struct dmw_c *dmc, struct dmw_state *state);
 int dmw_peer_write(struct dmw_io *io, struct bio *src, u8 flags);
 int dmw_peer_flush(struct dmw_io *io);
