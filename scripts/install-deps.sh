@@ -34,14 +34,14 @@ done
 #   vm:      the QEMU TCG guest booting Debian's own kernel (scripts/vm-run)
 #   tests:   device-mapper, LIO target, open-iscsi initiator, I/O, SCSI tools
 #   host:    wire-format unit tests and the libFuzzer run (selftests/host)
-#   later:   plots for benchmarks, DRBD for side-by-side comparisons
+#   bench:   plots, and DRBD and md raid1 for side-by-side comparisons
 packages=(
 	make gcc libc6-dev linux-headers-amd64 sparse perl linux-source-6.1 xz-utils
 	qemu-system-x86 linux-image-amd64 busybox-static kmod cpio gzip
 	dmsetup fio targetcli-fb python3 python3-rtslib-fb open-iscsi dbus
 	sg3-utils iproute2 e2fsprogs util-linux procps coreutils
 	clang libclang-rt-14-dev
-	gnuplot-nox drbd-utils
+	gnuplot-nox drbd-utils mdadm
 )
 
 die() {
