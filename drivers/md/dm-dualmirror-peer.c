@@ -4,6 +4,14 @@
  * command or a SPLIT DATA + SPLIT DESC pair (include/uapi/linux/dualmirror.h)
  * sent as SCSI passthrough requests to the peer disk.  The data is mapped
  * from the write's own pages, never copied.
+ *
+ * The SPLIT DESCRIPTOR of a split write is sent only once its SPLIT DATA
+ * completed, never at the same time: the peer then always finds the data
+ * staged when the descriptor arrives, whatever the network, the iSCSI
+ * command window, the block layer's plug (which in Linux 6.1 dispatches
+ * requests in the reverse order of their submission) or a slow peer do
+ * to the order of the two commands.  See "Split writes across a link" in
+ * Documentation/dualmirror-peer.rst.
  */
 #include <linux/blk-mq.h>
 #include <linux/highmem.h>
@@ -41,6 +49,16 @@ size_t dmw_pio_size(unsigned int max_segs)
 	return sizeof(struct dmw_pio) + max_segs * sizeof(struct bio_vec);
 }
 
+static void dmw_pio_send_desc(struct work_struct *work)
+{
+	struct dmw_pio *pio = container_of(work, struct dmw_pio, desc_work);
+	struct request *rq = pio->desc_rq;
+
+	/* dmw_rq_end_io() tells DATA from DESC by this */
+	WRITE_ONCE(pio->desc_rq, NULL);
+	blk_execute_rq_nowait(rq, false);
+}
+
 static struct dmw_pio *dmw_pio_alloc(struct dmw_c *dmc, u8 framing)
 {
 	struct dmw_pio *pio = mempool_alloc(dmc->pio_pool, GFP_NOIO);
@@ -53,6 +71,7 @@ static struct dmw_pio *dmw_pio_alloc(struct dmw_c *dmc, u8 framing)
 		 REQ_OP_DRV_OUT);
 	bio_init(&pio->desc_bio, NULL, pio->desc_vecs, DMW_DESC_VECS,
 		 REQ_OP_DRV_OUT);
+	INIT_WORK(&pio->desc_work, dmw_pio_send_desc);
 	atomic_inc(&dmc->nr_pios);
 	return pio;
 }
@@ -149,20 +168,44 @@ static void dmw_desc_crcs(struct dmw_pio *pio, struct bio *src)
 		dmw_put_desc_crc(pio->desc, i, dmw_crc32c_final(crc));
 }
 
-/* Why a request failed: a wire-format reason if the peer said so. */
+/*
+ * Why a request failed: a wire-format reason if the peer said so, with
+ * DMW_E_TRANSIENT when sending it again may succeed: no status from the
+ * transport (a session in recovery, a command aborted by it), BUSY or
+ * TASK SET FULL, a UNIT ATTENTION or NOT READY, and the wire format's own
+ * transient refusals (staging full, split data expired).
+ */
 static int dmw_rq_error(struct scsi_cmnd *scmd)
 {
 	struct scsi_sense_hdr sshdr;
 	unsigned int reason;
 
 	if (host_byte(scmd->result) != DID_OK)
-		return DMW_E_TRANSPORT;
-	if (get_status_byte(scmd) != SAM_STAT_CHECK_CONDITION ||
-	    !scsi_normalize_sense(scmd->sense_buffer, SCSI_SENSE_BUFFERSIZE,
+		return DMW_E_TRANSPORT | DMW_E_TRANSIENT;
+	switch (get_status_byte(scmd)) {
+	case SAM_STAT_BUSY:
+	case SAM_STAT_TASK_SET_FULL:
+		return DMW_E_SENSE | DMW_E_TRANSIENT;
+	case SAM_STAT_CHECK_CONDITION:
+		break;
+	default:
+		return DMW_E_SENSE;
+	}
+	if (!scsi_normalize_sense(scmd->sense_buffer, SCSI_SENSE_BUFFERSIZE,
 				  &sshdr))
 		return DMW_E_SENSE;
 	reason = dmw_sense_reason(sshdr.sense_key, sshdr.asc, sshdr.ascq);
-	return reason < DMW_R_NR ? reason : DMW_E_SENSE;
+	switch (reason) {
+	case DMW_R_RESOURCES:
+	case DMW_R_DATA_MISSING:
+		return reason | DMW_E_TRANSIENT;
+	default:
+		if (reason < DMW_R_NR)
+			return reason;
+	}
+	if (sshdr.sense_key == UNIT_ATTENTION || sshdr.sense_key == NOT_READY)
+		return DMW_E_SENSE | DMW_E_TRANSIENT;
+	return DMW_E_SENSE;
 }
 
 /* The last request of the leg ended: hand the outcome to the write. */
@@ -181,37 +224,38 @@ static void dmw_pio_end(struct dmw_pio *pio)
 	}
 	spin_unlock_irqrestore(&dmc->lock, flags);
 
-	if (io) {
-		if (error == DMW_E_NONE) {
-			u64 us = div_u64(ktime_get_ns() - pio->start_ns,
-					 NSEC_PER_USEC);
+	if (io && error == DMW_E_NONE) {
+		u64 us = div_u64(ktime_get_ns() - pio->start_ns, NSEC_PER_USEC);
 
-			atomic64_inc(&dmc->st.ops[pio->framing]);
-			atomic64_add(atomic_read(&pio->irqs),
-				     &dmc->st.irqs[pio->framing]);
-			atomic64_add(us, &dmc->st.lat_us[pio->framing]);
-			atomic64_inc(&dmc->st.lat_hist[pio->framing]
-				     [min_t(u64, us ? ilog2(us) : 0,
-					    DMW_LAT_BUCKETS - 1)]);
-		} else {
-			dmw_note_error(dmc, error);
-		}
-		dmw_peer_leg_done(io, error != DMW_E_NONE);
+		atomic64_inc(&dmc->st.ops[pio->framing]);
+		atomic64_add(atomic_read(&pio->irqs),
+			     &dmc->st.irqs[pio->framing]);
+		atomic64_add(us, &dmc->st.lat_us[pio->framing]);
+		atomic64_inc(&dmc->st.lat_hist[pio->framing]
+			     [min_t(u64, us ? ilog2(us) : 0,
+				    DMW_LAT_BUCKETS - 1)]);
 	}
+	if (io)
+		dmw_peer_leg_end(io, error & ~DMW_E_TRANSIENT,
+				 error & DMW_E_TRANSIENT);
 	dmw_pio_free(pio);
 }
 
 /*
  * Runs for every passthrough request, possibly in interrupt context.  A
  * command that got its status counts the interrupts that happened: the
- * command reaching the peer, its data if it had any, the status.
+ * command reaching the peer, its data if it had any, the status.  The
+ * SPLIT DATA of a split write that succeeded sends its SPLIT DESCRIPTOR;
+ * one that failed takes the descriptor's request back unsent.
  */
 static enum rq_end_io_ret dmw_rq_end_io(struct request *rq, blk_status_t sts)
 {
 	struct scsi_cmnd *scmd = blk_mq_rq_to_pdu(rq);
 	struct dmw_pio *pio = rq->end_io_data;
+	struct request *desc_rq = READ_ONCE(pio->desc_rq);
+	bool ok = sts == BLK_STS_OK && !scmd->result;
 
-	if (sts == BLK_STS_OK && !scmd->result) {
+	if (ok) {
 		int irqs = DMW_IRQ_CMD + DMW_IRQ_STATUS;
 
 		if (scmd->cmnd[0] == DMW_OPCODE)
@@ -219,6 +263,17 @@ static enum rq_end_io_ret dmw_rq_end_io(struct request *rq, blk_status_t sts)
 		atomic_add(irqs, &pio->irqs);
 	} else {
 		atomic_cmpxchg(&pio->error, DMW_E_NONE, dmw_rq_error(scmd));
+	}
+	if (desc_rq) {
+		if (ok) {
+			/* the descriptor's share of @pending keeps @pio */
+			atomic_dec(&pio->pending);
+			queue_work(pio->dmc->send_wq, &pio->desc_work);
+			return RQ_END_IO_FREE;
+		}
+		pio->desc_rq = NULL;
+		blk_mq_free_request(desc_rq);
+		atomic_dec(&pio->pending);
 	}
 	if (atomic_dec_and_test(&pio->pending))
 		dmw_pio_end(pio);
@@ -257,15 +312,18 @@ static struct request *dmw_rq_alloc(struct dmw_pio *pio, const u8 *cdb,
 	return rq;
 }
 
-/* Link the leg to its write, then start every request. */
+/*
+ * Link the leg to its write, then start its first request; the second one
+ * (a split write's descriptor) is sent when the first one completed.
+ */
 static void dmw_pio_start(struct dmw_io *io, struct dmw_pio *pio,
 			  struct request **rq, unsigned int nr_rq)
 {
 	struct dmw_c *dmc = io->dmc;
 	unsigned long flags;
-	unsigned int i;
 
 	atomic_set(&pio->pending, nr_rq);
+	pio->desc_rq = nr_rq > 1 ? rq[1] : NULL;
 	pio->start_ns = ktime_get_ns();
 	spin_lock_irqsave(&dmc->lock, flags);
 	pio->io = io;
@@ -273,8 +331,7 @@ static void dmw_pio_start(struct dmw_io *io, struct dmw_pio *pio,
 	io->peer_start = jiffies;
 	spin_unlock_irqrestore(&dmc->lock, flags);
 
-	for (i = 0; i < nr_rq; i++)
-		blk_execute_rq_nowait(rq[i], false);
+	blk_execute_rq_nowait(rq[0], false);
 }
 
 static int dmw_pio_fail(struct dmw_pio *pio, struct request **rq,

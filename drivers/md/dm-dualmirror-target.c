@@ -25,6 +25,7 @@
 #define DMW_REGION_MIN		8
 #define DMW_REGION_MAX		BIT(24)
 #define DMW_MIN_PIOS		16
+#define DMW_RETRY_DELAY_MS	10	/* before a peer leg is sent again */
 
 /* ---- Out-of-sync tracking and peer failure ---- */
 
@@ -188,18 +189,6 @@ void dmw_peer_leg_done(struct dmw_io *io, bool failed)
 	dmw_io_put(io);
 }
 
-/* ---- Issuing a write ---- */
-
-static void dmw_local_end_io(struct bio *clone)
-{
-	struct dmw_io *io = clone->bi_private;
-
-	if (clone->bi_status)
-		io->status = clone->bi_status;
-	bio_put(clone);
-	dmw_io_put(io);
-}
-
 /* Is the peer written?  Sets the generation the leg is sent under. */
 static bool dmw_peer_usable(struct dmw_c *dmc, struct dmw_io *io)
 {
@@ -211,6 +200,90 @@ static bool dmw_peer_usable(struct dmw_c *dmc, struct dmw_io *io)
 	io->gen = dmc->generation;
 	spin_unlock_irqrestore(&dmc->lock, flags);
 	return usable;
+}
+
+/*
+ * Send the peer leg of @io: a flush for an empty write, else the data.
+ * Return: 0, or -EIO if it could not be started (the error is noted).
+ */
+static int dmw_peer_send(struct dmw_io *io)
+{
+	if (!io->nr_sectors)
+		return dmw_peer_flush(io);
+	return dmw_peer_write(io, io->src, io->wflags);
+}
+
+/**
+ * dmw_peer_leg_end - the peer leg of @io ended
+ * @io: the write
+ * @error: DMW_E_NONE, or why the leg failed
+ * @transient: the failure may go away: send the leg again, for as long as
+ *	peer_timeout allows since it was first sent
+ *
+ * A link that loses packets, a session in recovery, a peer short of
+ * staging memory: none of these lose the peer, and none degrades the
+ * target unless it outlasts peer_timeout.
+ */
+void dmw_peer_leg_end(struct dmw_io *io, int error, bool transient)
+{
+	struct dmw_c *dmc = io->dmc;
+	unsigned long flags;
+	bool first;
+
+	if (error == DMW_E_NONE) {
+		dmw_io_put(io);
+		return;
+	}
+	if (!transient || !time_before(jiffies, io->deadline)) {
+		dmw_note_error(dmc, error);
+		dmw_peer_leg_done(io, true);
+		return;
+	}
+	atomic64_inc(&dmc->st.retries);
+	spin_lock_irqsave(&dmc->lock, flags);
+	first = list_empty(&dmc->retry);
+	list_add_tail(&io->ready, &dmc->retry);
+	spin_unlock_irqrestore(&dmc->lock, flags);
+	if (first)
+		queue_delayed_work(dmc->send_wq, &dmc->retry_work,
+				   msecs_to_jiffies(DMW_RETRY_DELAY_MS));
+}
+
+static void dmw_retry_work(struct work_struct *ws)
+{
+	struct dmw_c *dmc = container_of(to_delayed_work(ws), struct dmw_c,
+					 retry_work);
+	struct dmw_io *io, *tmp;
+	LIST_HEAD(retry);
+
+	spin_lock_irq(&dmc->lock);
+	list_splice_init(&dmc->retry, &retry);
+	spin_unlock_irq(&dmc->lock);
+
+	list_for_each_entry_safe(io, tmp, &retry, ready) {
+		list_del_init(&io->ready);
+		if (!time_before(jiffies, io->deadline)) {
+			dmw_note_error(dmc, DMW_E_TIMEOUT);
+			dmw_peer_leg_done(io, true);
+		} else if (!dmw_peer_usable(dmc, io)) {
+			/* another leg failed meanwhile: this one is not sent */
+			dmw_peer_leg_done(io, true);
+		} else if (dmw_peer_send(io)) {
+			dmw_peer_leg_done(io, true);
+		}
+	}
+}
+
+/* ---- Issuing a write ---- */
+
+static void dmw_local_end_io(struct bio *clone)
+{
+	struct dmw_io *io = clone->bi_private;
+
+	if (clone->bi_status)
+		io->status = clone->bi_status;
+	bio_put(clone);
+	dmw_io_put(io);
 }
 
 static u8 dmw_write_flags(struct bio *bio)
@@ -236,10 +309,10 @@ static void dmw_io_issue(struct dmw_io *io)
 
 	if (dmw_peer_usable(dmc, io)) {
 		atomic_inc(&io->pending);
-		if (!io->nr_sectors)
-			r = dmw_peer_flush(io);
-		else
-			r = dmw_peer_write(io, bio, dmw_write_flags(bio));
+		io->src = bio;
+		io->wflags = dmw_write_flags(bio);
+		io->deadline = jiffies + dmc->peer_timeout;
+		r = dmw_peer_send(io);
 		if (r)
 			dmw_peer_leg_done(io, true);
 		else if (bio->bi_opf & REQ_FUA)
@@ -285,8 +358,7 @@ static void dmw_timeout_work(struct work_struct *ws)
 
 	spin_lock_irqsave(&dmc->lock, flags);
 	list_for_each_entry(io, &dmc->inflight, list) {
-		if (!io->pio ||
-		    time_before(jiffies, io->peer_start + dmc->peer_timeout))
+		if (!io->pio || time_before(jiffies, io->deadline))
 			continue;
 		io->pio->io = NULL;
 		io->pio = NULL;
@@ -425,7 +497,10 @@ static int dmw_resync_piece(struct dmw_c *dmc, sector_t sector,
 		r = -EIO;
 	} else if (dmw_peer_usable(dmc, &io)) {
 		atomic_inc(&io.pending);
-		if (dmw_peer_write(&io, src, DMW_F_FUA))
+		io.src = src;
+		io.wflags = DMW_F_FUA;
+		io.deadline = jiffies + dmc->peer_timeout;
+		if (dmw_peer_send(&io))
 			dmw_peer_leg_done(&io, true);
 	} else {
 		dmw_mark_oos(dmc, sector, nr);
@@ -732,8 +807,18 @@ static int dmw_alloc(struct dmw_c *dmc, char **error)
 		r = -ENOMEM;
 		goto bad_wq;
 	}
+	dmc->send_wq = alloc_workqueue("dmw-send-%s",
+				       WQ_MEM_RECLAIM | WQ_HIGHPRI, 0,
+				       dm_device_name(dm_table_get_md(ti->table)));
+	if (!dmc->send_wq) {
+		*error = "Cannot allocate send workqueue";
+		r = -ENOMEM;
+		goto bad_send_wq;
+	}
 	return 0;
 
+bad_send_wq:
+	destroy_workqueue(dmc->wq);
 bad_wq:
 	mempool_destroy(dmc->desc_pool);
 bad_desc_pool:
@@ -747,6 +832,7 @@ bad_bioset:
 
 static void dmw_free(struct dmw_c *dmc)
 {
+	destroy_workqueue(dmc->send_wq);
 	destroy_workqueue(dmc->wq);
 	mempool_destroy(dmc->desc_pool);
 	mempool_destroy(dmc->pio_pool);
@@ -807,11 +893,13 @@ static int dmw_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	INIT_LIST_HEAD(&dmc->inflight);
 	INIT_LIST_HEAD(&dmc->deferred);
 	INIT_LIST_HEAD(&dmc->ready);
+	INIT_LIST_HEAD(&dmc->retry);
 	init_waitqueue_head(&dmc->pio_wait);
 	INIT_WORK(&dmc->issue_work, dmw_issue_work);
 	INIT_WORK(&dmc->event_work, dmw_event_work);
 	INIT_WORK(&dmc->resync_work, dmw_resync_work);
 	INIT_DELAYED_WORK(&dmc->timeout_work, dmw_timeout_work);
+	INIT_DELAYED_WORK(&dmc->retry_work, dmw_retry_work);
 
 	r = dmw_copy_args(dmc, argc, argv);
 	if (r) {
@@ -862,6 +950,7 @@ static void dmw_dtr(struct dm_target *ti)
 	set_bit(DMW_STOPPING, &dmc->flags);
 	cancel_work_sync(&dmc->resync_work);
 	cancel_delayed_work_sync(&dmc->timeout_work);
+	cancel_delayed_work_sync(&dmc->retry_work);
 	flush_workqueue(dmc->wq);
 
 	/* Abandoned peer requests still reference our pool and bios. */
@@ -924,7 +1013,7 @@ static u64 dmw_mean_us(struct dmw_c *dmc, int fr)
  * <state> <out-of-sync sectors>/<total sectors>
  * <inline ops> <inline irqs> <split ops> <split irqs> <peer errors>
  * <inline mean us> <split mean us> <generation> <peer flushes>
- * <fua writes> <overlap waits> <last peer error>
+ * <fua writes> <overlap waits> <last peer error> <retries>
  */
 static void dmw_status(struct dm_target *ti, status_type_t type,
 		       unsigned int status_flags, char *result,
@@ -936,7 +1025,7 @@ static void dmw_status(struct dm_target *ti, status_type_t type,
 
 	switch (type) {
 	case STATUSTYPE_INFO:
-		DMEMIT("%s %llu/%llu %lld %lld %lld %lld %lld %llu %llu %llu %lld %lld %lld %s",
+		DMEMIT("%s %llu/%llu %lld %lld %lld %lld %lld %llu %llu %llu %lld %lld %lld %s %lld",
 		       dmw_state_word(dmc),
 		       (unsigned long long)dmw_oos_sectors(dmc),
 		       (unsigned long long)ti->len,
@@ -951,7 +1040,8 @@ static void dmw_status(struct dm_target *ti, status_type_t type,
 		       atomic64_read(&st->ops[DMW_FR_FLUSH]),
 		       atomic64_read(&st->fua),
 		       atomic64_read(&st->overlap_waits),
-		       dmw_error_name(READ_ONCE(dmc->last_error)));
+		       dmw_error_name(READ_ONCE(dmc->last_error)),
+		       atomic64_read(&st->retries));
 		break;
 	case STATUSTYPE_TABLE:
 		for (i = 0; i < dmc->nr_args; i++)
@@ -985,6 +1075,7 @@ static void dmw_reset_counters(struct dmw_c *dmc)
 			atomic64_set(&st->lat_hist[fr][i], 0);
 	}
 	atomic64_set(&st->peer_errors, 0);
+	atomic64_set(&st->retries, 0);
 	atomic64_set(&st->fua, 0);
 	atomic64_set(&st->overlap_waits, 0);
 	WRITE_ONCE(dmc->last_error, DMW_E_NONE);

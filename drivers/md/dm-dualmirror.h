@@ -43,6 +43,9 @@ enum dmw_error {
 	DMW_E_NONE = 0xff,
 };
 
+/* In dmw_pio.error: the failure may go away if the leg is sent again */
+#define DMW_E_TRANSIENT		0x100
+
 #define DMW_LAT_BUCKETS		24	/* the last one: 8 s and more */
 
 /**
@@ -53,6 +56,7 @@ enum dmw_error {
  * @lat_hist: their latencies, bucket i counting [2^i, 2^(i+1)) us
  *	(bucket 0 also 0 us, the last one everything above)
  * @peer_errors: failed or timed out peer operations
+ * @retries: peer legs sent again after a transient failure
  * @fua: writes sent to the peer with DMW_F_FUA
  * @overlap_waits: writes that waited for an overlapping one
  */
@@ -62,6 +66,7 @@ struct dmw_stats {
 	atomic64_t lat_us[DMW_FR_NR];
 	atomic64_t lat_hist[DMW_FR_NR][DMW_LAT_BUCKETS];
 	atomic64_t peer_errors;
+	atomic64_t retries;
 	atomic64_t fua;
 	atomic64_t overlap_waits;
 };
@@ -86,7 +91,7 @@ struct dmw_stats {
  * @max_io: largest write in sectors (ti->max_io_len)
  * @max_segs: most data segments of one passthrough request
  * @lbs: logical block size of the target in bytes
- * @lock: protects @inflight, @deferred, @ready, @generation, @flags
+ * @lock: protects @inflight, @deferred, @ready, @retry, @generation, @flags
  *	changes of DMW_DEGRADED and every dmw_io's and dmw_pio's link
  * @inflight: writes being written, ordered by arrival
  * @deferred: writes waiting for an overlapping earlier one
@@ -100,10 +105,14 @@ struct dmw_stats {
  * @nr_pios: peer I/O objects in use
  * @pio_wait: woken when @nr_pios drops to zero
  * @wq: issue, event and resync work
+ * @send_wq: sends split descriptors and retries peer legs; apart from @wq,
+ *	whose resync work waits for what runs here
  * @issue_work: issues @ready
  * @event_work: raises a dm event
  * @resync_work: copies out-of-sync regions to the peer
  * @timeout_work: abandons peer legs older than @peer_timeout
+ * @retry: writes whose peer leg is to be sent again, under @lock
+ * @retry_work: sends them
  * @last_error: enum dmw_reason or enum dmw_error of the last peer error
  * @st: counters
  */
@@ -142,10 +151,13 @@ struct dmw_c {
 	wait_queue_head_t pio_wait;
 
 	struct workqueue_struct *wq;
+	struct workqueue_struct *send_wq;
 	struct work_struct issue_work;
 	struct work_struct event_work;
 	struct work_struct resync_work;
 	struct delayed_work timeout_work;
+	struct list_head retry;
+	struct delayed_work retry_work;
 
 	u8 last_error;
 	struct dmw_stats st;
@@ -157,14 +169,18 @@ struct dmw_c {
  * @bio: the write; NULL for a resync copy
  * @event: resync copies: completed when the copy may start, then when done
  * @list: on dmc->inflight or dmc->deferred
- * @ready: on dmc->ready
+ * @ready: on dmc->ready, or on dmc->retry
  * @sector: first sector, relative to the target (= LBA on both disks)
  * @nr_sectors: length
  * @pending: legs not yet complete, plus one for the submitter
  * @status: the local leg's status
  * @pio: the peer leg while it runs, under dmc->lock
  * @peer_start: jiffies when the peer leg started
+ * @deadline: jiffies after which the peer leg is given up, however often
+ *	it was sent again
  * @gen: the generation the peer leg was sent under
+ * @src: the data sent to the peer (the write itself, or a resync copy)
+ * @wflags: DMW_F_* of the peer leg
  */
 struct dmw_io {
 	struct dmw_c *dmc;
@@ -178,7 +194,10 @@ struct dmw_io {
 	blk_status_t status;
 	struct dmw_pio *pio;
 	unsigned long peer_start;
+	unsigned long deadline;
 	u64 gen;
+	struct bio *src;
+	u8 wflags;
 };
 
 /* Bio vectors of a descriptor: DMW_DESC_MAX_LEN spans at most 4 pages */
@@ -197,13 +216,17 @@ struct dmw_io {
  * @start_ns: when the leg started
  * @pending: requests not yet ended
  * @irqs: interrupts counted from the requests' completions
- * @error: DMW_E_NONE, or the first error (enum dmw_reason or dmw_error)
+ * @error: DMW_E_NONE, or the first error (enum dmw_reason or dmw_error),
+ *	with DMW_E_TRANSIENT set if it may go away when sent again
  * @framing: enum dmw_framing
  * @pages_held: the data pages carry a reference of ours
  * @data_bio: the data, mapped from the write's pages
  * @desc_bio: the split descriptor
  * @desc_vecs: @desc_bio's vectors
  * @desc: the split descriptor's buffer, from dmc->desc_pool (split only)
+ * @desc_rq: the SPLIT DESCRIPTOR request, held until SPLIT DATA completed
+ * @desc_work: sends @desc_rq (end_io cannot: it may run in interrupt
+ *	context)
  * @data_vecs: @data_bio's vectors, dmc->max_segs of them
  */
 struct dmw_pio {
@@ -219,11 +242,14 @@ struct dmw_pio {
 	struct bio desc_bio;
 	struct bio_vec desc_vecs[DMW_DESC_VECS];
 	u8 *desc;
+	struct request *desc_rq;
+	struct work_struct desc_work;
 	struct bio_vec data_vecs[];
 };
 
 /* dm-dualmirror-target.c */
 void dmw_peer_leg_done(struct dmw_io *io, bool failed);
+void dmw_peer_leg_end(struct dmw_io *io, int error, bool transient);
 void dmw_note_error(struct dmw_c *dmc, int error);
 
 /* dm-dualmirror-peer.c */
