@@ -26,15 +26,19 @@ peer() {
 		". selftests/lib.sh; . selftests/vm/lib-primary.bash; $1"
 }
 
-# pair_peer_disk NAME MB: on the peer, a null_blk disk NAME of MB MiB
-# made a dualmirror peer disk and exported with dualmirrorctl on the
-# link's portal as $PAIR_IQN-NAME. Prints "BACKING SCSI-DISK".
+# pair_peer_disk NAME MB [ATTR=VALUE...]: on the peer, a null_blk disk
+# NAME of MB MiB (dm_nullb_create attributes, e.g. cache_size=16 for a
+# volatile write cache) made a dualmirror peer disk and exported with
+# dualmirrorctl on the link's portal as $PAIR_IQN-NAME. Prints
+# "BACKING SCSI-DISK".
 pair_peer_disk() {
+	local name=$1 mb=$2
+	shift 2
 	peer "set -e
-b=\$(dm_nullb_create $1 $2)
+b=\$(dm_nullb_create $name $mb $*)
 d=\$(scripts/dualmirrorctl peer add \$b)
 dm_start_dbus
-scripts/dualmirrorctl peer export \$d $PAIR_IQN-$1 --portal $PAIR_PORTAL >/dev/null 2>&1
+scripts/dualmirrorctl peer export \$d $PAIR_IQN-$name --portal $PAIR_PORTAL >/dev/null 2>&1
 echo \$b \$d"
 }
 
@@ -80,13 +84,13 @@ pair_same() {
 
 # pair_peer_stat SCSI-DISK NAME: a counter of the peer disk (sysfs).
 pair_peer_stat() {
-	peer "h=\$(basename \$(readlink -f /sys/block/${1#/dev/}/device/../../..))
+	peer "h=\$(readlink -f /sys/block/${1#/dev/}/device); h=\${h%/target*}; h=\${h##*/}
 cat /sys/class/scsi_host/\$h/dualmirror_stats/$2"
 }
 
 # pair_peer_reset_stats SCSI-DISK
 pair_peer_reset_stats() {
-	peer "h=\$(basename \$(readlink -f /sys/block/${1#/dev/}/device/../../..))
+	peer "h=\$(readlink -f /sys/block/${1#/dev/}/device); h=\${h%/target*}; h=\${h##*/}
 echo 1 >/sys/class/scsi_host/\$h/dualmirror_stats/reset"
 }
 
@@ -103,4 +107,11 @@ pair_netem() {
 # peer_netem ARGS...: the same on the peer's side of the link.
 peer_netem() {
 	peer "tc qdisc del dev \$DM_LINK_DEV root 2>/dev/null; [ -z '$*' ] || tc qdisc add dev \$DM_LINK_DEV root netem $*"
+}
+
+# pair_peer_dmesg_clean: the peer guest's kernel log has no warning, oops
+# or hang report (the patterns scripts/vm-run fails a guest on).
+pair_peer_dmesg_clean() {
+	peer "dmesg >/tmp/pair-dmesg.txt
+! grep -v -e '^#' -e '^\$' scripts/vm/dmesg-bad-patterns | grep -E -f - /tmp/pair-dmesg.txt"
 }

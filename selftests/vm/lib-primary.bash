@@ -62,6 +62,12 @@ dmw_fio_writes() {
 print(sum(j["write"]["total_ios"] for j in json.load(open(sys.argv[1]))["jobs"]))' "$1"
 }
 
+# dmw_fio_syncs JSON: fsyncs fio issued.
+dmw_fio_syncs() {
+	"$DM_PYTHON" -c 'import json,sys
+print(sum(j["sync"]["total_ios"] for j in json.load(open(sys.argv[1]))["jobs"]))' "$1"
+}
+
 # dmw_fio_errors JSON: errors fio saw.
 dmw_fio_errors() {
 	"$DM_PYTHON" -c 'import json,sys
