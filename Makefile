@@ -6,7 +6,9 @@
 #
 #   make              install missing Debian packages, build both modules
 #   make demo         the main job in a VM (scripts/demo)
-#   make check        build + host unit tests + VM selftests; ends "N passed, N failed"
+#   make check        build + host unit tests + VM selftests (one guest, then a
+#                     primary and a peer guest); ends "N passed, N failed"
+#   make check-pair   only the two-guest selftests (PAIR_T=selftests/pair/NAME.sh)
 #   make bench        fio comparisons in a VM (scripts/bench)
 #   make lint         W=1 + sparse (C=2) build without a warning, checkpatch --strict
 #   make deps         install the Debian packages the project needs
@@ -31,11 +33,15 @@ CHECK_DIR := $(RESULTS)/check
 BUILD_DIR := $(TOP)/build
 
 VM_RUN := $(TOP)/scripts/vm-run
+VM_PAIR := $(TOP)/scripts/vm-pair
 VM_FLAGS ?=
 VM_KDIR_FLAG = $(if $(filter command line environment,$(origin KDIR)),--kdir $(KDIR))
 # Bound of the whole VM selftest run (boot + all tests + power-off), seconds.
 VM_CHECK_TIMEOUT ?= 3000
 T ?=
+# Two-guest selftests (scripts/vm-pair): every mirroring behaviour.
+PAIR_T ?= $(sort $(wildcard selftests/pair/[0-9]*.sh))
+VM_PAIR_TIMEOUT ?= 1800
 
 HOST_TESTS := $(TOP)/selftests/host
 
@@ -51,7 +57,7 @@ BENCH_SCRIPT ?= $(TOP)/scripts/bench
 KBUILD = $(MAKE) -C $(KDIR) M=$(TOP)
 
 .PHONY: all modules clean deps lint lint-build lint-checkpatch check \
-	host-test vm-test vm-shell demo bench help need-kdir
+	host-test vm-test check-pair vm-shell demo bench help need-kdir
 
 all: deps
 	@$(MAKE) --no-print-directory modules
@@ -126,13 +132,29 @@ check: deps
 			tee $(CHECK_DIR)/vm.tap; \
 		echo $${PIPESTATUS[0]} > $(CHECK_DIR)/vm.rc; \
 	fi
+	@if grep -q '^not ok' $(CHECK_DIR)/build.tap; then \
+		echo "# two-guest selftests: not run, the build failed"; \
+		: > $(CHECK_DIR)/pair.tap; echo 0 > $(CHECK_DIR)/pair.rc; \
+	else \
+		echo "# two-guest selftests: scripts/vm-pair -- selftests/run_vm_tests $(PAIR_T)"; \
+		$(VM_PAIR) --id check-pair --results $(CHECK_DIR)/pair -t $(VM_PAIR_TIMEOUT) \
+			$(VM_KDIR_FLAG) -- selftests/run_vm_tests $(PAIR_T) 2>&1 | \
+			tee $(CHECK_DIR)/pair.tap; \
+		echo $${PIPESTATUS[0]} > $(CHECK_DIR)/pair.rc; \
+	fi
 	@$(TOP)/scripts/tap-totals \
 		$(CHECK_DIR)/build.tap \
 		$(CHECK_DIR)/host.tap:$$(cat $(CHECK_DIR)/host.rc) \
-		$(CHECK_DIR)/vm.tap:$$(cat $(CHECK_DIR)/vm.rc)
+		$(CHECK_DIR)/vm.tap:$$(cat $(CHECK_DIR)/vm.rc) \
+		$(CHECK_DIR)/pair.tap:$$(cat $(CHECK_DIR)/pair.rc)
 
 host-test:
 	$(MAKE) -C $(HOST_TESTS) run
+
+check-pair: deps need-kdir
+	@$(MAKE) --no-print-directory modules
+	$(VM_PAIR) --id check-pair -t $(VM_PAIR_TIMEOUT) $(VM_KDIR_FLAG) -- \
+		selftests/run_vm_tests $(PAIR_T)
 
 vm-test: need-kdir
 	$(VM_RUN) $(VM_KDIR_FLAG) $(VM_FLAGS) -- selftests/run_vm_tests $(T)

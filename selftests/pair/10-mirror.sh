@@ -68,8 +68,9 @@ job() {
 	assert_eq "$name: one iSCSI command and one response PDU per command" \
 		"$((per * ops / 3)) $((per * ops / 3))" \
 		"$(($(pdu scsicmd_pdus) - cmd0)) $(($(pdu scsirsp_pdus) - rsp0))"
-	assert_eq "$name: connected, no peer error, no retry" "connected 0 0" \
-		"$(dmw_field m10 1) $(dmw_field m10 7) $(dmw_field m10 15)"
+	assert_eq "$name: connected, no peer error, no retry, no parked descriptor" \
+		"connected 0 0 0" \
+		"$(dmw_field m10 1) $(dmw_field m10 7) $(dmw_field m10 15) $(ps split_desc_parked)"
 }
 
 # Both framings over the same disks: the default table (writes up to
