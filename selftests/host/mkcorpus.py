@@ -23,7 +23,11 @@ def main(out):
         "split_data": seed(0, cdb(2, 0, GEN, 9, bytes(2) + (9).to_bytes(4, "big")),
                            bytes(9 * 512)),
         "query": seed(0, cdb(4, 0, 0, 0, bytes(2) + (32).to_bytes(4, "big"))),
-        "claim": seed(1, cdb(5, 0, 0, 0, bytes(2) + (32).to_bytes(4, "big"))),
+        "claim": seed(1, cdb(5, 0, GEN, 0, bytes(2) + (32).to_bytes(4, "big"))),
+        # geometry bit 3: a disk never claimed (generation 0), tag 0
+        "claim_first": seed(8, cdb(5, 0, 0, 0, bytes(2) + (32).to_bytes(4, "big"))),
+        "claim_stale": seed(0, cdb(5, 0, GEN - 1, 0, bytes(2) + (32).to_bytes(4, "big"))),
+        "claim_force": seed(0, cdb(5, 1, 0xBEEF, 0, bytes(2) + (32).to_bytes(4, "big"))),
     }
     nr = 9
     ncrc = (nr * 512 + 4095) // 4096

@@ -3,12 +3,15 @@
  * libFuzzer target for the dualmirror wire decoder.
  *
  * Input layout: byte 0 selects the device geometry (bits 1-0: logical block
- * size 512 << n, bit 2: tiny capacity), bytes 1-16 are a CDB, byte 17 the
+ * size 512 << n, bit 2: tiny capacity) and the peer's generation (bit 3:
+ * 0, a disk never claimed; else 1234h), bytes 1-16 are a CDB, byte 17 the
  * number of CDB bytes "delivered", the rest is the data-out.  Every input
  * goes through the same calls the peer makes.  Besides memory errors, the
  * target aborts when a property breaks: a CDB or descriptor that decodes
  * must re-encode to the same bytes, an accepted write must lie inside the
- * device, and every refusal must build a sense with its sense key.
+ * device, only INLINE and CLAIM carry flags, a CLAIM is accepted exactly
+ * when it carries FORCE or the generation's low 16 bits, and every refusal
+ * must build a sense with its sense key.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -59,12 +62,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct dmw_status st;
 	struct dmw_state state;
 	struct dmw_cmd c;
-	__u64 cap, gen = 0x1234;
+	__u64 cap, gen;
+	int claim_ok;
 
 	if (size < 18)
 		return 0;
 	lbs = DMW_SECTOR_SHIFT + (data[0] & 3);
 	cap = (data[0] & 4) ? 64 : 1ULL << 40;
+	gen = (data[0] & 8) ? 0 : 0x1234;
 	memcpy(cdb, data + 1, DMW_CDB_LEN);
 	delivered = data[17] % (DMW_CDB_LEN + 1);
 	data += 18;
@@ -77,10 +82,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	CHECK(!dmw_encode_cdb(again, &c));
 	CHECK(!memcmp(again, cdb, DMW_CDB_LEN));
+	if (c.type == DMW_T_INLINE)
+		CHECK(!(c.flags & ~DMW_F_WRITE_MASK));
+	else if (c.type == DMW_T_CLAIM)
+		CHECK(!(c.flags & ~DMW_F_CLAIM_MASK) && !c.seq_tag);
+	else
+		CHECK(!c.flags);
+	if (c.type == DMW_T_QUERY)
+		CHECK(!c.gen_tag && !c.seq_tag);
+	claim_ok = (c.flags & DMW_F_FORCE) || c.gen_tag == (gen & DMW_GEN_TAG_MASK);
 	if (dmw_check_cmd(&c, size, cap, lbs, gen, &st)) {
 		check_sense(&st);
+		if (c.type == DMW_T_CLAIM)
+			CHECK(!claim_ok && st.reason == DMW_R_GENERATION);
+		CHECK(c.type != DMW_T_QUERY);
 		return 0;
 	}
+	if (c.type == DMW_T_CLAIM)
+		CHECK(claim_ok);
 	CHECK(c.type == DMW_T_QUERY || c.type == DMW_T_CLAIM ||
 	      size == dmw_data_len(&c));
 	if (c.type == DMW_T_INLINE)

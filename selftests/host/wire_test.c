@@ -444,6 +444,115 @@ static void test_cdb_rejections(void)
 	}
 }
 
+/* The CDB as a hex string, for exact byte comparisons. */
+static const char *hex(const __u8 *cdb)
+{
+	static char buf[3 * DMW_CDB_LEN];
+	unsigned int i;
+
+	for (i = 0; i < DMW_CDB_LEN; i++)
+		sprintf(&buf[3 * i], "%02x ", cdb[i]);
+	buf[3 * DMW_CDB_LEN - 1] = '\0';
+	return buf;
+}
+
+static struct dmw_status claim_check(const __u8 *cdb, __u64 gen)
+{
+	struct dmw_cmd c;
+	struct dmw_status st;
+
+	if (!dmw_decode_cdb(cdb, DMW_CDB_LEN, &c, &st))
+		dmw_check_cmd(&c, 0, CAP_SECTORS, 9, gen, &st);
+	return st;
+}
+
+static void test_claim(void)
+{
+	struct dmw_cmd legacy = { .type = DMW_T_CLAIM, .param_len = DMW_STATE_LEN };
+	struct dmw_cmd c = {
+		.type = DMW_T_CLAIM, .gen_tag = 0x7788, .param_len = 32,
+	}, out;
+	struct dmw_status st;
+	__u8 cdb[16];
+
+	ok(!dmw_encode_cdb(cdb, &legacy) &&
+	   !strcmp(hex(cdb), "7f 00 00 00 00 00 00 08 f9 50 00 00 00 00 00 20"),
+	   "CLAIM without tag or flags (the primary's initializer): same bytes as before, tag 0");
+	st = claim_check(cdb, 0);
+	ok(st.reason == DMW_R_OK,
+	   "CLAIM tag 0 without FORCE on a never-claimed disk (generation 0): accepted");
+	st = claim_check(cdb, 1);
+	ok(sense_is(&st, DMW_R_GENERATION, 7, 0x27, 0, 1, -1, -1),
+	   "CLAIM tag 0 without FORCE at generation 1: DATA PROTECT / WRITE PROTECTED");
+
+	ok(round_trip(&c), "CLAIM with the current generation's tag: round trip, accepted");
+	dmw_encode_cdb(cdb, &c);
+	ok(!strcmp(hex(cdb), "7f 00 77 88 00 00 00 08 f9 50 00 00 00 00 00 20"),
+	   "CLAIM tag 7788h in bytes 2-3, no flags: %s", hex(cdb));
+	c.flags = DMW_F_FORCE;
+	c.gen_tag = 0x1234;
+	ok(!dmw_encode_cdb(cdb, &c) &&
+	   !strcmp(hex(cdb), "7f 00 12 34 00 00 00 08 f9 51 00 00 00 00 00 20"),
+	   "CLAIM FORCE: byte 9 = 51h (type 5, FORCE bit 0): %s", hex(cdb));
+	ok(!dmw_decode_cdb(cdb, 16, &out, &st) && out.flags == DMW_F_FORCE &&
+	   out.gen_tag == 0x1234 && out.seq_tag == 0 && out.param_len == 32,
+	   "CLAIM FORCE decodes: flags, tag, allocation length");
+	st = claim_check(cdb, GEN);
+	ok(st.reason == DMW_R_OK, "CLAIM with a wrong tag and FORCE: accepted");
+	c.flags = 0;
+	dmw_encode_cdb(cdb, &c);
+	st = claim_check(cdb, GEN);
+	ok(sense_is(&st, DMW_R_GENERATION, 7, 0x27, 0, 1, -1, -1),
+	   "CLAIM with a wrong tag without FORCE: DATA PROTECT / WRITE PROTECTED");
+	c.gen_tag = GEN_TAG;
+	dmw_encode_cdb(cdb, &c);
+	st = claim_check(cdb, GEN + 0x10000);
+	ok(st.reason == DMW_R_OK,
+	   "CLAIM compares the low 16 bits only: 65536 claims behind slips through");
+	st = claim_check(cdb, GEN + 1);
+	ok(st.reason == DMW_R_GENERATION, "CLAIM one generation behind: refused");
+
+	c.flags = 0x02;
+	ok(dmw_encode_cdb(cdb, &c) == -EINVAL, "CLAIM encode refuses flags other than FORCE");
+	c.flags = 0;
+	dmw_encode_cdb(cdb, &c);
+	cdb[9] |= 0x02;
+	st = claim_check(cdb, GEN);
+	ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 9, 1),
+	   "CLAIM with reserved flag bit 1: pointer at byte 9 bit 1");
+	dmw_encode_cdb(cdb, &c);
+	cdb[6] = 0x01;
+	st = claim_check(cdb, GEN);
+	ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 6, 0),
+	   "CLAIM with a sequence tag: pointer at byte 6 bit 0");
+	c.seq_tag = 0x123456;
+	ok(!dmw_encode_cdb(cdb, &c) && !cdb[4] && !cdb[5] && !cdb[6],
+	   "CLAIM encode leaves bytes 4-6 zero");
+	{
+		struct dmw_cmd q = { .type = DMW_T_QUERY, .param_len = 32 };
+
+		encode(cdb, q);
+		cdb[9] |= DMW_F_FORCE;
+		st = refuse(cdb, 16, 32, CAP_SECTORS, 9);
+		ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 9, 0),
+		   "QUERY with FORCE (a CLAIM flag): pointer at byte 9 bit 0");
+		encode(cdb, q);
+		cdb[2] = 0x01;
+		st = refuse(cdb, 16, 32, CAP_SECTORS, 9);
+		ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 2, 0),
+		   "QUERY with a generation tag: pointer at byte 2 bit 0");
+		q.gen_tag = 0x5555;
+		q.flags = DMW_F_FORCE;
+		ok(!dmw_encode_cdb(cdb, &q) && !cdb[2] && !cdb[3] && cdb[9] == 0x40,
+		   "QUERY encode carries neither tag nor flags");
+	}
+	encode(cdb, split_cmd(8, 1));
+	cdb[9] |= DMW_F_FORCE;
+	st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 9, 0),
+	   "SPLIT DATA with flag bit 0 (FORCE is CLAIM's only): refused");
+}
+
 static __u32 desc_prep(__u8 *buf, __u32 nr, __u64 lba)
 {
 	struct dmw_desc d = {
@@ -589,6 +698,7 @@ int main(void)
 	test_desc_round_trip();
 	test_state();
 	test_cdb_rejections();
+	test_claim();
 	test_desc_rejections();
 	test_peer_state_senses();
 	printf("1..%u\n", tests);

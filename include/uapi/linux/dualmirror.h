@@ -16,7 +16,8 @@
  *
  *   byte  0     OPERATION CODE (7Fh)
  *   byte  1     CONTROL (00h)
- *   bytes 2-3   GENERATION TAG: low 16 bits of the peer generation
+ *   bytes 2-3   GENERATION TAG: low 16 bits of the peer generation (the
+ *               one the claimant last knew, for CLAIM; zero for QUERY)
  *   bytes 4-6   SEQUENCE TAG: low 24 bits of the operation's sequence number
  *   byte  7     ADDITIONAL CDB LENGTH (08h)
  *   byte  8     SERVICE ACTION (MSB): F8h | VERSION (bits 2-0)
@@ -26,6 +27,10 @@
  *     SPLIT DATA    10-11: reserved; 12-15: NUMBER OF SECTORS
  *     SPLIT DESC    10-11: reserved; 12-15: PARAMETER LIST LENGTH
  *     QUERY, CLAIM  10-11: reserved; 12-15: ALLOCATION LENGTH
+ *
+ * QUERY and CLAIM have no SEQUENCE TAG (bytes 4-6 are zero); QUERY has no
+ * GENERATION TAG either.  FLAGS are defined for INLINE (DMW_F_FUA,
+ * DMW_F_PREFLUSH) and CLAIM (DMW_F_FORCE) only, and zero otherwise.
  *
  * All multi-byte fields are big-endian.  A sector is 512 bytes, whatever
  * the logical block size of the disks.
@@ -75,7 +80,9 @@
  *	descriptor (struct dmw_desc_hdr + one CRC32C per 4 KiB of data)
  * @DMW_T_QUERY: data-in: the peer's state (struct dmw_state), no change
  * @DMW_T_CLAIM: data-in: the peer advances its generation, drops staged
- *	split data and returns its new state; fences older primaries
+ *	split data and returns its new state; fences older primaries.  Its
+ *	generation tag must equal the peer's current one unless DMW_F_FORCE
+ *	is set: a stale primary cannot fence a newer one by reconnecting
  */
 enum dmw_type {
 	DMW_T_INLINE = 1,
@@ -89,6 +96,10 @@ enum dmw_type {
 #define DMW_F_FUA		0x01	/* write through to stable media */
 #define DMW_F_PREFLUSH		0x02	/* flush the peer's cache first */
 #define DMW_F_WRITE_MASK	(DMW_F_FUA | DMW_F_PREFLUSH)
+
+/* CLAIM flags: bits 3-0 of CDB byte 9 */
+#define DMW_F_FORCE		0x01	/* claim whatever the generation tag */
+#define DMW_F_CLAIM_MASK	DMW_F_FORCE
 
 #define DMW_GEN_TAG_MASK	0xffffULL
 #define DMW_SEQ_TAG_MASK	0xffffffULL
@@ -191,9 +202,11 @@ struct dmw_status {
 /**
  * struct dmw_cmd - a decoded mirror CDB, in host byte order
  * @type: enum dmw_type
- * @flags: DMW_F_* (INLINE only; zero otherwise)
- * @gen_tag: low 16 bits of the generation
- * @seq_tag: low 24 bits of the sequence number
+ * @flags: DMW_F_FUA, DMW_F_PREFLUSH (INLINE) or DMW_F_FORCE (CLAIM); zero
+ *	otherwise
+ * @gen_tag: low 16 bits of the generation (for CLAIM: of the generation
+ *	the claimant last knew; ignored for QUERY)
+ * @seq_tag: low 24 bits of the sequence number (ignored for QUERY, CLAIM)
  * @lba: first sector (INLINE only)
  * @nr_sectors: sectors of data (INLINE, SPLIT DATA)
  * @param_len: parameter list length (SPLIT DESC) or allocation length
@@ -510,10 +523,16 @@ static inline int dmw_encode_cdb(__u8 *cdb, const struct dmw_cmd *c)
 		dmw_put_be(&cdb[DMW_OFF_LEN32], c->param_len, 4);
 		break;
 	case DMW_T_QUERY:
-	case DMW_T_CLAIM:
 		dmw_encode_common(cdb, c, 0);
 		dmw_put_be(&cdb[DMW_OFF_LEN32], c->param_len, 4);
 		return 0;	/* no tags */
+	case DMW_T_CLAIM:
+		if (c->flags & ~DMW_F_CLAIM_MASK)
+			return -EINVAL;
+		dmw_encode_common(cdb, c, c->flags);
+		dmw_put_be(&cdb[DMW_OFF_LEN32], c->param_len, 4);
+		dmw_put_be(&cdb[DMW_OFF_GEN], c->gen_tag, 2);
+		return 0;	/* no sequence tag */
 	default:
 		return -EINVAL;
 	}
@@ -598,12 +617,19 @@ static inline int dmw_decode_cdb(const __u8 *cdb, unsigned int len,
 		return dmw_fail(st, DMW_R_SERVICE_ACTION, 1, DMW_OFF_TYPE, 7);
 	}
 
-	if (dmw_check_zero(cdb, DMW_OFF_TYPE, 1, 0x0f, 1, st) ||
+	if (dmw_check_zero(cdb, DMW_OFF_TYPE, 1,
+			   c->type == DMW_T_CLAIM ? 0x0f & ~DMW_F_CLAIM_MASK : 0x0f,
+			   1, st) ||
 	    dmw_check_zero(cdb, DMW_OFF_RSVD, 2, 0xff, 1, st))
 		return -EINVAL;
-	if (c->type >= DMW_T_QUERY &&
+	if (c->type == DMW_T_QUERY &&
 	    dmw_check_zero(cdb, DMW_OFF_GEN, 5, 0xff, 1, st))
 		return -EINVAL;
+	if (c->type == DMW_T_CLAIM) {
+		if (dmw_check_zero(cdb, DMW_OFF_SEQ, 3, 0xff, 1, st))
+			return -EINVAL;
+		c->flags = low;
+	}
 
 	switch (c->type) {
 	case DMW_T_SPLIT_DATA:
@@ -680,6 +706,12 @@ static inline int dmw_check_range(__u64 lba, __u32 nr, __u64 capacity,
  * @generation: the peer's current generation
  * @st: why the command was refused
  *
+ * A write whose generation tag is not the peer's is refused with
+ * DMW_R_GENERATION, and so is a CLAIM without DMW_F_FORCE: a CLAIM's tag
+ * is the generation its sender last knew, so only the primary that holds
+ * the current generation (or, on a disk never claimed, generation 0) takes
+ * it over without force.  QUERY is always accepted.
+ *
  * Return: 0 or -EINVAL with @st filled in.
  */
 static inline int dmw_check_cmd(const struct dmw_cmd *c, __u32 xfer_len,
@@ -689,6 +721,9 @@ static inline int dmw_check_cmd(const struct dmw_cmd *c, __u32 xfer_len,
 	unsigned int len_off = c->type == DMW_T_INLINE ? DMW_OFF_INL_LEN
 						       : DMW_OFF_LEN32;
 
+	if (c->type == DMW_T_CLAIM && !(c->flags & DMW_F_FORCE) &&
+	    c->gen_tag != (generation & DMW_GEN_TAG_MASK))
+		return dmw_fail(st, DMW_R_GENERATION, 1, DMW_OFF_GEN, DMW_NO_BIT);
 	if (c->type == DMW_T_QUERY || c->type == DMW_T_CLAIM)
 		return dmw_ok(st);
 	if (xfer_len != dmw_data_len(c))
