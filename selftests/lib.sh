@@ -487,7 +487,20 @@ dm_iscsi_login() {
 			-n "${kv%%=*}" -v "${kv#*=}" || return 1
 	done
 	iscsiadm -m node -T "$iqn" -p "$portal" --login >/dev/null || return 1
+	dm_iscsi_pm_on
 	dm_iscsi_disk "$iqn"
+}
+
+# dm_iscsi_pm_on: runtime PM "on" for every iSCSI session's SCSI target, so
+# that a logout cannot race the target's runtime-PM work (a kernel WARNING
+# of Debian's 6.1 kernel; Documentation/testing.rst, "A kernel warning at
+# iSCSI logout").
+dm_iscsi_pm_on() {
+	local f
+	for f in /sys/class/iscsi_session/session*/device/target*/power/control; do
+		[ -w "$f" ] && echo on >"$f"
+	done
+	return 0
 }
 
 # dm_iscsi_disk IQN: the /dev/sdX of IQN's logged-in session (waits 10 s).

@@ -49,13 +49,28 @@ size_t dmw_pio_size(unsigned int max_segs)
 	return sizeof(struct dmw_pio) + max_segs * sizeof(struct bio_vec);
 }
 
+static struct request *dmw_rq_alloc(struct dmw_pio *pio, const u8 *cdb,
+				    unsigned int cdb_len, struct bio *bio);
+static void dmw_pio_end(struct dmw_pio *pio);
+
+/*
+ * Send the descriptor of a split write whose data completed.  Its request
+ * is allocated only now: a write never holds one request while waiting
+ * for another, which could starve the queue of requests.
+ */
 static void dmw_pio_send_desc(struct work_struct *work)
 {
 	struct dmw_pio *pio = container_of(work, struct dmw_pio, desc_work);
-	struct request *rq = pio->desc_rq;
+	struct request *rq;
 
-	/* dmw_rq_end_io() tells DATA from DESC by this */
-	WRITE_ONCE(pio->desc_rq, NULL);
+	rq = dmw_rq_alloc(pio, pio->desc_cdb, DMW_CDB_LEN, &pio->desc_bio);
+	if (IS_ERR(rq)) {
+		atomic_cmpxchg(&pio->error, DMW_E_NONE,
+			       DMW_E_NOMEM | DMW_E_TRANSIENT);
+		if (atomic_dec_and_test(&pio->pending))
+			dmw_pio_end(pio);
+		return;
+	}
 	blk_execute_rq_nowait(rq, false);
 }
 
@@ -252,7 +267,6 @@ static enum rq_end_io_ret dmw_rq_end_io(struct request *rq, blk_status_t sts)
 {
 	struct scsi_cmnd *scmd = blk_mq_rq_to_pdu(rq);
 	struct dmw_pio *pio = rq->end_io_data;
-	struct request *desc_rq = READ_ONCE(pio->desc_rq);
 	bool ok = sts == BLK_STS_OK && !scmd->result;
 
 	if (ok) {
@@ -264,16 +278,16 @@ static enum rq_end_io_ret dmw_rq_end_io(struct request *rq, blk_status_t sts)
 	} else {
 		atomic_cmpxchg(&pio->error, DMW_E_NONE, dmw_rq_error(scmd));
 	}
-	if (desc_rq) {
+	if (pio->desc_due) {
+		/* SPLIT DATA ended; the descriptor's share of @pending is
+		 * dropped here if it is not to be sent
+		 */
+		pio->desc_due = false;
+		atomic_dec(&pio->pending);
 		if (ok) {
-			/* the descriptor's share of @pending keeps @pio */
-			atomic_dec(&pio->pending);
 			queue_work(pio->dmc->send_wq, &pio->desc_work);
 			return RQ_END_IO_FREE;
 		}
-		pio->desc_rq = NULL;
-		blk_mq_free_request(desc_rq);
-		atomic_dec(&pio->pending);
 	}
 	if (atomic_dec_and_test(&pio->pending))
 		dmw_pio_end(pio);
@@ -313,8 +327,8 @@ static struct request *dmw_rq_alloc(struct dmw_pio *pio, const u8 *cdb,
 }
 
 /*
- * Link the leg to its write, then start its first request; the second one
- * (a split write's descriptor) is sent when the first one completed.
+ * Link the leg to its write, then start its request; @nr_rq counts a
+ * split write's descriptor too, sent when the data completed.
  */
 static void dmw_pio_start(struct dmw_io *io, struct dmw_pio *pio,
 			  struct request **rq, unsigned int nr_rq)
@@ -323,7 +337,6 @@ static void dmw_pio_start(struct dmw_io *io, struct dmw_pio *pio,
 	unsigned long flags;
 
 	atomic_set(&pio->pending, nr_rq);
-	pio->desc_rq = nr_rq > 1 ? rq[1] : NULL;
 	pio->start_ns = ktime_get_ns();
 	spin_lock_irqsave(&dmc->lock, flags);
 	pio->io = io;
@@ -373,17 +386,13 @@ static int dmw_prep_split(struct dmw_pio *pio, struct dmw_io *io,
 	if (dmw_pio_map_desc(pio, dmw_desc_len(io->nr_sectors)) ||
 	    dmw_encode_cdb(cdb, &c))
 		return DMW_E_MAPPING;
-	rq[0] = dmw_rq_alloc(pio, cdb, DMW_CDB_LEN, &pio->data_bio);
-	if (IS_ERR(rq[0]))
-		return DMW_E_NOMEM;
-
 	c.type = DMW_T_SPLIT_DESC;
 	c.nr_sectors = 0;
 	c.param_len = dmw_desc_len(io->nr_sectors);
-	if (dmw_encode_cdb(cdb, &c))
+	if (dmw_encode_cdb(pio->desc_cdb, &c))
 		return DMW_E_MAPPING;
-	rq[1] = dmw_rq_alloc(pio, cdb, DMW_CDB_LEN, &pio->desc_bio);
-	if (IS_ERR(rq[1]))
+	rq[0] = dmw_rq_alloc(pio, cdb, DMW_CDB_LEN, &pio->data_bio);
+	if (IS_ERR(rq[0]))
 		return DMW_E_NOMEM;
 	return 0;
 }
@@ -435,7 +444,8 @@ int dmw_peer_write(struct dmw_io *io, struct bio *src, u8 flags)
 
 	error = dmw_prep_split(pio, io, src, flags, seq, rq);
 	if (error)
-		return dmw_pio_fail(pio, rq, 2, error);
+		return dmw_pio_fail(pio, rq, 1, error);
+	pio->desc_due = true;
 	dmw_pio_start(io, pio, rq, 2);
 	return 0;
 }
@@ -464,19 +474,30 @@ int dmw_peer_flush(struct dmw_io *io)
 }
 
 /**
- * dmw_peer_claim - CLAIM the peer: fence older primaries, learn its state
+ * dmw_peer_state_cmd - QUERY or CLAIM the peer, synchronously
  * @dmc: the target
- * @state: the peer's state after the claim
+ * @type: DMW_T_QUERY or DMW_T_CLAIM
+ * @expected: CLAIM: the generation this primary last knew
+ * @force: CLAIM: claim even if the peer's generation is not @expected
+ * @state: the peer's state after the command
  *
- * Synchronous; process context.
+ * Process context.
  *
- * Return: 0; -ENOTTY if the peer refused the command (it does not speak
- * dualmirror); -EPROTO if its answer does not decode; -EIO if it did not
- * answer; -ENOMEM.
+ * Return: 0; -EPERM if the peer refused the CLAIM because its generation
+ * is not @expected (another primary claimed it); -ENOTTY if it refused
+ * the command otherwise (it does not speak dualmirror); -EPROTO if its
+ * answer does not decode; -EIO if it did not answer; -ENOMEM.
  */
-int dmw_peer_claim(struct dmw_c *dmc, struct dmw_state *state)
+int dmw_peer_state_cmd(struct dmw_c *dmc, u8 type, u64 expected, bool force,
+		       struct dmw_state *state)
 {
-	struct dmw_cmd c = { .type = DMW_T_CLAIM, .param_len = DMW_STATE_LEN };
+	struct dmw_cmd c = {
+		.type = type,
+		.param_len = DMW_STATE_LEN,
+		.gen_tag = expected & DMW_GEN_TAG_MASK,
+		.flags = type == DMW_T_CLAIM && force ? DMW_F_FORCE : 0,
+	};
+	struct scsi_sense_hdr sshdr;
 	struct scsi_cmnd *scmd;
 	struct request *rq;
 	int result, r;
@@ -495,7 +516,9 @@ int dmw_peer_claim(struct dmw_c *dmc, struct dmw_state *state)
 	if (r)
 		goto out_rq;
 	scmd = blk_mq_rq_to_pdu(rq);
-	dmw_encode_cdb(scmd->cmnd, &c);
+	r = dmw_encode_cdb(scmd->cmnd, &c);
+	if (r)
+		goto out_rq;
 	scmd->cmd_len = DMW_CDB_LEN;
 	scmd->allowed = 1;
 	rq->timeout = dmc->peer_timeout;
@@ -506,6 +529,12 @@ int dmw_peer_claim(struct dmw_c *dmc, struct dmw_state *state)
 	resid = min_t(u32, scmd->resid_len, DMW_STATE_LEN);
 	if (host_byte(result) != DID_OK)
 		r = -EIO;
+	else if (get_status_byte(scmd) == SAM_STAT_CHECK_CONDITION &&
+		 scsi_normalize_sense(scmd->sense_buffer,
+				      SCSI_SENSE_BUFFERSIZE, &sshdr) &&
+		 dmw_sense_reason(sshdr.sense_key, sshdr.asc, sshdr.ascq) ==
+		 DMW_R_GENERATION)
+		r = -EPERM;
 	else if (result)
 		r = -ENOTTY;
 	else

@@ -12,6 +12,7 @@
  * Documentation/dm-dualmirror.rst describes the table and status lines.
  */
 #include <linux/blkdev.h>
+#include <linux/delay.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <scsi/scsi_device.h>
@@ -26,6 +27,8 @@
 #define DMW_REGION_MAX		BIT(24)
 #define DMW_MIN_PIOS		16
 #define DMW_RETRY_DELAY_MS	10	/* before a peer leg is sent again */
+#define DMW_RECONNECT_PERIOD	(5 * HZ)	/* automatic reconnect attempts */
+#define DMW_RESYNC_YIELD_MS	2	/* resync pauses while writes run */
 
 /* ---- Out-of-sync tracking and peer failure ---- */
 
@@ -60,6 +63,58 @@ void dmw_note_error(struct dmw_c *dmc, int error)
 	DMERR_LIMIT("peer error: %s", dmw_error_name(error));
 }
 
+static const char * const dmw_state_names[DMW_S_NR] = {
+	[DMW_S_CONNECTED] = "connected",
+	[DMW_S_DEGRADED] = "degraded",
+	[DMW_S_FENCED] = "fenced",
+};
+
+/*
+ * The transitions of enum dmw_state: a peer failure degrades, a reconnect
+ * connects again, a GENERATION refusal (another primary claimed the peer)
+ * fences; only a forced reconnect leaves fenced.
+ */
+static const u8 dmw_transitions[DMW_S_NR] = {
+	[DMW_S_CONNECTED] = BIT(DMW_S_DEGRADED) | BIT(DMW_S_FENCED),
+	[DMW_S_DEGRADED] = BIT(DMW_S_CONNECTED) | BIT(DMW_S_FENCED),
+	[DMW_S_FENCED] = BIT(DMW_S_CONNECTED),
+};
+
+/**
+ * __dmw_set_state - change the mirror's state; the only place that does
+ * @dmc: the target; caller holds dmc->lock
+ * @to: the new state
+ *
+ * Return: true if the state changed; false if it was @to already or the
+ * transition is not allowed (a degraded mirror is not degraded again, a
+ * fenced one does not degrade).
+ */
+static bool __dmw_set_state(struct dmw_c *dmc, int to)
+{
+	int from = dmc->state;
+
+	lockdep_assert_held(&dmc->lock);
+	if (from == to || !(dmw_transitions[from] & BIT(to)))
+		return false;
+	WRITE_ONCE(dmc->state, to);
+	DMINFO("%s: %s -> %s", dm_device_name(dm_table_get_md(dmc->ti->table)),
+	       dmw_state_names[from], dmw_state_names[to]);
+	return true;
+}
+
+static bool dmw_set_state(struct dmw_c *dmc, int to)
+{
+	unsigned long flags;
+	bool changed;
+
+	spin_lock_irqsave(&dmc->lock, flags);
+	changed = __dmw_set_state(dmc, to);
+	spin_unlock_irqrestore(&dmc->lock, flags);
+	if (changed)
+		queue_work(dmc->wq, &dmc->event_work);
+	return changed;
+}
+
 /* Stop writing to the peer; raise a dm event the first time. */
 static void dmw_degrade(struct dmw_c *dmc, u64 gen)
 {
@@ -69,12 +124,15 @@ static void dmw_degrade(struct dmw_c *dmc, u64 gen)
 	spin_lock_irqsave(&dmc->lock, flags);
 	/* A leg of an older generation says nothing about the current one. */
 	if (gen == dmc->generation)
-		first = !test_and_set_bit(DMW_DEGRADED, &dmc->flags);
+		first = __dmw_set_state(dmc, DMW_S_DEGRADED);
 	spin_unlock_irqrestore(&dmc->lock, flags);
 
 	if (first) {
 		DMWARN("peer failed: degraded, writes go to the local disk only");
 		queue_work(dmc->wq, &dmc->event_work);
+		if (!test_bit(DMW_NO_RECONNECT, &dmc->flags))
+			queue_delayed_work(dmc->wq, &dmc->reconnect_work,
+					   DMW_RECONNECT_PERIOD);
 	}
 }
 
@@ -154,6 +212,8 @@ static void dmw_io_complete(struct dmw_io *io)
 	unsigned long flags;
 	bool kick;
 
+	if (io->marked)
+		dmw_meta_done(dmc, io);
 	spin_lock_irqsave(&dmc->lock, flags);
 	list_del(&io->list);
 	kick = __dmw_promote(dmc);
@@ -162,6 +222,7 @@ static void dmw_io_complete(struct dmw_io *io)
 		queue_work(dmc->wq, &dmc->issue_work);
 
 	if (io->bio) {
+		atomic_dec(&dmc->nr_app_writes);
 		io->bio->bi_status = io->status;
 		bio_endio(io->bio);
 	} else {
@@ -176,15 +237,37 @@ static void dmw_io_put(struct dmw_io *io)
 }
 
 /**
+ * dmw_io_fail - complete a write that was not issued, with @status
+ * @io: the write, in the interval list, no leg started
+ * @status: its status
+ */
+void dmw_io_fail(struct dmw_io *io, blk_status_t status)
+{
+	io->status = status;
+	atomic_set(&io->pending, 1);
+	dmw_io_put(io);
+}
+
+/**
  * dmw_peer_leg_done - the peer leg of @io ended, or was given up
  * @io: the write
  * @failed: the peer does not have the data
  */
 void dmw_peer_leg_done(struct dmw_io *io, bool failed)
 {
+	struct dmw_c *dmc = io->dmc;
+
 	if (failed) {
-		dmw_mark_oos(io->dmc, io->sector, io->nr_sectors);
-		dmw_degrade(io->dmc, io->gen);
+		io->peer_failed = true;
+		dmw_mark_oos(dmc, io->sector, io->nr_sectors);
+		dmw_degrade(dmc, io->gen);
+		/*
+		 * A leg of an older generation failed late: the mirror is
+		 * connected again and must copy what the leg did not.
+		 */
+		if (READ_ONCE(dmc->state) == DMW_S_CONNECTED && io->nr_sectors &&
+		    !test_bit(DMW_STOPPING, &dmc->flags))
+			queue_work(dmc->wq, &dmc->resync_work);
 	}
 	dmw_io_put(io);
 }
@@ -196,7 +279,7 @@ static bool dmw_peer_usable(struct dmw_c *dmc, struct dmw_io *io)
 	bool usable;
 
 	spin_lock_irqsave(&dmc->lock, flags);
-	usable = !test_bit(DMW_DEGRADED, &dmc->flags);
+	usable = dmc->state == DMW_S_CONNECTED;
 	io->gen = dmc->generation;
 	spin_unlock_irqrestore(&dmc->lock, flags);
 	return usable;
@@ -232,6 +315,16 @@ void dmw_peer_leg_end(struct dmw_io *io, int error, bool transient)
 
 	if (error == DMW_E_NONE) {
 		dmw_io_put(io);
+		return;
+	}
+	if (error == DMW_R_GENERATION) {
+		/* Another primary claimed the peer: this one must not go on. */
+		dmw_note_error(dmc, error);
+		if (io->gen == READ_ONCE(dmc->generation) &&
+		    dmw_set_state(dmc, DMW_S_FENCED))
+			DMERR("fenced: the peer was claimed by another primary; writes fail");
+		io->status = BLK_STS_IOERR;
+		dmw_peer_leg_done(io, true);
 		return;
 	}
 	if (!transient || !time_before(jiffies, io->deadline)) {
@@ -299,6 +392,17 @@ static void dmw_io_issue(struct dmw_io *io)
 	struct bio *clone;
 	int r;
 
+	/* A fenced primary acknowledges no write: the peer may be ahead. */
+	if (READ_ONCE(dmc->state) == DMW_S_FENCED) {
+		dmw_io_fail(io, BLK_STS_IOERR);
+		return;
+	}
+	/* The regions' bits are on disk before either leg starts. */
+	if (io->nr_sectors && !io->marked) {
+		io->marked = true;
+		if (dmw_meta_mark(dmc, io))
+			return;
+	}
 	atomic_set(&io->pending, 2);
 
 	clone = bio_alloc_clone(dmc->local->bdev, bio, GFP_NOIO, &dmc->bs);
@@ -319,6 +423,9 @@ static void dmw_io_issue(struct dmw_io *io)
 			atomic64_inc(&dmc->st.fua);
 	} else {
 		dmw_mark_oos(dmc, io->sector, io->nr_sectors);
+		/* a reconnect between the check and the mark: resync it */
+		if (READ_ONCE(dmc->state) == DMW_S_CONNECTED)
+			queue_work(dmc->wq, &dmc->resync_work);
 	}
 	dmw_io_put(io);
 }
@@ -421,7 +528,10 @@ static int dmw_map(struct dm_target *ti, struct bio *bio)
 	io->nr_sectors = bio_sectors(bio);
 	io->status = BLK_STS_OK;
 	io->pio = NULL;
+	io->peer_failed = false;
+	io->marked = false;
 	INIT_LIST_HEAD(&io->ready);
+	atomic_inc(&dmc->nr_app_writes);
 
 	if (!dmw_io_enter(dmc, io))
 		dmw_io_issue(io);
@@ -513,19 +623,54 @@ static int dmw_resync_piece(struct dmw_c *dmc, sector_t sector,
 	return r;
 }
 
+/* Largest resync piece: one bio of single pages, one peer request. */
+static unsigned int dmw_resync_piece_max(struct dmw_c *dmc)
+{
+	unsigned int pages = min_t(unsigned int, BIO_MAX_VECS,
+				   dmc->max_segs - 1);
+
+	return min(dmc->max_io, pages << (PAGE_SHIFT - SECTOR_SHIFT));
+}
+
+/*
+ * Throttle: yield to application writes for a while, then keep to
+ * resync_rate (KiB/s) since the resync started.
+ */
+static void dmw_resync_throttle(struct dmw_c *dmc)
+{
+	unsigned int i;
+
+	for (i = 0; i < 50 && atomic_read(&dmc->nr_app_writes) &&
+	     !test_bit(DMW_STOPPING, &dmc->flags); i++)
+		msleep(DMW_RESYNC_YIELD_MS);
+	if (dmc->resync_rate) {
+		u64 kib = atomic64_read(&dmc->resync_done) >> 1;
+		unsigned long due = dmc->resync_start +
+				    msecs_to_jiffies(div_u64(kib * MSEC_PER_SEC,
+							     dmc->resync_rate));
+
+		if (time_before(jiffies, due) &&
+		    !test_bit(DMW_STOPPING, &dmc->flags))
+			schedule_timeout_interruptible(due - jiffies);
+	}
+}
+
 static int dmw_resync_region(struct dmw_c *dmc, unsigned long region)
 {
 	sector_t sector = (sector_t)region << dmc->region_shift;
 	sector_t end = min_t(sector_t, dmc->ti->len,
 			     sector + (1ULL << dmc->region_shift));
+	unsigned int max = dmw_resync_piece_max(dmc);
 	int r = 0;
 
 	clear_bit(region, dmc->oos);
 	while (sector < end && !r) {
-		unsigned int nr = min_t(sector_t, end - sector, dmc->max_io);
+		unsigned int nr = min_t(sector_t, end - sector, max);
 
+		dmw_resync_throttle(dmc);
 		r = dmw_resync_piece(dmc, sector, nr);
 		sector += nr;
+		atomic64_add(nr, &dmc->resync_done);
 	}
 	return r;
 }
@@ -533,21 +678,68 @@ static int dmw_resync_region(struct dmw_c *dmc, unsigned long region)
 static void dmw_resync_work(struct work_struct *ws)
 {
 	struct dmw_c *dmc = container_of(ws, struct dmw_c, resync_work);
-	unsigned long region;
+	unsigned long region = 0;
+	bool failed = false;
 
 	set_bit(DMW_RESYNCING, &dmc->flags);
+	dmc->resync_start = jiffies;
+	dmc->resync_total = dmw_oos_sectors(dmc);
+	atomic64_set(&dmc->resync_done, 0);
 	while (!test_bit(DMW_STOPPING, &dmc->flags) &&
-	       !test_bit(DMW_DEGRADED, &dmc->flags)) {
-		region = find_first_bit(dmc->oos, dmc->nr_regions);
-		if (region >= dmc->nr_regions)
-			break;
+	       READ_ONCE(dmc->state) == DMW_S_CONNECTED) {
+		region = find_next_bit(dmc->oos, dmc->nr_regions, region);
+		if (region >= dmc->nr_regions) {
+			/* a region marked behind us (a racing write): again */
+			if (failed || find_first_bit(dmc->oos, dmc->nr_regions) >=
+			    dmc->nr_regions)
+				break;
+			region = 0;
+			continue;
+		}
+		/* a region that cannot be read locally stays out of sync */
 		if (dmw_resync_region(dmc, region))
-			break;
+			failed = true;
+		region++;
 		cond_resched();
 	}
 	clear_bit(DMW_RESYNCING, &dmc->flags);
+	if (failed)
+		DMERR("resync: some regions could not be copied; they stay out of sync");
 	dm_table_event(dmc->ti->table);
 }
+
+/**
+ * dmw_flush_peer - flush the peer's cache and wait
+ * @dmc: the target
+ *
+ * Return: 0 if the peer confirmed the flush; -EIO if the mirror is not
+ * connected or the flush failed (which degrades it).
+ */
+int dmw_flush_peer(struct dmw_c *dmc)
+{
+	DECLARE_COMPLETION_ONSTACK(event);
+	struct dmw_io io = {
+		.dmc = dmc,
+		.event = &event,
+	};
+
+	INIT_LIST_HEAD(&io.ready);
+	dmw_io_enter(dmc, &io);
+	atomic_set(&io.pending, 1);
+	if (dmw_peer_usable(dmc, &io)) {
+		atomic_inc(&io.pending);
+		io.deadline = jiffies + dmc->peer_timeout;
+		if (dmw_peer_send(&io))
+			dmw_peer_leg_done(&io, true);
+	} else {
+		io.peer_failed = true;
+	}
+	dmw_io_put(&io);
+	wait_for_completion(&event);
+	return io.peer_failed ? -EIO : 0;
+}
+
+static void dmw_reconnect_work(struct work_struct *ws);
 
 /* ---- Constructor and destructor ---- */
 
@@ -581,15 +773,17 @@ static int dmw_parse_features(struct dm_arg_set *as, struct dmw_c *dmc,
 			      char **error)
 {
 	static const struct dm_arg _args[] = {
-		{0, 6, "Invalid number of feature arguments"},
+		{0, 11, "Invalid number of feature arguments"},
 		{0, DMW_INLINE_MAX_BYTES,
 		 "Invalid inline_max: bytes from 0 to 131072"},
 		{DMW_TIMEOUT_MIN, DMW_TIMEOUT_MAX,
 		 "Invalid peer_timeout: milliseconds from 100 to 60000"},
 		{DMW_REGION_MIN, DMW_REGION_MAX,
 		 "Invalid region_size: sectors from 8 to 16777216"},
+		{0, 4194304, "Invalid resync_rate: KiB/s from 0 to 4194304"},
 	};
 	bool seen_inline = false, seen_timeout = false, seen_region = false;
+	bool seen_meta = false, seen_rate = false;
 	unsigned int argc, val;
 	const char *name;
 	int r;
@@ -603,6 +797,14 @@ static int dmw_parse_features(struct dm_arg_set *as, struct dmw_c *dmc,
 	while (argc) {
 		name = dm_shift_arg(as);
 		argc--;
+		if (!strcasecmp(name, "nosync")) {
+			if (dmc->nosync) {
+				*error = "Duplicate feature nosync";
+				return -EINVAL;
+			}
+			dmc->nosync = true;
+			continue;
+		}
 		if (!argc) {
 			*error = "Feature argument without a value";
 			return -EINVAL;
@@ -645,6 +847,31 @@ static int dmw_parse_features(struct dm_arg_set *as, struct dmw_c *dmc,
 				return -EINVAL;
 			}
 			dmc->region_shift = ilog2(val);
+		} else if (!strcasecmp(name, "meta_dev")) {
+			if (seen_meta) {
+				*error = "Duplicate feature meta_dev";
+				return -EINVAL;
+			}
+			seen_meta = true;
+			r = dm_get_device(dmc->ti, dm_shift_arg(as),
+					  dm_table_get_mode(dmc->ti->table),
+					  &dmc->meta.dev);
+			if (r) {
+				*error = "Error opening metadata device";
+				return r;
+			}
+			argc--;
+			continue;
+		} else if (!strcasecmp(name, "resync_rate")) {
+			if (seen_rate) {
+				*error = "Duplicate feature resync_rate";
+				return -EINVAL;
+			}
+			seen_rate = true;
+			r = dm_read_arg(&_args[4], as, &val, error);
+			if (r)
+				return r;
+			dmc->resync_rate = val;
 		} else {
 			*error = "Unknown feature argument";
 			return -EINVAL;
@@ -724,35 +951,115 @@ static void dmw_put_devices(struct dmw_c *dmc)
 	dm_put_device(dmc->ti, dmc->local);
 }
 
-/* CLAIM the peer and check that it can hold the target. */
-static int dmw_claim(struct dmw_c *dmc, char **error)
+/*
+ * CLAIM the peer with the generation this primary last knew (@force:
+ * whatever it is).  A refusal means another primary claimed it since,
+ * unless the peer forgot its generation (re-attached, rebooted: 0 again),
+ * which a QUERY tells.  A peer whose generation went back may have lost
+ * writes it acknowledged from a volatile cache: every region whose bit is
+ * on disk (not cleared since a flush the peer confirmed) is resynced.  A
+ * forced CLAIM over another primary's makes this copy win: all of it is
+ * resynced.
+ *
+ * Return: 0 (dmc->generation is the new one); -EPERM: fenced; else as
+ * dmw_peer_state_cmd().
+ */
+static int dmw_claim_peer(struct dmw_c *dmc, bool force,
+			  struct dmw_state *state)
 {
-	struct block_device *peer = dmc->peer->bdev;
+	struct dmw_meta *m = &dmc->meta;
+	u64 expected = m->dev ? m->peer_generation : READ_ONCE(dmc->generation);
+	bool lost = false, full = false;
+	unsigned long r;
+	int ret;
+
+	ret = dmw_peer_state_cmd(dmc, DMW_T_CLAIM, expected, force || !expected,
+				 state);
+	if (ret == -EPERM) {
+		ret = dmw_peer_state_cmd(dmc, DMW_T_QUERY, 0, false, state);
+		if (ret)
+			return ret;
+		if (state->generation)
+			return -EPERM;
+		ret = dmw_peer_state_cmd(dmc, DMW_T_CLAIM, 0, true, state);
+	}
+	if (ret)
+		return ret;
+	if (expected && state->generation != expected + 1) {
+		full = force && state->generation > expected + 1;
+		lost = !full;
+	}
+	spin_lock_irq(&dmc->lock);
+	if (full || (lost && !m->dev)) {
+		bitmap_fill(dmc->oos, dmc->nr_regions);
+	} else if (lost) {
+		for (r = 0; r < dmc->nr_regions; r++)
+			if (test_bit_le(r, m->bm))
+				__set_bit(r, dmc->oos);
+	}
+	dmc->generation = state->generation;
+	m->peer_generation = state->generation;
+	spin_unlock_irq(&dmc->lock);
+	if (full)
+		DMWARN("claimed over another primary: this copy wins, full resync");
+	else if (lost)
+		DMWARN("the peer forgot its generation: resyncing what it may have lost");
+	dmw_meta_write_sb(dmc, false);
+	return 0;
+}
+
+/* Does the peer of @state fit the target as constructed? */
+static int dmw_check_peer_state(struct dmw_c *dmc, struct dmw_state *state,
+				char **error)
+{
+	if (state->capacity < dmc->ti->len) {
+		*error = "Peer capacity is smaller than the target";
+		return -EINVAL;
+	}
+	if ((1U << state->lbs_shift) !=
+	    bdev_logical_block_size(dmc->peer->bdev)) {
+		*error = "Peer logical block size differs from its disk's";
+		return -EINVAL;
+	}
+	if ((state->max_split && state->max_split < dmc->max_io) ||
+	    (state->staging_kib && state->staging_kib * 2 < dmc->max_io)) {
+		*error = "Peer accepts smaller writes than the target sends";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * The constructor only QUERYs the peer, for its limits: a table being
+ * loaded must not fence the live table it is to replace.  The first
+ * resume CLAIMs it (dmw_preresume()).  With metadata, a peer that does
+ * not answer leaves the target degraded (it reconnects by itself);
+ * without, that is an error.
+ */
+static int dmw_query(struct dmw_c *dmc, char **error)
+{
 	struct dmw_state state;
 	int r;
 
-	r = dmw_peer_claim(dmc, &state);
+	r = dmw_peer_state_cmd(dmc, DMW_T_QUERY, 0, false, &state);
 	switch (r) {
 	case 0:
 		break;
 	case -ENOTTY:
 	case -EPROTO:
+	case -EINVAL:
 		*error = "Peer does not speak dualmirror";
 		return -EINVAL;
 	case -ENOMEM:
-		*error = "Cannot allocate CLAIM request";
+		*error = "Cannot allocate QUERY request";
 		return r;
 	default:
-		*error = "Peer did not answer CLAIM";
-		return -EIO;
-	}
-	if (state.capacity < dmc->ti->len) {
-		*error = "Peer capacity is smaller than the target";
-		return -EINVAL;
-	}
-	if ((1U << state.lbs_shift) != bdev_logical_block_size(peer)) {
-		*error = "Peer logical block size differs from its disk's";
-		return -EINVAL;
+		if (!dmc->meta.dev) {
+			*error = "Peer did not answer QUERY";
+			return -EIO;
+		}
+		DMWARN("the peer does not answer: it will be claimed when it does");
+		return 0;
 	}
 	if (state.max_split && state.max_split < dmc->max_io)
 		dmc->max_io = state.max_split;
@@ -763,8 +1070,30 @@ static int dmw_claim(struct dmw_c *dmc, char **error)
 		*error = "Peer accepts less than a page per write";
 		return -EINVAL;
 	}
-	dmc->generation = state.generation;
-	return 0;
+	return dmw_check_peer_state(dmc, &state, error);
+}
+
+/* The first CLAIM, when the table goes live; never fails the resume. */
+static void dmw_first_claim(struct dmw_c *dmc)
+{
+	struct dmw_state state;
+	char *error = NULL;
+	int r;
+
+	r = dmw_claim_peer(dmc, false, &state);
+	if (!r)
+		r = dmw_check_peer_state(dmc, &state, &error);
+	spin_lock_irq(&dmc->lock);
+	if (r == -EPERM)
+		dmc->state = DMW_S_FENCED;
+	else if (r)
+		dmc->state = DMW_S_DEGRADED;
+	spin_unlock_irq(&dmc->lock);
+	if (r == -EPERM)
+		DMERR("the peer was claimed by another primary: fenced ('reconnect force' makes this copy win)");
+	else if (r)
+		DMERR("cannot claim the peer (%s): degraded",
+		      error ? error : "no answer");
 }
 
 static int dmw_alloc(struct dmw_c *dmc, char **error)
@@ -815,8 +1144,17 @@ static int dmw_alloc(struct dmw_c *dmc, char **error)
 		r = -ENOMEM;
 		goto bad_send_wq;
 	}
+	dmc->meta.wq = alloc_ordered_workqueue("dmw-meta-%s", WQ_MEM_RECLAIM,
+					       dm_device_name(dm_table_get_md(ti->table)));
+	if (!dmc->meta.wq) {
+		*error = "Cannot allocate metadata workqueue";
+		r = -ENOMEM;
+		goto bad_meta_wq;
+	}
 	return 0;
 
+bad_meta_wq:
+	destroy_workqueue(dmc->send_wq);
 bad_send_wq:
 	destroy_workqueue(dmc->wq);
 bad_wq:
@@ -832,6 +1170,7 @@ bad_bioset:
 
 static void dmw_free(struct dmw_c *dmc)
 {
+	destroy_workqueue(dmc->meta.wq);
 	destroy_workqueue(dmc->send_wq);
 	destroy_workqueue(dmc->wq);
 	mempool_destroy(dmc->desc_pool);
@@ -868,6 +1207,13 @@ static void dmw_set_limits(struct dmw_c *dmc)
  *	target goes degraded (100 to 60000; default 5000)
  *   region_size <sectors>: granularity of the out-of-sync bitmap (a power
  *	of 2 from 8 to 16777216; default 1024)
+ *   meta_dev <dev>: keep the sync state on <dev>: a superblock and a
+ *	write-intent bitmap (dm-dualmirror-meta.c); without it the sync state
+ *	lives in memory and every table starts as a new mirror
+ *   nosync: a new mirror's copies are taken as identical (e.g. both blank)
+ *	instead of copying the whole device first
+ *   resync_rate <KiB/s>: throttle of resync (0, the default: unlimited;
+ *	resync always yields to application writes)
  */
 static int dmw_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
@@ -890,6 +1236,7 @@ static int dmw_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	dmc->region_shift = ilog2(DMW_REGION_DEFAULT);
 	dmc->last_error = DMW_E_NONE;
 	spin_lock_init(&dmc->lock);
+	mutex_init(&dmc->reconnect_mutex);
 	INIT_LIST_HEAD(&dmc->inflight);
 	INIT_LIST_HEAD(&dmc->deferred);
 	INIT_LIST_HEAD(&dmc->ready);
@@ -900,6 +1247,8 @@ static int dmw_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	INIT_WORK(&dmc->resync_work, dmw_resync_work);
 	INIT_DELAYED_WORK(&dmc->timeout_work, dmw_timeout_work);
 	INIT_DELAYED_WORK(&dmc->retry_work, dmw_retry_work);
+	INIT_DELAYED_WORK(&dmc->reconnect_work, dmw_reconnect_work);
+	dmw_meta_init_work(dmc);
 
 	r = dmw_copy_args(dmc, argc, argv);
 	if (r) {
@@ -916,16 +1265,25 @@ static int dmw_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	r = dmw_get_devices(dmc, argv, &ti->error);
 	if (r)
 		goto bad_args;
+	if (dmc->meta.dev && (dmc->meta.dev->bdev == dmc->local->bdev ||
+			      dmc->meta.dev->bdev == dmc->peer->bdev)) {
+		ti->error = "Metadata device is the local or the peer device";
+		r = -EINVAL;
+		goto bad_alloc;
+	}
 	dmw_set_limits(dmc);
-	r = dmw_claim(dmc, &ti->error);
-	if (r)
-		goto bad_claim;
-	r = dm_set_target_max_io_len(ti, dmc->max_io);
-	if (r)
-		goto bad_claim;
 	r = dmw_alloc(dmc, &ti->error);
 	if (r)
-		goto bad_claim;
+		goto bad_alloc;
+	r = dmw_meta_init(dmc, dmc->nosync, &ti->error);
+	if (r)
+		goto bad_meta;
+	r = dmw_query(dmc, &ti->error);
+	if (r)
+		goto bad_meta;
+	r = dm_set_target_max_io_len(ti, dmc->max_io);
+	if (r)
+		goto bad_meta;
 
 	ti->num_flush_bios = 1;
 	ti->num_discard_bios = 0;
@@ -935,9 +1293,14 @@ static int dmw_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	queue_delayed_work(dmc->wq, &dmc->timeout_work, dmc->peer_timeout);
 	return 0;
 
-bad_claim:
+bad_meta:
+	dmw_meta_free(dmc);
+	dmw_free(dmc);
+bad_alloc:
 	dmw_put_devices(dmc);
 bad_args:
+	if (dmc->meta.dev)
+		dm_put_device(ti, dmc->meta.dev);
 	dmw_free_args(dmc);
 	kfree(dmc);
 	return r;
@@ -948,9 +1311,11 @@ static void dmw_dtr(struct dm_target *ti)
 	struct dmw_c *dmc = ti->private;
 
 	set_bit(DMW_STOPPING, &dmc->flags);
+	cancel_delayed_work_sync(&dmc->reconnect_work);
 	cancel_work_sync(&dmc->resync_work);
 	cancel_delayed_work_sync(&dmc->timeout_work);
 	cancel_delayed_work_sync(&dmc->retry_work);
+	cancel_delayed_work_sync(&dmc->meta.daemon);
 	flush_workqueue(dmc->wq);
 
 	/* Abandoned peer requests still reference our pool and bios. */
@@ -958,8 +1323,11 @@ static void dmw_dtr(struct dm_target *ti)
 	spin_lock_irq(&dmc->lock);
 	spin_unlock_irq(&dmc->lock);
 
+	dmw_meta_free(dmc);
 	dmw_free(dmc);
 	dmw_put_devices(dmc);
+	if (dmc->meta.dev)
+		dm_put_device(ti, dmc->meta.dev);
 	dmw_free_args(dmc);
 	kfree(dmc);
 }
@@ -971,17 +1339,49 @@ static void dmw_presuspend(struct dm_target *ti)
 	struct dmw_c *dmc = ti->private;
 
 	set_bit(DMW_STOPPING, &dmc->flags);
+	cancel_delayed_work_sync(&dmc->reconnect_work);
 	flush_work(&dmc->resync_work);
+}
+
+/*
+ * Going live for the first time: the table this one replaces is suspended
+ * now and its last bitmap is on disk: load the sync state again, then
+ * CLAIM the peer.
+ */
+static int dmw_preresume(struct dm_target *ti)
+{
+	struct dmw_c *dmc = ti->private;
+	int r;
+
+	if (dmc->live)
+		return 0;
+	r = dmw_meta_reload(dmc);
+	if (r)
+		return r;
+	dmw_first_claim(dmc);
+	dmc->live = true;
+	return 0;
+}
+
+/* Suspended, nothing in flight: leave the bitmap on disk clean. */
+static void dmw_postsuspend(struct dm_target *ti)
+{
+	dmw_meta_stop(ti->private);
 }
 
 static void dmw_resume(struct dm_target *ti)
 {
 	struct dmw_c *dmc = ti->private;
+	int state = READ_ONCE(dmc->state);
 
 	clear_bit(DMW_STOPPING, &dmc->flags);
-	if (!test_bit(DMW_DEGRADED, &dmc->flags) &&
+	dmw_meta_start(dmc);
+	if (state == DMW_S_CONNECTED &&
 	    find_first_bit(dmc->oos, dmc->nr_regions) < dmc->nr_regions)
 		queue_work(dmc->wq, &dmc->resync_work);
+	if (state == DMW_S_DEGRADED && !test_bit(DMW_NO_RECONNECT, &dmc->flags))
+		queue_delayed_work(dmc->wq, &dmc->reconnect_work,
+				   DMW_RECONNECT_PERIOD);
 }
 
 static void dmw_presuspend_undo(struct dm_target *ti)
@@ -991,13 +1391,30 @@ static void dmw_presuspend_undo(struct dm_target *ti)
 
 static const char *dmw_state_word(struct dmw_c *dmc)
 {
-	if (test_bit(DMW_DEGRADED, &dmc->flags))
-		return "degraded";
+	int state = READ_ONCE(dmc->state);
+
+	if (state != DMW_S_CONNECTED)
+		return dmw_state_names[state];
 	if (test_bit(DMW_RESYNCING, &dmc->flags))
 		return "resyncing";
 	if (find_first_bit(dmc->oos, dmc->nr_regions) < dmc->nr_regions)
 		return "outofsync";
 	return "connected";
+}
+
+/* Resync progress: KiB/s since it started, and seconds left at that rate. */
+static void dmw_resync_progress(struct dmw_c *dmc, u64 *kibps, u64 *eta)
+{
+	u64 done = atomic64_read(&dmc->resync_done);
+	unsigned long ms = jiffies_to_msecs(jiffies - dmc->resync_start);
+
+	*kibps = 0;
+	*eta = 0;
+	if (!test_bit(DMW_RESYNCING, &dmc->flags) || !ms)
+		return;
+	*kibps = div_u64((done >> 1) * MSEC_PER_SEC, ms);
+	if (*kibps)
+		*eta = div_u64(dmw_oos_sectors(dmc) >> 1, *kibps);
 }
 
 static u64 dmw_mean_us(struct dmw_c *dmc, int fr)
@@ -1014,6 +1431,8 @@ static u64 dmw_mean_us(struct dmw_c *dmc, int fr)
  * <inline ops> <inline irqs> <split ops> <split irqs> <peer errors>
  * <inline mean us> <split mean us> <generation> <peer flushes>
  * <fua writes> <overlap waits> <last peer error> <retries>
+ * <regions set in the on-disk bitmap, or - without metadata>
+ * <resync KiB/s> <resync seconds left> <bitmap write errors>
  */
 static void dmw_status(struct dm_target *ti, status_type_t type,
 		       unsigned int status_flags, char *result,
@@ -1022,6 +1441,7 @@ static void dmw_status(struct dm_target *ti, status_type_t type,
 	struct dmw_c *dmc = ti->private;
 	struct dmw_stats *st = &dmc->st;
 	unsigned int sz = 0, i;
+	u64 kibps, eta;
 
 	switch (type) {
 	case STATUSTYPE_INFO:
@@ -1042,6 +1462,13 @@ static void dmw_status(struct dm_target *ti, status_type_t type,
 		       atomic64_read(&st->overlap_waits),
 		       dmw_error_name(READ_ONCE(dmc->last_error)),
 		       atomic64_read(&st->retries));
+		if (dmc->meta.dev)
+			DMEMIT(" %lu", dmw_meta_dirty_regions(dmc));
+		else
+			DMEMIT(" -");
+		dmw_resync_progress(dmc, &kibps, &eta);
+		DMEMIT(" %llu %llu %lld", kibps, eta,
+		       atomic64_read(&st->meta_errors));
 		break;
 	case STATUSTYPE_TABLE:
 		for (i = 0; i < dmc->nr_args; i++)
@@ -1054,6 +1481,9 @@ static void dmw_status(struct dm_target *ti, status_type_t type,
 		DMEMIT(",inline_max=%u,peer_timeout=%u,region_size=%llu",
 		       dmc->inline_max, dmc->peer_timeout_ms,
 		       1ULL << dmc->region_shift);
+		DMEMIT(",meta_dev=%s,resync_rate=%u,nosync=%c",
+		       dmc->meta.dev ? dmc->meta.dev->name : "none",
+		       dmc->resync_rate, dmc->nosync ? 'y' : 'n');
 		DMEMIT(",peer_state=%s,out_of_sync_sectors=%llu,generation=%llu;",
 		       dmw_state_word(dmc),
 		       (unsigned long long)dmw_oos_sectors(dmc),
@@ -1075,6 +1505,7 @@ static void dmw_reset_counters(struct dmw_c *dmc)
 			atomic64_set(&st->lat_hist[fr][i], 0);
 	}
 	atomic64_set(&st->peer_errors, 0);
+	atomic64_set(&st->meta_errors, 0);
 	atomic64_set(&st->retries, 0);
 	atomic64_set(&st->fua, 0);
 	atomic64_set(&st->overlap_waits, 0);
@@ -1108,37 +1539,63 @@ static void dmw_latency(struct dmw_c *dmc, char *result, unsigned int maxlen)
 	}
 }
 
-/* Re-CLAIM the peer after a failure and copy the out-of-sync regions. */
-static int dmw_reconnect(struct dmw_c *dmc)
+/*
+ * Re-CLAIM the peer after a failure and copy the out-of-sync regions.
+ * @force: also over another primary's claim (leaves fenced; this copy
+ * wins and is copied whole).
+ */
+static int dmw_reconnect(struct dmw_c *dmc, bool force)
 {
 	struct dmw_state state;
-	int r;
+	char *error = NULL;
+	int r, from;
 
-	if (!test_bit(DMW_DEGRADED, &dmc->flags)) {
-		DMWARN("reconnect: the peer is connected");
+	mutex_lock(&dmc->reconnect_mutex);
+	from = READ_ONCE(dmc->state);
+	if (from == DMW_S_CONNECTED || (from == DMW_S_FENCED && !force)) {
+		mutex_unlock(&dmc->reconnect_mutex);
+		DMWARN("reconnect: %s", from == DMW_S_CONNECTED ?
+		       "the peer is connected" :
+		       "fenced by another primary: 'reconnect force' makes this copy win");
 		return -EINVAL;
 	}
-	r = dmw_peer_claim(dmc, &state);
+	r = dmw_claim_peer(dmc, force, &state);
+	if (r == -EPERM) {
+		mutex_unlock(&dmc->reconnect_mutex);
+		if (dmw_set_state(dmc, DMW_S_FENCED))
+			DMERR("reconnect: the peer was claimed by another primary: fenced");
+		return -EPERM;
+	}
+	if (!r)
+		r = dmw_check_peer_state(dmc, &state, &error);
 	if (r) {
-		DMERR("reconnect: CLAIM failed: %d", r);
-		return -EIO;
+		mutex_unlock(&dmc->reconnect_mutex);
+		DMERR_LIMIT("reconnect failed: %s",
+			    error ? error : "the peer did not answer CLAIM");
+		return error ? r : -EIO;
 	}
-	if (state.capacity < dmc->ti->len ||
-	    (1U << state.lbs_shift) !=
-	    bdev_logical_block_size(dmc->peer->bdev)) {
-		DMERR("reconnect: the peer no longer fits the target");
-		return -EINVAL;
-	}
-	spin_lock_irq(&dmc->lock);
-	dmc->generation = state.generation;
-	clear_bit(DMW_DEGRADED, &dmc->flags);
-	spin_unlock_irq(&dmc->lock);
+	dmw_set_state(dmc, DMW_S_CONNECTED);
+	mutex_unlock(&dmc->reconnect_mutex);
 	DMINFO("reconnected, generation %llu", state.generation);
 
 	if (!test_bit(DMW_STOPPING, &dmc->flags))
 		queue_work(dmc->wq, &dmc->resync_work);
-	dm_table_event(dmc->ti->table);
 	return 0;
+}
+
+/* Automatic reconnect while degraded. */
+static void dmw_reconnect_work(struct work_struct *ws)
+{
+	struct dmw_c *dmc = container_of(to_delayed_work(ws), struct dmw_c,
+					 reconnect_work);
+
+	if (test_bit(DMW_STOPPING, &dmc->flags) ||
+	    test_bit(DMW_NO_RECONNECT, &dmc->flags) ||
+	    READ_ONCE(dmc->state) != DMW_S_DEGRADED)
+		return;
+	if (dmw_reconnect(dmc, false) && READ_ONCE(dmc->state) == DMW_S_DEGRADED)
+		queue_delayed_work(dmc->wq, &dmc->reconnect_work,
+				   DMW_RECONNECT_PERIOD);
 }
 
 /*
@@ -1146,27 +1603,44 @@ static int dmw_reconnect(struct dmw_c *dmc)
  *   reset_counters: zero the counters of the status line and the latency
  *	histograms
  *   latency: print the latency histograms (see dmw_latency())
- *   reconnect: CLAIM the peer again after a failure, then resync
- *   degrade: stop writing to the peer, as if it had failed
+ *   reconnect [force]: CLAIM the peer again now, then resync; turns the
+ *	automatic reconnect back on; "force" also over another primary's
+ *	claim (after fenced: this copy wins, full resync)
+ *   disconnect: stop writing to the peer and do not reconnect by itself
+ *   degrade: stop writing to the peer, as if it had failed (it reconnects
+ *	by itself)
  */
 static int dmw_message(struct dm_target *ti, unsigned int argc, char **argv,
 		       char *result, unsigned int maxlen)
 {
 	struct dmw_c *dmc = ti->private;
 
+	if (argc == 2 && !strcasecmp(argv[0], "reconnect") &&
+	    !strcasecmp(argv[1], "force")) {
+		clear_bit(DMW_NO_RECONNECT, &dmc->flags);
+		return dmw_reconnect(dmc, true);
+	}
 	if (argc != 1)
 		goto bad;
 	if (!strcasecmp(argv[0], "reset_counters")) {
 		dmw_reset_counters(dmc);
 		return 0;
 	}
-	if (!strcasecmp(argv[0], "reconnect"))
-		return dmw_reconnect(dmc);
+	if (!strcasecmp(argv[0], "reconnect")) {
+		clear_bit(DMW_NO_RECONNECT, &dmc->flags);
+		return dmw_reconnect(dmc, false);
+	}
 	if (!strcasecmp(argv[0], "latency")) {
 		dmw_latency(dmc, result, maxlen);
 		return 1;
 	}
 	if (!strcasecmp(argv[0], "degrade")) {
+		dmw_degrade(dmc, READ_ONCE(dmc->generation));
+		return 0;
+	}
+	if (!strcasecmp(argv[0], "disconnect")) {
+		set_bit(DMW_NO_RECONNECT, &dmc->flags);
+		cancel_delayed_work_sync(&dmc->reconnect_work);
 		dmw_degrade(dmc, READ_ONCE(dmc->generation));
 		return 0;
 	}
@@ -1198,12 +1672,14 @@ static void dmw_io_hints(struct dm_target *ti, struct queue_limits *limits)
 
 static struct target_type dualmirror_target = {
 	.name = "dualmirror",
-	.version = {1, 0, 0},
+	.version = {1, 1, 0},
 	.module = THIS_MODULE,
 	.ctr = dmw_ctr,
 	.dtr = dmw_dtr,
 	.map = dmw_map,
+	.preresume = dmw_preresume,
 	.presuspend = dmw_presuspend,
+	.postsuspend = dmw_postsuspend,
 	.presuspend_undo = dmw_presuspend_undo,
 	.resume = dmw_resume,
 	.status = dmw_status,

@@ -13,6 +13,7 @@
 #include <linux/completion.h>
 #include <linux/device-mapper.h>
 #include <linux/list.h>
+#include <linux/mutex.h>
 #include <linux/mempool.h>
 #include <linux/spinlock.h>
 #include <linux/workqueue.h>
@@ -21,9 +22,25 @@
 #define DM_MSG_PREFIX "dualmirror"
 
 /* dmc->flags */
-#define DMW_DEGRADED		0	/* the peer is not written */
 #define DMW_RESYNCING		1	/* out-of-sync regions being copied */
 #define DMW_STOPPING		2	/* suspend or destroy: stop resync */
+#define DMW_NO_RECONNECT	3	/* "disconnect": no automatic reconnect */
+
+/**
+ * enum dmw_mirror_state - the mirror's state, changed only by dmw_set_state()
+ * @DMW_S_CONNECTED: writes go to both legs (regions out of sync are
+ *	resynced; the status says resyncing or outofsync then)
+ * @DMW_S_DEGRADED: the peer is not written; every write marks its regions
+ *	out of sync; reconnect (automatic, or by message) CLAIMs the peer
+ * @DMW_S_FENCED: another primary claimed the peer: no write is
+ *	acknowledged (they fail), reads go on; only "reconnect force" leaves
+ */
+enum dmw_mirror_state {
+	DMW_S_CONNECTED,
+	DMW_S_DEGRADED,
+	DMW_S_FENCED,
+	DMW_S_NR
+};
 
 /* Framings, the index of the per-framing counters */
 enum dmw_framing {
@@ -43,6 +60,10 @@ enum dmw_error {
 	DMW_E_NONE = 0xff,
 };
 
+#ifndef DMW_F_FORCE
+#define DMW_F_FORCE		0x1	/* CLAIM: whatever the generation */
+#endif
+
 /* In dmw_pio.error: the failure may go away if the leg is sent again */
 #define DMW_E_TRANSIENT		0x100
 
@@ -56,6 +77,7 @@ enum dmw_error {
  * @lat_hist: their latencies, bucket i counting [2^i, 2^(i+1)) us
  *	(bucket 0 also 0 us, the last one everything above)
  * @peer_errors: failed or timed out peer operations
+ * @meta_errors: failed writes of the write-intent bitmap
  * @retries: peer legs sent again after a transient failure
  * @fua: writes sent to the peer with DMW_F_FUA
  * @overlap_waits: writes that waited for an overlapping one
@@ -66,9 +88,61 @@ struct dmw_stats {
 	atomic64_t lat_us[DMW_FR_NR];
 	atomic64_t lat_hist[DMW_FR_NR][DMW_LAT_BUCKETS];
 	atomic64_t peer_errors;
+	atomic64_t meta_errors;
 	atomic64_t retries;
 	atomic64_t fua;
 	atomic64_t overlap_waits;
+};
+
+/**
+ * struct dmw_meta - the on-disk sync state (dm-dualmirror-meta.c)
+ * @dev: the metadata device; NULL: no metadata, the sync state is in
+ *	memory only
+ * @io: dm-io client for it
+ * @wq: ordered: bitmap writes and daemon passes, never at the same time
+ * @work: writes the dirty blocks of @bm
+ * @daemon: clears idle regions' bits, every period
+ * @sb_mutex: serialises superblock writes (@sb)
+ * @sb: superblock buffer
+ * @uuid: the mirror's identity
+ * @peer_generation: generation of the last successful CLAIM
+ * @events: times a table loaded the metadata
+ * @bm: the bitmap as on disk (little-endian bit order); bit set: the
+ *	region may differ between the copies
+ * @bm_bytes: its size, whole 4 KiB blocks
+ * @nr_blocks: its 4 KiB blocks
+ * @dirty: blocks of @bm changed since they were written
+ * @hot: per region: 0 clear on disk, 2 written this period, 1 not
+ * @inflight: per region, marked writes not yet complete
+ * @clearing: regions a daemon pass is clearing
+ * @waiting: writes waiting for their bits to be on disk (dmw_io.ready)
+ * @seq: bumped when a write needs a bit written
+ * @written: the @seq the disk has
+ *
+ * @bm, @dirty, @hot, @inflight, @waiting, @seq and @written are under
+ * dmc->lock; @clearing belongs to the daemon.
+ */
+struct dmw_meta {
+	struct dm_dev *dev;
+	struct dm_io_client *io;
+	struct workqueue_struct *wq;
+	struct work_struct work;
+	struct delayed_work daemon;
+	struct mutex sb_mutex;		/* see @sb_mutex above */
+	void *sb;
+	u8 uuid[16];
+	u64 peer_generation;
+	u64 events;
+	void *bm;
+	size_t bm_bytes;
+	unsigned int nr_blocks;
+	unsigned long *dirty;
+	u8 *hot;
+	u32 *inflight;
+	unsigned long *clearing;
+	struct list_head waiting;
+	u64 seq;
+	u64 written;
 };
 
 /**
@@ -85,14 +159,22 @@ struct dmw_stats {
  * @region_shift: log2 of the region size in sectors
  * @nr_regions: regions in the out-of-sync bitmap
  * @oos: out-of-sync bitmap, one bit per region
- * @flags: DMW_DEGRADED, DMW_RESYNCING, DMW_STOPPING
+ * @meta: the on-disk sync state
+ * @nosync: "nosync": new metadata takes the copies as in sync
+ * @resync_rate: resync throttle in KiB/s, 0 unlimited
+ * @resync_done: sectors copied by the running resync
+ * @resync_total: sectors it had to copy when it started
+ * @resync_start: jiffies when it started
+ * @live: resumed once: the first CLAIM was made
+ * @state: enum dmw_mirror_state, changed by dmw_set_state() under @lock
+ * @flags: DMW_RESYNCING, DMW_STOPPING, DMW_NO_RECONNECT
  * @generation: the peer generation learnt by the last CLAIM
  * @seq: last sequence number used
  * @max_io: largest write in sectors (ti->max_io_len)
  * @max_segs: most data segments of one passthrough request
  * @lbs: logical block size of the target in bytes
- * @lock: protects @inflight, @deferred, @ready, @retry, @generation, @flags
- *	changes of DMW_DEGRADED and every dmw_io's and dmw_pio's link
+ * @lock: protects @inflight, @deferred, @ready, @retry, @generation,
+ *	@state, every dmw_io's and dmw_pio's link and the bitmaps of @meta
  * @inflight: writes being written, ordered by arrival
  * @deferred: writes waiting for an overlapping earlier one
  * @ready: deferred writes that may go now, for @issue_work
@@ -111,6 +193,10 @@ struct dmw_stats {
  * @event_work: raises a dm event
  * @resync_work: copies out-of-sync regions to the peer
  * @timeout_work: abandons peer legs older than @peer_timeout
+ * @reconnect_work: CLAIMs the peer again while degraded, every
+ *	DMW_RECONNECT_PERIOD (unless DMW_NO_RECONNECT)
+ * @nr_app_writes: application writes in flight (resync yields to them)
+ * @reconnect_mutex: serialises reconnects (message and automatic)
  * @retry: writes whose peer leg is to be sent again, under @lock
  * @retry_work: sends them
  * @last_error: enum dmw_reason or enum dmw_error of the last peer error
@@ -130,7 +216,15 @@ struct dmw_c {
 	unsigned int region_shift;
 	unsigned long nr_regions;
 	unsigned long *oos;
+	struct dmw_meta meta;
+	bool nosync;
+	u32 resync_rate;
+	atomic64_t resync_done;
+	u64 resync_total;
+	unsigned long resync_start;
 
+	bool live;
+	int state;
 	unsigned long flags;
 	u64 generation;
 	atomic64_t seq;
@@ -156,6 +250,9 @@ struct dmw_c {
 	struct work_struct event_work;
 	struct work_struct resync_work;
 	struct delayed_work timeout_work;
+	struct delayed_work reconnect_work;
+	atomic_t nr_app_writes;
+	struct mutex reconnect_mutex;	/* see @reconnect_mutex above */
 	struct list_head retry;
 	struct delayed_work retry_work;
 
@@ -179,6 +276,9 @@ struct dmw_c {
  * @deadline: jiffies after which the peer leg is given up, however often
  *	it was sent again
  * @gen: the generation the peer leg was sent under
+ * @peer_failed: the peer leg failed (the peer does not have the data)
+ * @marked: its regions were entered in the write-intent bitmap
+ * @meta_seq: the bitmap write it waits for (dmw_meta.seq)
  * @src: the data sent to the peer (the write itself, or a resync copy)
  * @wflags: DMW_F_* of the peer leg
  */
@@ -196,6 +296,9 @@ struct dmw_io {
 	unsigned long peer_start;
 	unsigned long deadline;
 	u64 gen;
+	bool peer_failed;
+	bool marked;
+	u64 meta_seq;
 	struct bio *src;
 	u8 wflags;
 };
@@ -224,9 +327,10 @@ struct dmw_io {
  * @desc_bio: the split descriptor
  * @desc_vecs: @desc_bio's vectors
  * @desc: the split descriptor's buffer, from dmc->desc_pool (split only)
- * @desc_rq: the SPLIT DESCRIPTOR request, held until SPLIT DATA completed
- * @desc_work: sends @desc_rq (end_io cannot: it may run in interrupt
- *	context)
+ * @desc_due: a split write whose SPLIT DESCRIPTOR is not sent yet: it is
+ *	sent when SPLIT DATA, the only request in flight, completed
+ * @desc_cdb: that descriptor's CDB
+ * @desc_work: sends it (end_io cannot: it may run in interrupt context)
  * @data_vecs: @data_bio's vectors, dmc->max_segs of them
  */
 struct dmw_pio {
@@ -242,7 +346,8 @@ struct dmw_pio {
 	struct bio desc_bio;
 	struct bio_vec desc_vecs[DMW_DESC_VECS];
 	u8 *desc;
-	struct request *desc_rq;
+	bool desc_due;
+	u8 desc_cdb[DMW_CDB_LEN];
 	struct work_struct desc_work;
 	struct bio_vec data_vecs[];
 };
@@ -250,11 +355,26 @@ struct dmw_pio {
 /* dm-dualmirror-target.c */
 void dmw_peer_leg_done(struct dmw_io *io, bool failed);
 void dmw_peer_leg_end(struct dmw_io *io, int error, bool transient);
+void dmw_io_fail(struct dmw_io *io, blk_status_t status);
+int dmw_flush_peer(struct dmw_c *dmc);
+
+/* dm-dualmirror-meta.c */
+int dmw_meta_init(struct dmw_c *dmc, bool nosync, char **error);
+void dmw_meta_init_work(struct dmw_c *dmc);
+void dmw_meta_free(struct dmw_c *dmc);
+int dmw_meta_write_sb(struct dmw_c *dmc, bool clean);
+int dmw_meta_reload(struct dmw_c *dmc);
+bool dmw_meta_mark(struct dmw_c *dmc, struct dmw_io *io);
+void dmw_meta_done(struct dmw_c *dmc, struct dmw_io *io);
+void dmw_meta_start(struct dmw_c *dmc);
+void dmw_meta_stop(struct dmw_c *dmc);
+unsigned long dmw_meta_dirty_regions(struct dmw_c *dmc);
 void dmw_note_error(struct dmw_c *dmc, int error);
 
 /* dm-dualmirror-peer.c */
 size_t dmw_pio_size(unsigned int max_segs);
-int dmw_peer_claim(struct dmw_c *dmc, struct dmw_state *state);
+int dmw_peer_state_cmd(struct dmw_c *dmc, u8 type, u64 expected, bool force,
+		       struct dmw_state *state);
 int dmw_peer_write(struct dmw_io *io, struct bio *src, u8 flags);
 int dmw_peer_flush(struct dmw_io *io);
 const char *dmw_error_name(unsigned int error);

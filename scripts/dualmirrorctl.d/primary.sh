@@ -82,6 +82,22 @@ _primary_node() {
 	iscsiadm -m node -T "$1" -p "$2" -o update -n "$3" -v "$4" >/dev/null
 }
 
+# _primary_pm_on IQN: runtime PM off ("on") for the SCSI target of IQN's
+# session. Debian's 6.1 kernel (since 6.1.167, upstream 29ab76827761
+# "PM: runtime: Fix a race condition related to device removal") can warn
+# at logout: the session's WQ_MEM_RECLAIM unbind work flushes the target's
+# runtime-PM work on pm_wq (check_flush_dependency), a race that needs
+# that work to be running; with control=on it is never queued. See
+# Documentation/testing.rst, "A kernel warning at iSCSI logout".
+_primary_pm_on() {
+	local s f
+	s=$(_primary_session "$1") || return 0
+	for f in "$s"/device/target*/power/control; do
+		[ -w "$f" ] && echo on >"$f"
+	done
+	return 0
+}
+
 primary_attach() {
 	local portal='' iqn='' chap='' user secret disk _
 
@@ -160,6 +176,7 @@ primary_attach() {
 		{ _primary_err "login to $iqn at $portal failed"; return 1; }
 
 	modprobe -q sd_mod 2>/dev/null || true
+	_primary_pm_on "$iqn"
 	for _ in $(seq 100); do
 		disk=$(_primary_disks "$iqn" | head -n 1)
 		if [ -n "$disk" ] && [ -b "$disk" ]; then

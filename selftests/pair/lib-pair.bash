@@ -82,6 +82,15 @@ pair_same() {
 	[ -n "$a" ] && [ "$a" = "$b" ]
 }
 
+# pair_same_at LOCAL PEER-BACKING OFFSET SECTORS: the same for SECTORS
+# from OFFSET (sectors; both multiples of 2048).
+pair_same_at() {
+	local a b skip=$(($3 / 2048)) count=$(($4 / 2048))
+	a=$(dd if="$1" iflag=direct bs=1M skip=$skip count=$count 2>/dev/null | md5sum)
+	b=$(peer "dd if=$2 iflag=direct bs=1M skip=$skip count=$count 2>/dev/null | md5sum")
+	[ -n "$a" ] && [ "$a" = "$b" ]
+}
+
 # pair_peer_stat SCSI-DISK NAME: a counter of the peer disk (sysfs).
 pair_peer_stat() {
 	peer "h=\$(readlink -f /sys/block/${1#/dev/}/device); h=\${h%/target*}; h=\${h##*/}

@@ -12,7 +12,7 @@
 dm_require_vm
 dm_require_cmd dmsetup
 ktap_print_header
-ktap_set_plan 34
+ktap_set_plan 40
 
 dm_dmesg_mark
 dm_load_module dm_dualmirror || ktap_print_msg "cannot load dm-dualmirror"
@@ -29,6 +29,12 @@ dm_brd_load 1 8
 dm_on_exit dm_unload_module brd
 SD=$(dm_scsi_debug_load dev_size_mb=16)
 dm_on_exit dm_unload_module scsi_debug
+# Metadata devices: a 1 MiB disk, and 4 KiB (room for a superblock only).
+META=$(dm_nullb_create dmwmeta 1)
+dm_on_exit dm_nullb_remove dmwmeta
+dmsetup create dmwtiny --table "0 8 linear $S 0"
+dm_on_exit dmsetup remove dmwtiny
+TINY=/dev/mapper/dmwtiny
 
 P=
 if read -r PH P < <(dmw_peer_add "$PB"); then
@@ -99,16 +105,35 @@ refuse "peer and local the same" "$T $L $L" "Local and peer device are the same"
 refuse "peer not a SCSI disk (brd)" "$T $L /dev/ram0" "Peer device is not a SCSI disk"
 refuse "plain SCSI disk refused (scsi_debug)" "0 16384 dualmirror $L $SD" \
 	"Peer does not speak dualmirror"
+refuse "duplicate nosync" "$T $L ${P:-$SD} 2 nosync nosync" "Duplicate feature nosync"
+refuse "resync_rate not a number" "$T $L ${P:-$SD} 2 resync_rate fast" \
+	"Invalid resync_rate: KiB/s from 0 to 4194304"
+refuse "missing metadata device" "$T $L ${P:-$SD} 2 meta_dev /dev/nonexistent" \
+	"Error opening metadata device"
+if need_peer "metadata device is the local device"; then
+	refuse "metadata device is the local device" "$T $L $P 2 meta_dev $L" \
+		"Metadata device is the local or the peer device"
+fi
+if need_peer "metadata device too small"; then
+	refuse "metadata device too small" "$T $L $P 2 meta_dev $TINY" \
+		"Metadata device too small for the bitmap"
+fi
+if need_peer "metadata device holding something else"; then
+	dd if=/dev/urandom of="$META" bs=4k count=1 oflag=direct 2>/dev/null
+	refuse "metadata device holding something else" "$T $L $P 2 meta_dev $META" \
+		"Metadata device holds something else"
+	dd if=/dev/zero of="$META" bs=4k count=1 oflag=direct 2>/dev/null
+fi
 if need_peer "peer smaller than the target"; then
 	refuse "peer smaller than the target" "0 $((48 * 2048)) dualmirror $L $P" \
 		"Peer device is too small"
 fi
 
-assert_eq "no device left behind" "No devices found" "$(dmsetup ls 2>&1)"
+assert_eq "no device left behind" "dmwtiny" "$(dmsetup ls 2>&1 | awk '{ print $1 }')"
 assert_eq "no module reference left behind" 0 \
 	"$(cat /sys/module/dm_dualmirror/refcnt 2>/dev/null)"
 
-good="$L $P 6 inline_max 16384 peer_timeout 2000 region_size 256"
+good="$L $P 7 inline_max 16384 peer_timeout 2000 region_size 256 nosync"
 if need_peer "good table loads"; then
 	assert_true "good table loads" dmsetup create dmwt --table "$T $good"
 fi
@@ -137,7 +162,7 @@ if need_peer "dmsetup remove"; then
 	assert_true "dmsetup remove" dmsetup remove dmwt
 fi
 if need_peer "inline_max 0: a 4 KiB write goes split"; then
-	dmsetup create dmwt --table "$T $L $P 2 inline_max 0" &&
+	dmsetup create dmwt --table "$T $L $P 3 inline_max 0 nosync" &&
 		write dmwt 4096
 	assert_eq "inline_max 0: a 4 KiB write goes split" "0 1 6" \
 		"$(dmw_field dmwt 3) $(dmw_field dmwt 5) $(dmw_field dmwt 6)"
