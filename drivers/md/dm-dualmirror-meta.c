@@ -133,7 +133,7 @@ static int dmw_meta_sb_check(struct dmw_c *dmc, bool *fresh, char **error)
 	*fresh = false;
 	if (le64_to_cpu(sb->magic) != DMW_META_MAGIC) {
 		if (memchr_inv(m->sb, 0, DMW_META_SB_SIZE)) {
-			*error = "Metadata device holds something else: zero its first 4 KiB to create new metadata";
+			*error = "Metadata device holds something else: zero its first 4 KiB";
 			return -EINVAL;
 		}
 		*fresh = true;

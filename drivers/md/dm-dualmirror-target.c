@@ -1090,7 +1090,7 @@ static void dmw_first_claim(struct dmw_c *dmc)
 		dmc->state = DMW_S_DEGRADED;
 	spin_unlock_irq(&dmc->lock);
 	if (r == -EPERM)
-		DMERR("the peer was claimed by another primary: fenced ('reconnect force' makes this copy win)");
+		DMERR("fenced: the peer was claimed by another primary");
 	else if (r)
 		DMERR("cannot claim the peer (%s): degraded",
 		      error ? error : "no answer");
@@ -1445,7 +1445,7 @@ static void dmw_status(struct dm_target *ti, status_type_t type,
 
 	switch (type) {
 	case STATUSTYPE_INFO:
-		DMEMIT("%s %llu/%llu %lld %lld %lld %lld %lld %llu %llu %llu %lld %lld %lld %s %lld",
+		DMEMIT("%s %llu/%llu %lld %lld %lld %lld %lld %llu %llu %llu %lld %lld %lld %s",
 		       dmw_state_word(dmc),
 		       (unsigned long long)dmw_oos_sectors(dmc),
 		       (unsigned long long)ti->len,
@@ -1460,8 +1460,8 @@ static void dmw_status(struct dm_target *ti, status_type_t type,
 		       atomic64_read(&st->ops[DMW_FR_FLUSH]),
 		       atomic64_read(&st->fua),
 		       atomic64_read(&st->overlap_waits),
-		       dmw_error_name(READ_ONCE(dmc->last_error)),
-		       atomic64_read(&st->retries));
+		       dmw_error_name(READ_ONCE(dmc->last_error)));
+		DMEMIT(" %lld", atomic64_read(&st->retries));
 		if (dmc->meta.dev)
 			DMEMIT(" %lu", dmw_meta_dirty_regions(dmc));
 		else

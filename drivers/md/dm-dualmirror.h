@@ -60,10 +60,6 @@ enum dmw_error {
 	DMW_E_NONE = 0xff,
 };
 
-#ifndef DMW_F_FORCE
-#define DMW_F_FORCE		0x1	/* CLAIM: whatever the generation */
-#endif
-
 /* In dmw_pio.error: the failure may go away if the leg is sent again */
 #define DMW_E_TRANSIENT		0x100
 

@@ -48,7 +48,7 @@ regions() { dmw_field "$1" 16; }
 table() {
 	local p=$1
 	shift
-	echo "0 $SECTORS dualmirror $L $p $(($# + 2)) meta_dev $M $*"
+	echo "0 $SECTORS dualmirror $L $p $(($# + 2)) meta_dev $M${*:+ $*}"
 }
 same() { pair_same "$L" "$PB" $SECTORS; }
 
