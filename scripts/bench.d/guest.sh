@@ -408,13 +408,19 @@ dualmirror_prepare() {
 	DM_READY=1
 }
 
+# setup_dualmirror [FEATURE-WORD...]: the mirror over LOCAL and the peer
+# disk, with "nosync" (both legs start identical, as dm-mirror's nosync,
+# md's --assume-clean and DRBD's --clear-bitmap: no initial sync runs
+# during the measurements) and FEATURE-WORDs.
 setup_dualmirror() {
-	local features=$1
+	local features=${*:+$* }nosync
 	[ -n "$DM_READY" ] || { REASON=$DM_REASON; return 1; }
 	local len a b table
 	a=$(sectors $LOCAL) b=$(sectors "$DM_SD")
 	len=$((a < b ? a : b))
-	table="0 $len dualmirror $LOCAL $DM_SD${features:+ $features}"
+	# shellcheck disable=SC2086 # a list of words
+	set -- $features
+	table="0 $len dualmirror $LOCAL $DM_SD $# $features"
 	if ! dmsetup create bench-dualmirror --table "$table" 2>"$raw/err.txt"; then
 		REASON="dmsetup create: $(tr '\n' ' ' <"$raw/err.txt")"
 		return 1
@@ -422,8 +428,8 @@ setup_dualmirror() {
 	DEV=$(dm_dev bench-dualmirror) SIDS=$DM_SID DMNAME=bench-dualmirror
 	INFO="dualmirror: $table"
 }
-setup_dm_inline() { setup_dualmirror ""; }
-setup_dm_split() { setup_dualmirror "2 inline_max 0"; }
+setup_dm_inline() { setup_dualmirror; }
+setup_dm_split() { setup_dualmirror inline_max 0; }
 teardown_dm_inline() { dmsetup remove bench-dualmirror; }
 teardown_dm_split() { dmsetup remove bench-dualmirror; }
 

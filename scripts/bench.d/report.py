@@ -511,6 +511,9 @@ def check(doc):
                     problems.append(f"{cfg} {w}: no {k}")
             if not r.get("ios"):
                 problems.append(f"{cfg} {w}: fio completed no I/O")
+            if r.get("dm_state") not in (None, "connected"):
+                problems.append(f"{cfg} {w}: the mirror was {r['dm_state']} "
+                                "(not connected and in sync) during the run")
     return problems
 
 
