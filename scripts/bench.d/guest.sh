@@ -1,12 +1,16 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# The guest half of scripts/bench: runs inside one scripts/vm-run guest.
+# The guest half of scripts/bench: runs inside one scripts/vm-run guest, or
+# (--pair) on the primary guest of a scripts/vm-pair run, where it sets up
+# the peer's half on the peer guest through the peer's agent
+# (selftests/pair/agent.py) with the functions of scripts/bench.d/lib.sh.
 #
 # Builds every configuration on memory-backed disks (null_blk), one after the
 # other in the same boot, runs the same fio workloads against each and
 # saves the raw figures (fio JSON, /proc/stat, dmsetup status and open-iscsi
-# PDU counters before and after each workload) under OUT/raw/. The host half
+# PDU counters before and after each workload; with --pair also the peer
+# guest's /proc/stat) under OUT/raw/. The host half
 # (scripts/bench.d/report.py) turns them into the table, JSON and plot.
 #
 # A configuration that cannot be built (the dualmirror modules are not
@@ -14,12 +18,13 @@
 # reason and the run goes on.
 #
 #   guest.sh --out DIR [--runtime SECS] [--rounds N] [--size-mb MB] [--configs LIST]
-#            [--workloads LIST] [--profile]
+#            [--workloads LIST] [--profile] [--pair [--netem-delay DELAY]]
 set -euo pipefail
 
 prog=bench-guest
 repo=${DM_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)}
-PY=/usr/bin/python3
+# shellcheck source=scripts/bench.d/lib.sh
+. "$repo/scripts/bench.d/lib.sh"
 DRBDSETUP=/lib/drbd/drbdsetup-84
 
 ALL_CONFIGS="local iscsi dm-inline dm-split dm-mirror md-raid1 drbd"
@@ -32,15 +37,8 @@ size_mb=256
 configs=$ALL_CONFIGS
 workloads=$ALL_WORKLOADS
 profile=0
-
-die() {
-	echo "$prog: error: $*" >&2
-	exit 1
-}
-
-log() {
-	printf '%s %s: %s\n' "$(date +%T)" "$prog" "$*"
-}
+pair=0
+netem_delay=
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -51,31 +49,51 @@ while [ $# -gt 0 ]; do
 	--configs) configs=${2//,/ }; shift 2 ;;
 	--workloads) workloads=${2//,/ }; shift 2 ;;
 	--profile) profile=1; shift ;;
+	--pair) pair=1; shift ;;
+	--netem-delay) netem_delay=$2; shift 2 ;;
 	*) die "unknown argument '$1'" ;;
 	esac
 done
 [ -n "$out" ] || die "--out DIR is required"
+[ "$pair" = 1 ] || [ -z "$netem_delay" ] || die "--netem-delay needs --pair"
+if [ "$pair" = 1 ]; then
+	[ -n "${DM_PEER_CTL:-}" ] && [ -n "${DM_PEER_ADDR:-}" ] && [ -n "${DM_LINK_DEV:-}" ] ||
+		die "--pair: not on the primary of a scripts/vm-pair run (no DM_PEER_CTL)"
+fi
 raw=$out/raw
 mkdir -p "$raw"
 
+# on_peer FUNCTION ARG...: run a function of lib.sh on the peer's side:
+# here in one guest, on the peer guest through its agent with --pair
+# (its output and status come back; stderr is merged into the output).
+on_peer() {
+	if [ "$pair" = 0 ]; then
+		"$@"
+		return
+	fi
+	"$PY" "$repo/selftests/pair/agent.py" run --host "$DM_PEER_CTL" --timeout 600 \
+		". scripts/bench.d/lib.sh; $(printf '%q ' "$@")"
+}
+
 # ---- disks -----------------------------------------------------------------
 #
-# Four memory-backed null_blk devices, made through configfs (so that they
-# do not collide with disks other tests of the same guest made):
+# Four memory-backed null_blk devices (lib.sh's bench_disks):
 # LOCAL          the local leg of every configuration (and the "local" row)
 # FLOOR_BACKING  the peer disk exported through LIO's block backstore: the
 #                plain iSCSI floor, and the remote leg of dm-mirror and md
 # DM_BACKING     the backing disk of dualmirror_peer (exported through pscsi)
 # DRBD_BACKING   DRBD's peer disk
+# LOCAL is the primary's, the other three the peer's (on the peer guest
+# with --pair).
 LOCAL= FLOOR_BACKING= DM_BACKING= DRBD_BACKING=
-NULLB_NAMES="bench-local bench-floor bench-dm bench-drbd"
-NULLB_CFS=/sys/kernel/config/nullb
+LOCAL_NAMES="bench-local"
+PEER_NAMES="bench-floor bench-dm bench-drbd"
 
-PORTAL=127.0.0.1:3260
-IQN_FLOOR=iqn.2026-11.org.example:bench-floor
-IQN_DM=iqn.2026-11.org.example:bench-dualmirror
-# The iSCSI login parameters of every session, on both sides.
-ISCSI_PARAMS="ImmediateData=Yes InitialR2T=No MaxRecvDataSegmentLength=65536 FirstBurstLength=65536"
+if [ "$pair" = 1 ]; then
+	PORTAL=$DM_PEER_ADDR:3260
+else
+	PORTAL=127.0.0.1:3260
+fi
 
 FLOOR_SD=
 FLOOR_SID=
@@ -84,68 +102,20 @@ DM_SID=
 DM_PEER_SD=
 DM_PEER_STATS=
 
-sectors() {
-	blockdev --getsz "$1"
-}
-
-set_noop_scheduler() {
-	local q=/sys/block/${1#/dev/}/queue/scheduler
-	[ ! -w "$q" ] || echo none >"$q" 2>/dev/null || true
-}
-
-# make_nullb NAME: a memory-backed null_blk disk of size_mb MiB that
-# completes each request in the submitter's context (irqmode 0, like brd);
-# prints its /dev node.
-make_nullb() {
-	local d=$NULLB_CFS/$1 dev
-	mkdir "$d"
-	echo "$size_mb" >"$d/size"
-	echo 1 >"$d/memory_backed"
-	echo 512 >"$d/blocksize"
-	echo 0 >"$d/irqmode"
-	echo 2 >"$d/queue_mode"
-	echo 1 >"$d/power"
-	# Kernels since 5.19 name the disk after the configfs directory.
-	dev=/dev/$1
-	[ -b "$dev" ] || dev=/dev/nullb$(cat "$d/index")
-	[ -b "$dev" ] || die "no /dev/$1 or $dev appeared for null_blk $1"
-	echo "$dev"
-}
-
 setup_disks() {
-	if [ ! -d $NULLB_CFS ]; then
-		# nr_devices=0: only the configfs devices below.
-		modprobe null_blk nr_devices=0
-	fi
-	[ -d $NULLB_CFS ] || die "null_blk has no configfs interface"
-	local n d
-	remove_disks
-	LOCAL=$(make_nullb bench-local)
-	FLOOR_BACKING=$(make_nullb bench-floor)
-	DM_BACKING=$(make_nullb bench-dm)
-	DRBD_BACKING=$(make_nullb bench-drbd)
-	for d in $LOCAL $FLOOR_BACKING $DM_BACKING $DRBD_BACKING; do
-		set_noop_scheduler "$d"
-		# A memory-backed null_blk allocates a page on its first write:
-		# allocate them all now so that no configuration pays for it.
-		dd if=/dev/zero of="$d" bs=1M count="$size_mb" oflag=direct status=none
-	done
-}
-
-remove_disks() {
-	local n
-	for n in $NULLB_NAMES; do
-		[ -d "$NULLB_CFS/$n" ] || continue
-		echo 0 >"$NULLB_CFS/$n/power" 2>/dev/null || true
-		rmdir "$NULLB_CFS/$n" 2>/dev/null || true
-	done
+	# shellcheck disable=SC2086 # lists of names
+	read -r LOCAL <<<"$(bench_disks "$size_mb" $LOCAL_NAMES)"
+	# shellcheck disable=SC2086
+	read -r FLOOR_BACKING DM_BACKING DRBD_BACKING <<<"$(on_peer bench_disks "$size_mb" $PEER_NAMES)"
+	[ -b "$LOCAL" ] || die "no local disk"
+	[ -n "$DRBD_BACKING" ] || die "the peer's disks could not be made"
 }
 
 # ---- LIO and open-iscsi ----------------------------------------------------
 
+# The peer's LIO target, and the primary's open-iscsi initiator.
 setup_lio() {
-	modprobe -a target_core_mod target_core_iblock target_core_pscsi iscsi_target_mod
-	mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config
+	on_peer lio_start
 	modprobe iscsi_tcp
 	mkdir -p /run/lock/iscsi /var/lib/iscsi /etc/iscsi
 	pgrep -x iscsid >/dev/null || iscsid
@@ -155,44 +125,6 @@ setup_lio() {
 		[ $? = 21 ] && break # "no active sessions": iscsid answered
 		sleep 0.1
 	done
-}
-
-# lio_export IQN BACKSTORE DEV: one iSCSI target, LUN 0, any initiator.
-lio_export() {
-	"$PY" - "$1" "$2" "$3" "$PORTAL" $ISCSI_PARAMS <<'PYEOF'
-import sys
-from rtslib_fb import (BlockStorageObject, FabricModule, LUN, NetworkPortal,
-                       PSCSIStorageObject, TPG, Target)
-iqn, kind, dev, portal = sys.argv[1:5]
-params = dict(p.split("=", 1) for p in sys.argv[5:])
-name = iqn.rsplit(":", 1)[1]
-so = (PSCSIStorageObject(name, dev=dev) if kind == "pscsi"
-      else BlockStorageObject(name, dev=dev))
-tpg = TPG(Target(FabricModule("iscsi"), iqn), 1)
-ip, _, port = portal.rpartition(":")
-NetworkPortal(tpg, ip, int(port))
-LUN(tpg, 0, so)
-for key, value in {"authentication": "0", "generate_node_acls": "1",
-                   "demo_mode_write_protect": "0",
-                   "cache_dynamic_acls": "1"}.items():
-    tpg.set_attribute(key, value)
-for key, value in params.items():
-    tpg.set_parameter(key, value)
-tpg.enable = True
-PYEOF
-}
-
-lio_delete() {
-	"$PY" - "$1" <<'PYEOF'
-import sys
-from rtslib_fb import RTSRoot
-for target in RTSRoot().targets:
-    if target.wwn == sys.argv[1]:
-        objs = [l.storage_object for t in target.tpgs for l in t.luns]
-        target.delete()
-        for so in objs:
-            so.delete()
-PYEOF
 }
 
 # iscsi_login IQN: discover, set the node's login parameters to match the
@@ -231,7 +163,9 @@ iscsi_negotiated() {
 }
 
 setup_floor() {
-	lio_export "$IQN_FLOOR" block "$FLOOR_BACKING"
+	# (rtslib may warn about its dbroot: kept apart.)
+	on_peer lio_export "$IQN_FLOOR" block "$FLOOR_BACKING" "$PORTAL" >"$raw/lio-floor.txt" 2>&1 ||
+		{ cat "$raw/lio-floor.txt" >&2; return 1; }
 	local r
 	r=$(iscsi_login "$IQN_FLOOR") || return 1
 	read -r FLOOR_SID FLOOR_SD <<<"$r"
@@ -257,7 +191,8 @@ teardown_local() { :; }
 setup_iscsi() {
 	[ -n "$FLOOR_SD" ] || { REASON="the plain iSCSI LUN could not be set up"; return 1; }
 	DEV=$FLOOR_SD SIDS=$FLOOR_SID
-	INFO="$FLOOR_BACKING via LIO block backstore, loopback iSCSI session $FLOOR_SID ($FLOOR_SD)"
+	INFO="$FLOOR_BACKING via LIO block backstore, iSCSI session $FLOOR_SID to $PORTAL ($FLOOR_SD)"
+	[ "$pair" = 1 ] || INFO=${INFO/iSCSI session/loopback iSCSI session}
 }
 teardown_iscsi() { :; }
 
@@ -314,15 +249,10 @@ teardown_md_raid1() {
 # directly: drbdadm insists that a resource's two "on HOST" sections name
 # two different hosts, one of them this one.
 setup_drbd() {
+	[ "$pair" = 0 ] || { setup_drbd_pair; return; }
 	modprobe drbd 2>"$raw/err.txt" || { REASON="modprobe drbd: $(cat "$raw/err.txt")"; return 1; }
 	[ -x "$DRBDSETUP" ] || { REASON="$DRBDSETUP missing (apt-get install drbd-utils)"; return 1; }
-	local m dev
-	for m in "0 $LOCAL" "1 $DRBD_BACKING"; do
-		set -- $m
-		wipefs -a -q "$2" || true
-		printf 'yes\nyes\nyes\n' | drbdmeta --force "$1" v08 "$2" internal create-md >"$raw/err.txt" 2>&1 ||
-			{ REASON="drbdmeta create-md on $2: $(tail -n 3 "$raw/err.txt" | tr '\n' ' ')"; return 1; }
-	done
+	REASON=$(drbd_create_md 0 "$LOCAL") && REASON=$(drbd_create_md 1 "$DRBD_BACKING") || return 1
 	$DRBDSETUP new-resource r0 && $DRBDSETUP new-minor r0 0 0 &&
 		$DRBDSETUP attach 0 $LOCAL $LOCAL internal &&
 		$DRBDSETUP new-resource r1 && $DRBDSETUP new-minor r1 1 0 &&
@@ -330,11 +260,7 @@ setup_drbd() {
 		$DRBDSETUP connect r0 ipv4:127.0.0.1:7788 ipv4:127.0.0.1:7789 --protocol=C &&
 		$DRBDSETUP connect r1 ipv4:127.0.0.1:7789 ipv4:127.0.0.1:7788 --protocol=C ||
 		{ REASON="drbdsetup failed"; return 1; }
-	for _ in $(seq 100); do
-		[ "$(grep -c 'cs:Connected' /proc/drbd)" = 2 ] && break
-		sleep 0.1
-	done
-	[ "$(grep -c 'cs:Connected' /proc/drbd)" = 2 ] ||
+	drbd_wait_connected 2 10 ||
 		{ REASON="the two DRBD resources did not connect: $(tr '\n' ' ' </proc/drbd)"; return 1; }
 	$DRBDSETUP new-current-uuid --clear-bitmap 0
 	$DRBDSETUP primary 0
@@ -345,9 +271,39 @@ setup_drbd() {
 }
 teardown_drbd() {
 	cat /proc/drbd >>"$raw/drbd-state.txt" 2>/dev/null || true
+	[ "$pair" = 0 ] || { teardown_drbd_pair; return; }
 	$DRBDSETUP secondary 0 || true
 	$DRBDSETUP down r0 || true
 	$DRBDSETUP down r1 || true
+}
+
+# DRBD 8.4 between the two guests, configured as between two servers:
+# one resource file naming both hosts (the guests' host names), drbdadm
+# on each node (lib.sh's drbd_node_up), this guest primary on LOCAL, the
+# peer guest secondary on DRBD_BACKING, over the link.
+setup_drbd_pair() {
+	local me peer_host
+	me=$(uname -n)
+	peer_host=$(on_peer uname -n) || { REASON="no host name from the peer"; return 1; }
+	local hosts=("$me" "$LOCAL" "$DM_PRIMARY_ADDR" "$peer_host" "$DRBD_BACKING" "$DM_PEER_ADDR")
+	REASON=$(drbd_node_up "${hosts[@]}") || return 1
+	REASON=$(on_peer drbd_node_up "${hosts[@]}") || { REASON=$(tail -n 1 <<<"$REASON"); return 1; }
+	drbd_wait_connected 1 30 ||
+		{ REASON="DRBD did not connect to $peer_host: $(tr '\n' ' ' </proc/drbd)"; return 1; }
+	drbdadm -c "$DRBD_CONF" -- --clear-bitmap new-current-uuid "$DRBD_RES" >"$raw/err.txt" 2>&1 &&
+		drbdadm -c "$DRBD_CONF" primary "$DRBD_RES" >>"$raw/err.txt" 2>&1 ||
+		{ REASON="drbdadm new-current-uuid/primary: $(tail -n 3 "$raw/err.txt" | tr '\n' ' ')"; return 1; }
+	DEV=/dev/drbd0
+	[ -b $DEV ] || { REASON="no $DEV"; return 1; }
+	INFO="DRBD $(sed -n 's/^version: \([^ ]*\).*/\1/p' /proc/drbd) protocol C, internal metadata, drbdadm; $me on $LOCAL (primary) <-TCP $DM_PRIMARY_ADDR:$DRBD_PORT-$DM_PEER_ADDR:$DRBD_PORT-> $peer_host on $DRBD_BACKING (secondary)"
+	{
+		cat "$DRBD_CONF"
+		cat /proc/drbd
+	} >"$raw/drbd-state.txt"
+}
+teardown_drbd_pair() {
+	drbd_node_down
+	on_peer drbd_node_down
 }
 
 # dualmirror: the peer module makes a virtual disk over DM_BACKING, LIO
@@ -362,28 +318,15 @@ dualmirror_prepare() {
 		DM_REASON="the dualmirror target is not registered (dm-dualmirror.ko not built or not loaded)"
 		return 1
 	fi
-	if [ ! -x "$ctl" ]; then
-		DM_REASON="scripts/dualmirrorctl (peer add/export) is not in the tree yet"
+	local log=$raw/dualmirror-prepare.txt r
+	# The peer's half: a dualmirror_peer disk over DM_BACKING, exported.
+	if ! r=$(on_peer dm_peer_export "$DM_BACKING" "$IQN_DM" "$PORTAL" 2>&1); then
+		DM_REASON=$(tail -n 1 <<<"$r")
 		return 1
 	fi
-	local log=$raw/dualmirror-prepare.txt peer_sd
-	if ! peer_sd=$("$ctl" peer add "$DM_BACKING" 2>>"$log"); then
-		DM_REASON="dualmirrorctl peer add $DM_BACKING: $(tail -n 3 "$log" | tr '\n' ' ')"
-		return 1
-	fi
-	peer_sd=$(grep -o '/dev/sd[a-z]*' <<<"$peer_sd" | tail -n 1)
-	[ -b "$peer_sd" ] || { DM_REASON="dualmirrorctl peer add printed no /dev/sdX"; return 1; }
-	DM_PEER_SD=$peer_sd
-	# The peer's own counters: hostN of its SCSI disk.
-	local h
-	h=$(readlink -f "/sys/block/${peer_sd#/dev/}/device" | grep -o '/host[0-9]*/' | tr -d /)
-	[ ! -d "/sys/class/scsi_host/$h/dualmirror_stats" ] ||
-		DM_PEER_STATS=/sys/class/scsi_host/$h/dualmirror_stats
-	echo "peer disk: $peer_sd over $DM_BACKING" >>"$log"
-	if ! "$ctl" peer export "$peer_sd" "$IQN_DM" --portal "$PORTAL" >>"$log" 2>&1; then
-		DM_REASON="dualmirrorctl peer export $peer_sd: $(tail -n 3 "$log" | tr '\n' ' ')"
-		return 1
-	fi
+	read -r DM_PEER_SD DM_PEER_STATS <<<"$(tail -n 1 <<<"$r")"
+	[ "$DM_PEER_STATS" != - ] || DM_PEER_STATS=
+	echo "peer disk: $DM_PEER_SD over $DM_BACKING (counters: ${DM_PEER_STATS:-none})" >>"$log"
 	local att
 	if att=$("$ctl" primary attach "$PORTAL" "$IQN_DM" 2>>"$log"); then
 		echo "attached with: dualmirrorctl primary attach $PORTAL $IQN_DM" >>"$log"
@@ -404,7 +347,7 @@ dualmirror_prepare() {
 	set_noop_scheduler "$DM_SD"
 	echo "primary side: session $DM_SID, $DM_SD" >>"$log"
 	iscsi_negotiated "$DM_SID" >"$raw/iscsi-dualmirror-session.txt"
-	log "dualmirror peer: $DM_BACKING -> dualmirror_peer $peer_sd -> LIO pscsi -> session $DM_SID -> $DM_SD"
+	log "dualmirror peer: $DM_BACKING -> dualmirror_peer $DM_PEER_SD -> LIO pscsi -> session $DM_SID -> $DM_SD"
 	DM_READY=1
 }
 
@@ -446,22 +389,43 @@ fio_args() {
 	esac
 }
 
+# snapshot BASE: the counters before (BASE ends in .before) or after a fio
+# run; this guest's /proc/stat is read nearest to fio.
+# With --pair the peer guest's are read through its agent (about a second,
+# while this guest reads its own); between two workloads of the same
+# configuration nothing but this runs on the peer, so the peer's counters
+# after one workload (PEER_LAST) serve as those before the next.
+PEER_LAST=
 snapshot() {
 	local base=$1
-	cat /proc/stat >"$base.stat"
+	case "$base" in *.after) cat /proc/stat >"$base.stat" ;; esac
 	if [ -n "$DMNAME" ]; then
 		dmsetup status "$DMNAME" >"$base.dm" 2>&1 || true
 	fi
-	if [ -n "$DMNAME" ] && [ -n "$DM_PEER_STATS" ]; then
-		grep -H . "$DM_PEER_STATS"/*_interrupts "$DM_PEER_STATS"/*_commands \
-			"$DM_PEER_STATS"/*_writes "$DM_PEER_STATS"/*_rejected \
-			>"$base.peer" 2>/dev/null || true
+	local peer_stats=
+	[ -z "$DMNAME" ] || peer_stats=$DM_PEER_STATS
+	if [ "$pair" = 1 ] && [ -n "$PEER_LAST" ] && [ "${base%.before}" != "$base" ]; then
+		cp "$PEER_LAST" "$base.peer-all"
+		true &
+	elif [ "$pair" = 1 ]; then
+		# shellcheck disable=SC2086 # none or one directory
+		on_peer peer_snapshot $peer_stats >"$base.peer-all" 2>&1 &
+	elif [ -n "$peer_stats" ]; then
+		peer_counters "$peer_stats" >"$base.peer"
 	fi
 	local sid
 	for sid in $SIDS; do
 		echo "session $sid"
 		iscsiadm -m session -r "$sid" -s 2>&1 || true
 	done >"$base.iscsi"
+	if [ "$pair" = 1 ]; then
+		wait $!
+		sed '/^## dualmirror_stats$/,$d' "$base.peer-all" >"$base.peer-stat"
+		[ -z "$peer_stats" ] || sed '1,/^## dualmirror_stats$/d' "$base.peer-all" >"$base.peer"
+		PEER_LAST=/tmp/bench-peer-last
+		mv "$base.peer-all" "$PEER_LAST"
+	fi
+	case "$base" in *.before) cat /proc/stat >"$base.stat" ;; esac
 }
 
 run_workload() {
@@ -514,21 +478,18 @@ cleanup() {
 		dmsetup remove "$n" >/dev/null 2>&1 || true
 	done
 	[ ! -b /dev/md100 ] || mdadm --stop /dev/md100 >/dev/null 2>&1 || true
-	if [ -e /proc/drbd ]; then
+	if [ -e /proc/drbd ] && [ "$pair" = 0 ]; then
 		$DRBDSETUP down r0 >/dev/null 2>&1 || true
 		$DRBDSETUP down r1 >/dev/null 2>&1 || true
 	fi
+	drbd_node_down
 	iscsi_logout "$IQN_DM"
 	iscsi_logout "$IQN_FLOOR"
-	if [ -n "$DM_PEER_SD" ]; then
-		"$repo/scripts/dualmirrorctl" peer unexport "$IQN_DM" >/dev/null 2>&1 || true
-		"$repo/scripts/dualmirrorctl" peer remove "$DM_PEER_SD" >/dev/null 2>&1 || true
-	fi
-	if [ -d /sys/kernel/config/target/iscsi ]; then
-		lio_delete "$IQN_DM" >/dev/null 2>&1 || true
-		lio_delete "$IQN_FLOOR" >/dev/null 2>&1 || true
-	fi
-	remove_disks
+	[ -z "$netem_delay" ] || link_netem
+	# shellcheck disable=SC2086 # a list of names
+	on_peer peer_cleanup "${DM_PEER_SD:--}" $PEER_NAMES >/dev/null 2>&1 || true
+	# shellcheck disable=SC2086
+	remove_disks $LOCAL_NAMES
 }
 trap cleanup EXIT
 
@@ -553,8 +514,32 @@ trap cleanup EXIT
 	echo "modules=$(cut -d' ' -f1 /proc/modules | grep -i dualmirror | tr '\n' ' ')"
 	echo "user_hz=$(getconf CLK_TCK)"
 	echo "started=$(date -u +%FT%TZ)"
+	if [ "$pair" = 1 ]; then
+		echo "mode=pair"
+		echo "host=$(uname -n)"
+		echo "peer_host=$(on_peer uname -n)"
+		echo "peer_kernel=$(on_peer uname -r)"
+		echo "peer_cpus=$(on_peer nproc)"
+		echo "peer_modules=$(on_peer cut -d' ' -f1 /proc/modules | grep -i dualmirror | tr '\n' ' ')"
+		echo "link=$DM_LINK_DEV $DM_PRIMARY_ADDR -> $DM_PEER_ADDR"
+		echo "netem_delay=$netem_delay"
+	fi
 } >"$raw/env.txt"
 
+if [ "$pair" = 1 ]; then
+	log "two guests: $(uname -n) (primary) and $(on_peer uname -n) (peer) over $DM_LINK_DEV"
+	if [ -n "$netem_delay" ]; then
+		# Both sides: every round trip over the link gains twice DELAY.
+		link_netem delay "$netem_delay"
+		on_peer link_netem delay "$netem_delay" >/dev/null ||
+			die "netem on the peer's side failed"
+		log "netem delay $netem_delay on both sides of the link"
+	fi
+	# The link's round trip as the benchmark found it (busybox ping).
+	rtt=$(busybox ping -c 5 -q "$DM_PEER_ADDR" 2>&1 | sed -n 's|.*min/avg/max = \([^ ]*\).*|\1|p')
+	echo "link_rtt_ms=$rtt" >>"$raw/env.txt"
+	log "link round trip min/avg/max: $rtt ms"
+fi
 log "disks: 4 x null_blk memory-backed $size_mb MiB, $rounds rounds of $runtime s per workload"
 setup_disks
 setup_lio
@@ -583,7 +568,7 @@ for round in $(seq "$rounds"); do
 	for cfg in "${order[@]}"; do
 		mkdir -p "$raw/$cfg"
 		[ ! -f "$raw/$cfg/unavailable.txt" ] || continue
-		DEV= SIDS= DMNAME= INFO= REASON=
+		DEV= SIDS= DMNAME= INFO= REASON= PEER_LAST=
 		fn=setup_${cfg//-/_}
 		if ! "$fn"; then
 			log "$cfg: not available: $REASON"

@@ -6,7 +6,8 @@
 
 Reads what scripts/bench.d/guest.sh saved under --raw (per configuration
 and workload: fio JSON, /proc/stat, dmsetup status and open-iscsi PDU
-counters before and after) and writes into --out:
+counters before and after; in a two-guest run also the peer guest's
+/proc/stat) and writes into --out:
 
   bench.json   every figure, with fio version, kernel and VM settings
   table.txt    the side-by-side table (also printed): each figure and its
@@ -142,6 +143,21 @@ def parse_peer(text):
     return res
 
 
+def stat_delta(before, after):
+    """/proc/stat counters after minus before, or None."""
+    b = parse_stat(read(before) or "")
+    a = parse_stat(read(after) or "")
+    if not (a and b):
+        return None
+    return {k: a[k] - b[k] for k in a if k in b}
+
+
+def busy_ticks(d):
+    """CPU ticks not idle, of a stat_delta."""
+    return sum(d.get(k, 0) for k in ("user", "nice", "system", "irq",
+                                     "softirq", "steal"))
+
+
 def ratio(a, b):
     """a / b rounded, or None."""
     if a is None or not b:
@@ -185,14 +201,19 @@ def one_run(base, cfg):
         res[tag + "lat_p50_us"] = round(pct.get("50.000000", 0) / 1000, 1)
         res[tag + "lat_p99_us"] = round(pct.get("99.000000", 0) / 1000, 1)
         res[tag + "lat_p999_us"] = round(pct.get("99.900000", 0) / 1000, 1)
-    # CPU time and interrupts per I/O, from /proc/stat around the fio run.
-    b = parse_stat(read(base + ".before.stat") or "")
-    a = parse_stat(read(base + ".after.stat") or "")
-    if a and b and ios:
+    # CPU time and interrupts per I/O, from /proc/stat around the fio run:
+    # of the guest, or of both guests of a two-guest run (the peer guest's
+    # share apart too).
+    d = stat_delta(base + ".before.stat", base + ".after.stat")
+    dp = stat_delta(base + ".before.peer-stat", base + ".after.peer-stat")
+    if d and ios:
         hz = 100.0
-        d = {k: a[k] - b[k] for k in a if k in b}
-        busy = sum(d.get(k, 0) for k in ("user", "nice", "system", "irq",
-                                         "softirq", "steal"))
+        if dp:
+            res["cpu_primary_us_per_io"] = round(busy_ticks(d) / hz * 1e6 / ios, 2)
+            res["cpu_peer_us_per_io"] = round(busy_ticks(dp) / hz * 1e6 / ios, 2)
+            res["intr_peer_per_io"] = round(dp.get("intr", 0) / ios, 3)
+            d = {k: v + dp.get(k, 0) for k, v in d.items()}
+        busy = busy_ticks(d)
         total = busy + d.get("idle", 0) + d.get("iowait", 0)
         res["cpu_us_per_io"] = round(busy / hz * 1e6 / ios, 2)
         res["cpu_user_us_per_io"] = round((d["user"] + d["nice"]) / hz * 1e6 / ios, 2)
@@ -365,6 +386,14 @@ def table(doc):
     if vm:
         out.append("vm: " + ", ".join(f"{k} {v}" for k, v in vm.items()
                                       if k in ("qemu", "accel", "cpus", "memory", "host_cpu")))
+    pair = g.get("mode") == "pair"
+    if pair:
+        netem = g.get("netem_delay")
+        out.append(f"two guests: primary {g.get('host')}, peer {g.get('peer_host')} "
+                   f"({g.get('peer_cpus')} vCPU, kernel {g.get('peer_kernel')}) over a "
+                   f"virtio-net link ({g.get('link')}); "
+                   + (f"netem delay {netem} on both sides; " if netem else "no netem; ")
+                   + f"ping RTT min/avg/max {g.get('link_rtt_ms') or '?'} ms")
     out.append("")
     cfgs = doc["configs"]
     for w, title in WORKLOADS:
@@ -415,8 +444,9 @@ def table(doc):
     out.extend(aims(doc))
     out.append("xISCSI/xLOCAL: ratio of the workload's headline figure (QD1: mean "
                "latency, lower is better; others: IOPS or MB/s, higher is better).")
-    out.append("CPU us/IO: guest CPU time (all CPUs, /proc/stat) per I/O; intr/IO: "
-               "guest interrupts per I/O; ctxsw/IO: context switches per I/O;")
+    both = " of both guests" if pair else ""
+    out.append(f"CPU us/IO: guest CPU time (all CPUs, /proc/stat){both} per I/O; intr/IO: "
+               f"guest interrupts{both} per I/O; ctxsw/IO: context switches per I/O;")
     out.append("PDU/IO: iSCSI PDUs (both directions, every session the "
                "configuration uses) per I/O;")
     out.append("dm irq/op: dualmirror's own interrupt count per mirrored write "

@@ -1,0 +1,290 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+#
+# Functions of scripts/bench that run on either end of a mirror.
+#
+# guest.sh sources this file. In one guest it calls every function itself;
+# in a two-guest run (scripts/bench --pair, on scripts/vm-pair) the primary
+# calls the peer's half through the peer guest's agent
+# (selftests/pair/agent.py), one request per call:
+#
+#   . scripts/bench.d/lib.sh; FUNCTION ARG...
+#
+# so a function the peer runs keeps no shell state between calls: it prints
+# what the primary needs (and, when it fails, why) and leaves the rest to
+# the kernel's objects, which it names after its arguments.
+
+PY=/usr/bin/python3
+NULLB_CFS=/sys/kernel/config/nullb
+IQN_FLOOR=iqn.2026-11.org.example:bench-floor
+IQN_DM=iqn.2026-11.org.example:bench-dualmirror
+# The iSCSI login parameters of every session, on both sides.
+ISCSI_PARAMS="ImmediateData=Yes InitialR2T=No MaxRecvDataSegmentLength=65536 FirstBurstLength=65536"
+# DRBD between two guests: the resource, its configuration file on each
+# node, and its TCP port on the link.
+DRBD_RES=bench
+DRBD_CONF=/run/bench-drbd.conf
+DRBD_PORT=7788
+
+: "${prog:=bench-peer}"
+: "${repo:=${DM_REPO:-$PWD}}"
+
+die() {
+	echo "$prog: error: $*" >&2
+	exit 1
+}
+
+log() {
+	printf '%s %s: %s\n' "$(date +%T)" "$prog" "$*"
+}
+
+sectors() {
+	blockdev --getsz "$1"
+}
+
+set_noop_scheduler() {
+	local q=/sys/block/${1#/dev/}/queue/scheduler
+	[ ! -w "$q" ] || echo none >"$q" 2>/dev/null || true
+}
+
+# ---- disks -----------------------------------------------------------------
+
+# make_nullb NAME MB: a memory-backed null_blk disk of MB MiB, made through
+# configfs (so that it does not collide with disks other tests of the same
+# guest made), that completes each request in the submitter's context
+# (irqmode 0, like brd); prints its /dev node.
+make_nullb() {
+	local d=$NULLB_CFS/$1 dev
+	mkdir "$d"
+	echo "$2" >"$d/size"
+	echo 1 >"$d/memory_backed"
+	echo 512 >"$d/blocksize"
+	echo 0 >"$d/irqmode"
+	echo 2 >"$d/queue_mode"
+	echo 1 >"$d/power"
+	# Kernels since 5.19 name the disk after the configfs directory.
+	dev=/dev/$1
+	[ -b "$dev" ] || dev=/dev/nullb$(cat "$d/index")
+	[ -b "$dev" ] || die "no /dev/$1 or $dev appeared for null_blk $1"
+	echo "$dev"
+}
+
+# bench_disks MB NAME...: a null_blk disk of MB MiB per NAME (one left over
+# from an earlier run is made again), each written once in full; prints
+# their /dev nodes on one line, in the order of the names.
+bench_disks() {
+	local mb=$1 n d devs=()
+	shift
+	if [ ! -d $NULLB_CFS ]; then
+		# nr_devices=0: only the configfs devices below.
+		modprobe null_blk nr_devices=0
+	fi
+	[ -d $NULLB_CFS ] || die "null_blk has no configfs interface"
+	remove_disks "$@"
+	for n in "$@"; do
+		d=$(make_nullb "$n" "$mb") || exit 1
+		set_noop_scheduler "$d"
+		# A memory-backed null_blk allocates a page on its first write:
+		# allocate them all now so that no configuration pays for it.
+		dd if=/dev/zero of="$d" bs=1M count="$mb" oflag=direct status=none
+		devs+=("$d")
+	done
+	echo "${devs[*]}"
+}
+
+# remove_disks NAME...
+remove_disks() {
+	local n
+	for n in "$@"; do
+		[ -d "$NULLB_CFS/$n" ] || continue
+		echo 0 >"$NULLB_CFS/$n/power" 2>/dev/null || true
+		rmdir "$NULLB_CFS/$n" 2>/dev/null || true
+	done
+}
+
+# ---- LIO (the peer's iSCSI target) -----------------------------------------
+
+lio_start() {
+	modprobe -a target_core_mod target_core_iblock target_core_pscsi iscsi_target_mod
+	mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config
+}
+
+# lio_export IQN BACKSTORE DEV PORTAL: one iSCSI target, LUN 0, any
+# initiator, on PORTAL (ADDR:PORT), with ISCSI_PARAMS.
+lio_export() {
+	"$PY" - "$1" "$2" "$3" "$4" $ISCSI_PARAMS <<'PYEOF'
+import sys
+from rtslib_fb import (BlockStorageObject, FabricModule, LUN, NetworkPortal,
+                       PSCSIStorageObject, TPG, Target)
+iqn, kind, dev, portal = sys.argv[1:5]
+params = dict(p.split("=", 1) for p in sys.argv[5:])
+name = iqn.rsplit(":", 1)[1]
+so = (PSCSIStorageObject(name, dev=dev) if kind == "pscsi"
+      else BlockStorageObject(name, dev=dev))
+tpg = TPG(Target(FabricModule("iscsi"), iqn), 1)
+ip, _, port = portal.rpartition(":")
+NetworkPortal(tpg, ip, int(port))
+LUN(tpg, 0, so)
+for key, value in {"authentication": "0", "generate_node_acls": "1",
+                   "demo_mode_write_protect": "0",
+                   "cache_dynamic_acls": "1"}.items():
+    tpg.set_attribute(key, value)
+for key, value in params.items():
+    tpg.set_parameter(key, value)
+tpg.enable = True
+PYEOF
+}
+
+lio_delete() {
+	"$PY" - "$1" <<'PYEOF'
+import sys
+from rtslib_fb import RTSRoot
+for target in RTSRoot().targets:
+    if target.wwn == sys.argv[1]:
+        objs = [l.storage_object for t in target.tpgs for l in t.luns]
+        target.delete()
+        for so in objs:
+            so.delete()
+PYEOF
+}
+
+# ---- dualmirror's peer -----------------------------------------------------
+
+# dm_peer_export BACKING IQN PORTAL: make BACKING a dualmirror_peer SCSI
+# disk (dualmirrorctl peer add) and export it through LIO's pscsi backstore
+# (peer export); print "SCSI-DISK STATS-DIR" (the peer's counters, "-" when
+# it has none). On failure print why on the last line and return 1.
+dm_peer_export() {
+	local ctl=$repo/scripts/dualmirrorctl err=/tmp/bench-dm-peer.err sd h stats=-
+	if [ ! -x "$ctl" ]; then
+		echo "scripts/dualmirrorctl (peer add/export) is not in the tree yet"
+		return 1
+	fi
+	if ! sd=$("$ctl" peer add "$1" 2>"$err"); then
+		echo "dualmirrorctl peer add $1: $(tail -n 3 "$err" | tr '\n' ' ')"
+		return 1
+	fi
+	sd=$(grep -o '/dev/sd[a-z]*' <<<"$sd" | tail -n 1)
+	[ -b "$sd" ] || { echo "dualmirrorctl peer add printed no /dev/sdX"; return 1; }
+	# The peer's own counters: hostN of its SCSI disk.
+	h=$(readlink -f "/sys/block/${sd#/dev/}/device" | grep -o '/host[0-9]*/' | tr -d /)
+	[ ! -d "/sys/class/scsi_host/$h/dualmirror_stats" ] ||
+		stats=/sys/class/scsi_host/$h/dualmirror_stats
+	if ! "$ctl" peer export "$sd" "$2" --portal "$3" >"$err" 2>&1; then
+		echo "dualmirrorctl peer export $sd: $(tail -n 3 "$err" | tr '\n' ' ')"
+		return 1
+	fi
+	echo "$sd $stats"
+}
+
+# dm_peer_remove IQN SCSI-DISK: undo dm_peer_export.
+dm_peer_remove() {
+	"$repo/scripts/dualmirrorctl" peer unexport "$1" >/dev/null 2>&1 || true
+	"$repo/scripts/dualmirrorctl" peer remove "$2" >/dev/null 2>&1 || true
+}
+
+# peer_counters STATS-DIR: the peer disk's counters, "FILE:VALUE" lines.
+peer_counters() {
+	[ -d "$1" ] || return 0
+	grep -H . "$1"/*_interrupts "$1"/*_commands "$1"/*_writes "$1"/*_rejected 2>/dev/null || true
+}
+
+# peer_snapshot [STATS-DIR]: what a two-guest run records of the peer
+# guest around each fio run: its /proc/stat, then after a line
+# "## dualmirror_stats" the peer disk's counters.
+peer_snapshot() {
+	cat /proc/stat
+	[ -z "${1:-}" ] || { echo "## dualmirror_stats"; peer_counters "$1"; }
+}
+
+# ---- DRBD ------------------------------------------------------------------
+
+# drbd_create_md MINOR DEV: fresh DRBD 8.4 internal metadata on DEV (what
+# was there is overwritten); on failure print why and return 1.
+drbd_create_md() {
+	wipefs -a -q "$2" || true
+	printf 'yes\nyes\nyes\n' | drbdmeta --force "$1" v08 "$2" internal create-md \
+		>/tmp/bench-drbd.err 2>&1 ||
+		{ echo "drbdmeta create-md on $2: $(tail -n 3 /tmp/bench-drbd.err | tr '\n' ' ')"; return 1; }
+}
+
+# drbd_wait_connected N SECS: wait up to SECS until N resources of this
+# kernel are connected.
+drbd_wait_connected() {
+	for _ in $(seq $(($2 * 10))); do
+		[ "$(grep -c 'cs:Connected' /proc/drbd)" = "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# drbd_node_up HOST-A DISK-A ADDR-A HOST-B DISK-B ADDR-B: this node's end of
+# resource DRBD_RES (minor 0, protocol C, internal metadata) between host
+# A and host B, with drbdadm and a resource file: the file, fresh metadata
+# on this node's disk, "drbdadm up". On failure print why and return 1.
+drbd_node_up() {
+	local me disk
+	me=$(uname -n)
+	case "$me" in
+	"$1") disk=$2 ;;
+	"$4") disk=$5 ;;
+	*) echo "this host ($me) is neither $1 nor $4"; return 1 ;;
+	esac
+	modprobe drbd 2>/tmp/bench-drbd.err || { echo "modprobe drbd: $(cat /tmp/bench-drbd.err)"; return 1; }
+	command -v drbdadm >/dev/null || { echo "drbdadm missing (apt-get install drbd-utils)"; return 1; }
+	cat >"$DRBD_CONF" <<EOF
+resource $DRBD_RES {
+	net { protocol C; }
+	on $1 {
+		device /dev/drbd0 minor 0;
+		disk $2;
+		address ipv4 $3:$DRBD_PORT;
+		meta-disk internal;
+	}
+	on $4 {
+		device /dev/drbd0 minor 0;
+		disk $5;
+		address ipv4 $6:$DRBD_PORT;
+		meta-disk internal;
+	}
+}
+EOF
+	mkdir -p /var/lib/drbd /var/run/drbd
+	drbd_create_md 0 "$disk" || return 1
+	drbdadm -c "$DRBD_CONF" up "$DRBD_RES" >/tmp/bench-drbd.err 2>&1 ||
+		{ echo "drbdadm up $DRBD_RES on $me: $(tail -n 3 /tmp/bench-drbd.err | tr '\n' ' ')"; return 1; }
+}
+
+# drbd_node_down: take this node's end of DRBD_RES down.
+drbd_node_down() {
+	[ -f "$DRBD_CONF" ] && [ -e /proc/drbd ] || return 0
+	drbdadm -c "$DRBD_CONF" secondary "$DRBD_RES" >/dev/null 2>&1 || true
+	drbdadm -c "$DRBD_CONF" down "$DRBD_RES" >/dev/null 2>&1 || true
+}
+
+# ---- the link --------------------------------------------------------------
+
+# link_netem [NETEM-ARGS...]: netem NETEM-ARGS (e.g. "delay 1ms") as the
+# root qdisc of this guest's link NIC (DM_LINK_DEV, from scripts/vm-pair);
+# none: remove it.
+link_netem() {
+	tc qdisc del dev "$DM_LINK_DEV" root 2>/dev/null || true
+	[ $# -eq 0 ] || tc qdisc add dev "$DM_LINK_DEV" root netem "$@"
+}
+
+# ---- the peer guest as a whole ---------------------------------------------
+
+# peer_cleanup DM-PEER-DISK|- NAME...: remove what a two-guest run made on
+# the peer (idempotent): DRBD, dualmirror's peer disk, the exports, netem,
+# the disks NAME...
+peer_cleanup() {
+	drbd_node_down
+	[ "$1" = - ] || dm_peer_remove "$IQN_DM" "$1"
+	shift
+	if [ -d /sys/kernel/config/target/iscsi ]; then
+		lio_delete "$IQN_DM" >/dev/null 2>&1 || true
+		lio_delete "$IQN_FLOOR" >/dev/null 2>&1 || true
+	fi
+	[ -z "${DM_LINK_DEV:-}" ] || link_netem
+	remove_disks "$@"
+}
