@@ -168,3 +168,13 @@ demo bench: deps
 		echo "make $@: not there yet ($$script comes with a later issue)" >&2; exit 1; \
 	fi; \
 	$(MAKE) --no-print-directory modules && "$$script"
+
+# make bench-pair: the same benchmark with the primary and the peer in two
+# guests (scripts/bench --pair; BENCH_FLAGS adds options, e.g.
+# BENCH_FLAGS='--netem-delay 1ms').
+.PHONY: bench-pair
+bench-pair: deps
+	@if [ ! -x "$(BENCH_SCRIPT)" ]; then \
+		echo "make $@: not there yet ($(BENCH_SCRIPT) comes with a later issue)" >&2; exit 1; \
+	fi; \
+	$(MAKE) --no-print-directory modules && "$(BENCH_SCRIPT)" --pair $(BENCH_FLAGS)
