@@ -74,16 +74,22 @@ static void dmw_pio_send_desc(struct work_struct *work)
 	blk_execute_rq_nowait(rq, false);
 }
 
-static struct dmw_pio *dmw_pio_alloc(struct dmw_c *dmc, u8 framing)
+/* A peer I/O object for data of @nr_segs segments. */
+static struct dmw_pio *dmw_pio_alloc(struct dmw_c *dmc, u8 framing,
+				     unsigned int nr_segs)
 {
-	struct dmw_pio *pio = mempool_alloc(dmc->pio_pool, GFP_NOIO);
+	bool small = nr_segs <= DMW_PIO_SMALL_VECS;
+	struct dmw_pio *pio;
 
+	pio = mempool_alloc(small ? dmc->small_pio_pool : dmc->pio_pool,
+			    GFP_NOIO);
 	memset(pio, 0, sizeof(*pio));
 	pio->dmc = dmc;
 	pio->framing = framing;
+	pio->small = small;
 	atomic_set(&pio->error, DMW_E_NONE);
-	bio_init(&pio->data_bio, NULL, pio->data_vecs, dmc->max_segs,
-		 REQ_OP_DRV_OUT);
+	bio_init(&pio->data_bio, NULL, pio->data_vecs,
+		 small ? DMW_PIO_SMALL_VECS : dmc->max_segs, REQ_OP_DRV_OUT);
 	bio_init(&pio->desc_bio, NULL, pio->desc_vecs, DMW_DESC_VECS,
 		 REQ_OP_DRV_OUT);
 	INIT_WORK(&pio->desc_work, dmw_pio_send_desc);
@@ -105,7 +111,7 @@ static void dmw_pio_free(struct dmw_pio *pio)
 	bio_uninit(&pio->desc_bio);
 	if (pio->desc)
 		mempool_free(pio->desc, dmc->desc_pool);
-	mempool_free(pio, dmc->pio_pool);
+	mempool_free(pio, pio->small ? dmc->small_pio_pool : dmc->pio_pool);
 
 	/* The destructor takes the lock after the wait: dmc outlives us. */
 	spin_lock_irqsave(&dmc->lock, flags);
@@ -419,7 +425,8 @@ int dmw_peer_write(struct dmw_io *io, struct bio *src, u8 flags)
 	u8 cdb[DMW_CDB_LEN];
 	int error;
 
-	pio = dmw_pio_alloc(dmc, inl ? DMW_FR_INLINE : DMW_FR_SPLIT);
+	pio = dmw_pio_alloc(dmc, inl ? DMW_FR_INLINE : DMW_FR_SPLIT,
+			    bio_segments(src));
 	if (dmw_pio_map_data(pio, src))
 		return dmw_pio_fail(pio, rq, 0, DMW_E_MAPPING);
 
@@ -465,7 +472,7 @@ int dmw_peer_flush(struct dmw_io *io)
 	struct request *rq[1];
 	struct dmw_pio *pio;
 
-	pio = dmw_pio_alloc(io->dmc, DMW_FR_FLUSH);
+	pio = dmw_pio_alloc(io->dmc, DMW_FR_FLUSH, 0);
 	rq[0] = dmw_rq_alloc(pio, cdb, sizeof(cdb), NULL);
 	if (IS_ERR(rq[0]))
 		return dmw_pio_fail(pio, rq, 1, DMW_E_NOMEM);

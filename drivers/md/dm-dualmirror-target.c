@@ -1029,6 +1029,13 @@ static int dmw_check_peer_state(struct dmw_c *dmc, struct dmw_state *state,
 	return 0;
 }
 
+/* Segments of the largest write: its pages, plus one if unaligned. */
+static void dmw_set_max_segs(struct dmw_c *dmc)
+{
+	dmc->max_segs = min_t(unsigned int, queue_max_segments(dmc->peer_q),
+			      (dmc->max_io >> (PAGE_SHIFT - SECTOR_SHIFT)) + 1);
+}
+
 /*
  * The constructor only QUERYs the peer, for its limits: a table being
  * loaded must not fence the live table it is to replace.  The first
@@ -1070,6 +1077,8 @@ static int dmw_query(struct dmw_c *dmc, char **error)
 		*error = "Peer accepts less than a page per write";
 		return -EINVAL;
 	}
+	/* the peer I/O objects are sized for what the peer accepts */
+	dmw_set_max_segs(dmc);
 	return dmw_check_peer_state(dmc, &state, error);
 }
 
@@ -1117,7 +1126,10 @@ static int dmw_alloc(struct dmw_c *dmc, char **error)
 	dmc->pio_size = dmw_pio_size(dmc->max_segs);
 	dmc->pio_pool = mempool_create_kmalloc_pool(DMW_MIN_PIOS,
 						    dmc->pio_size);
-	if (!dmc->pio_pool) {
+	dmc->small_pio_pool =
+		mempool_create_kmalloc_pool(DMW_MIN_PIOS,
+					    dmw_pio_size(DMW_PIO_SMALL_VECS));
+	if (!dmc->pio_pool || !dmc->small_pio_pool) {
 		*error = "Cannot allocate peer I/O pool";
 		r = -ENOMEM;
 		goto bad_pool;
@@ -1160,8 +1172,9 @@ bad_send_wq:
 bad_wq:
 	mempool_destroy(dmc->desc_pool);
 bad_desc_pool:
-	mempool_destroy(dmc->pio_pool);
 bad_pool:
+	mempool_destroy(dmc->small_pio_pool);
+	mempool_destroy(dmc->pio_pool);
 	bioset_exit(&dmc->bs);
 bad_bioset:
 	kvfree(dmc->oos);
@@ -1174,6 +1187,7 @@ static void dmw_free(struct dmw_c *dmc)
 	destroy_workqueue(dmc->send_wq);
 	destroy_workqueue(dmc->wq);
 	mempool_destroy(dmc->desc_pool);
+	mempool_destroy(dmc->small_pio_pool);
 	mempool_destroy(dmc->pio_pool);
 	bioset_exit(&dmc->bs);
 	kvfree(dmc->oos);
@@ -1187,8 +1201,7 @@ static void dmw_set_limits(struct dmw_c *dmc)
 	dmc->lbs = max(bdev_logical_block_size(dmc->local->bdev),
 		       bdev_logical_block_size(dmc->peer->bdev));
 	dmc->max_io = min(DMW_SPLIT_MAX_SECTORS, queue_max_hw_sectors(q));
-	dmc->max_segs = min_t(unsigned int, queue_max_segments(q),
-			      (dmc->max_io >> (PAGE_SHIFT - SECTOR_SHIFT)) + 1);
+	dmw_set_max_segs(dmc);
 }
 
 /*
@@ -1272,13 +1285,13 @@ static int dmw_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto bad_alloc;
 	}
 	dmw_set_limits(dmc);
+	r = dmw_query(dmc, &ti->error);
+	if (r)
+		goto bad_alloc;
 	r = dmw_alloc(dmc, &ti->error);
 	if (r)
 		goto bad_alloc;
 	r = dmw_meta_init(dmc, dmc->nosync, &ti->error);
-	if (r)
-		goto bad_meta;
-	r = dmw_query(dmc, &ti->error);
 	if (r)
 		goto bad_meta;
 	r = dm_set_target_max_io_len(ti, dmc->max_io);

@@ -175,8 +175,11 @@ struct dmw_meta {
  * @deferred: writes waiting for an overlapping earlier one
  * @ready: deferred writes that may go now, for @issue_work
  * @bs: bioset of the local leg's clones
- * @pio_pool: peer I/O objects
- * @pio_size: size of one peer I/O object
+ * @pio_pool: peer I/O objects for the largest writes
+ * @pio_size: size of one of them
+ * @small_pio_pool: peer I/O objects for writes of at most
+ *	DMW_PIO_SMALL_VECS segments (64 KiB of pages): most writes take a
+ *	small slab object instead of one sized for the largest write
  * @desc_pool: split descriptors, dmw_desc_len(@max_io) bytes each; kept
  *	apart from @pio_pool so that an inline write does not allocate (and
  *	have the kernel zero) a descriptor it never sends
@@ -236,6 +239,7 @@ struct dmw_c {
 	struct bio_set bs;
 	mempool_t *pio_pool;
 	size_t pio_size;
+	mempool_t *small_pio_pool;
 	mempool_t *desc_pool;
 	atomic_t nr_pios;
 	wait_queue_head_t pio_wait;
@@ -299,6 +303,9 @@ struct dmw_io {
 	u8 wflags;
 };
 
+/* Bio vectors of a small peer I/O object: 64 KiB, unaligned */
+#define DMW_PIO_SMALL_VECS	17
+
 /* Bio vectors of a descriptor: DMW_DESC_MAX_LEN spans at most 4 pages */
 #define DMW_DESC_VECS		4
 
@@ -318,6 +325,7 @@ struct dmw_io {
  * @error: DMW_E_NONE, or the first error (enum dmw_reason or dmw_error),
  *	with DMW_E_TRANSIENT set if it may go away when sent again
  * @framing: enum dmw_framing
+ * @small: from dmc->small_pio_pool (else dmc->pio_pool)
  * @pages_held: the data pages carry a reference of ours
  * @data_bio: the data, mapped from the write's pages
  * @desc_bio: the split descriptor
@@ -337,6 +345,7 @@ struct dmw_pio {
 	atomic_t irqs;
 	atomic_t error;
 	u8 framing;
+	bool small;
 	bool pages_held;
 	struct bio data_bio;
 	struct bio desc_bio;
