@@ -541,6 +541,27 @@ void dmw_meta_init_work(struct dmw_c *dmc)
 	INIT_DELAYED_WORK(&dmc->meta.daemon, dmw_meta_daemon);
 }
 
+/**
+ * dmw_meta_mark_oos_dirty - every region set on disk is out of sync
+ * @dmc: the target
+ *
+ * For a peer that may have lost what it had not flushed: its generation
+ * went back, or a flush failed.  Without metadata nothing is known.
+ */
+void dmw_meta_mark_oos_dirty(struct dmw_c *dmc)
+{
+	struct dmw_meta *m = &dmc->meta;
+	unsigned long r, flags;
+
+	if (!m->dev)
+		return;
+	spin_lock_irqsave(&dmc->lock, flags);
+	for (r = 0; r < dmc->nr_regions; r++)
+		if (test_bit_le(r, m->bm))
+			__set_bit(r, dmc->oos);
+	spin_unlock_irqrestore(&dmc->lock, flags);
+}
+
 /* Regions whose bit is set on disk (status). */
 unsigned long dmw_meta_dirty_regions(struct dmw_c *dmc)
 {

@@ -13,6 +13,7 @@
  */
 #include <linux/blkdev.h>
 #include <linux/delay.h>
+#include <linux/interval_tree_generic.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <scsi/scsi_device.h>
@@ -143,44 +144,62 @@ static void dmw_event_work(struct work_struct *ws)
 	dm_table_event(dmc->ti->table);
 }
 
-/* ---- Write ordering: an interval list of the writes in flight ---- */
-
-static bool dmw_overlap(struct dmw_io *a, struct dmw_io *b)
+/*
+ * ---- Write ordering: interval trees of the writes in flight ----
+ *
+ * A write that overlaps one in flight, or one deferred before it, waits
+ * (deferred) until it overlaps neither: both legs then see overlapping
+ * writes in the same order.  Two interval trees (in flight, deferred)
+ * answer "does anything overlap" in O(log n); empty writes (flushes) are
+ * in neither.
+ */
+static sector_t dmw_io_first(struct dmw_io *io)
 {
-	return a->nr_sectors && b->nr_sectors &&
-	       a->sector < b->sector + b->nr_sectors &&
-	       b->sector < a->sector + a->nr_sectors;
+	return io->sector;
 }
 
-/* Does @io overlap an entry of @head before @stop (NULL: any entry)? */
-static bool __dmw_overlaps(struct list_head *head, struct dmw_io *io,
-			   struct dmw_io *stop)
+static sector_t dmw_io_last(struct dmw_io *io)
+{
+	return io->sector + io->nr_sectors - 1;
+}
+
+INTERVAL_TREE_DEFINE(struct dmw_io, rb, sector_t, rb_last, dmw_io_first,
+		     dmw_io_last, static, dmw_itree)
+
+/* Does a deferred write that arrived before @io overlap it? */
+static bool __dmw_deferred_before(struct dmw_c *dmc, struct dmw_io *io)
 {
 	struct dmw_io *o;
 
-	list_for_each_entry(o, head, list) {
-		if (o == stop)
-			break;
-		if (dmw_overlap(o, io))
+	for (o = dmw_itree_iter_first(&dmc->deferred_tree, io->sector,
+				      dmw_io_last(io));
+	     o; o = dmw_itree_iter_next(o, io->sector, dmw_io_last(io)))
+		if (o->arrival < io->arrival)
 			return true;
-	}
 	return false;
 }
 
 /*
- * Enter @io into the interval list, or defer it behind an overlapping
- * write (in flight or itself deferred).
+ * Enter @io among the writes in flight, or defer it behind an
+ * overlapping write (in flight, or itself deferred).
  *
  * Return: true if @io must wait.
  */
 static bool dmw_io_enter(struct dmw_c *dmc, struct dmw_io *io)
 {
 	unsigned long flags;
-	bool wait;
+	bool wait = false;
 
 	spin_lock_irqsave(&dmc->lock, flags);
-	wait = __dmw_overlaps(&dmc->inflight, io, NULL) ||
-	       __dmw_overlaps(&dmc->deferred, io, NULL);
+	io->arrival = ++dmc->arrivals;
+	if (io->nr_sectors) {
+		wait = dmw_itree_iter_first(&dmc->inflight_tree, io->sector,
+					    dmw_io_last(io)) ||
+		       dmw_itree_iter_first(&dmc->deferred_tree, io->sector,
+					    dmw_io_last(io));
+		dmw_itree_insert(io, wait ? &dmc->deferred_tree :
+				 &dmc->inflight_tree);
+	}
 	list_add_tail(&io->list, wait ? &dmc->deferred : &dmc->inflight);
 	spin_unlock_irqrestore(&dmc->lock, flags);
 
@@ -189,16 +208,31 @@ static bool dmw_io_enter(struct dmw_c *dmc, struct dmw_io *io)
 	return wait;
 }
 
-/* @io left the interval list: move deferred writes that may now go. */
-static bool __dmw_promote(struct dmw_c *dmc)
+/*
+ * @done left the writes in flight: the deferred writes it overlapped may
+ * go now, if nothing in flight and no earlier deferred write overlaps
+ * them.  (Only those: no other write's obstacles changed.)
+ */
+static bool __dmw_promote(struct dmw_c *dmc, struct dmw_io *done)
 {
 	struct dmw_io *d, *tmp;
+	LIST_HEAD(cand);
 	bool any = false;
 
-	list_for_each_entry_safe(d, tmp, &dmc->deferred, list) {
-		if (__dmw_overlaps(&dmc->inflight, d, NULL) ||
-		    __dmw_overlaps(&dmc->deferred, d, d))
+	if (!done->nr_sectors || RB_EMPTY_ROOT(&dmc->deferred_tree.rb_root))
+		return false;
+	for (d = dmw_itree_iter_first(&dmc->deferred_tree, done->sector,
+				      dmw_io_last(done));
+	     d; d = dmw_itree_iter_next(d, done->sector, dmw_io_last(done)))
+		list_add_tail(&d->ready, &cand);
+	list_for_each_entry_safe(d, tmp, &cand, ready) {
+		list_del_init(&d->ready);
+		if (dmw_itree_iter_first(&dmc->inflight_tree, d->sector,
+					 dmw_io_last(d)) ||
+		    __dmw_deferred_before(dmc, d))
 			continue;
+		dmw_itree_remove(d, &dmc->deferred_tree);
+		dmw_itree_insert(d, &dmc->inflight_tree);
 		list_move_tail(&d->list, &dmc->inflight);
 		list_add_tail(&d->ready, &dmc->ready);
 		any = true;
@@ -216,7 +250,9 @@ static void dmw_io_complete(struct dmw_io *io)
 		dmw_meta_done(dmc, io);
 	spin_lock_irqsave(&dmc->lock, flags);
 	list_del(&io->list);
-	kick = __dmw_promote(dmc);
+	if (io->nr_sectors)
+		dmw_itree_remove(io, &dmc->inflight_tree);
+	kick = __dmw_promote(dmc, io);
 	spin_unlock_irqrestore(&dmc->lock, flags);
 	if (kick)
 		queue_work(dmc->wq, &dmc->issue_work);
@@ -260,6 +296,13 @@ void dmw_peer_leg_done(struct dmw_io *io, bool failed)
 	if (failed) {
 		io->peer_failed = true;
 		dmw_mark_oos(dmc, io->sector, io->nr_sectors);
+		/*
+		 * A failed flush: what the peer acknowledged from its cache
+		 * since its last confirmed flush may be lost, and the
+		 * regions still set on disk hold all of it.
+		 */
+		if (!io->nr_sectors)
+			dmw_meta_mark_oos_dirty(dmc);
 		dmw_degrade(dmc, io->gen);
 		/*
 		 * A leg of an older generation failed late: the mirror is
@@ -970,7 +1013,6 @@ static int dmw_claim_peer(struct dmw_c *dmc, bool force,
 	struct dmw_meta *m = &dmc->meta;
 	u64 expected = m->dev ? m->peer_generation : READ_ONCE(dmc->generation);
 	bool lost = false, full = false;
-	unsigned long r;
 	int ret;
 
 	ret = dmw_peer_state_cmd(dmc, DMW_T_CLAIM, expected, force || !expected,
@@ -989,14 +1031,11 @@ static int dmw_claim_peer(struct dmw_c *dmc, bool force,
 		full = force && state->generation > expected + 1;
 		lost = !full;
 	}
+	if (lost)
+		dmw_meta_mark_oos_dirty(dmc);
 	spin_lock_irq(&dmc->lock);
-	if (full || (lost && !m->dev)) {
+	if (full || (lost && !m->dev))
 		bitmap_fill(dmc->oos, dmc->nr_regions);
-	} else if (lost) {
-		for (r = 0; r < dmc->nr_regions; r++)
-			if (test_bit_le(r, m->bm))
-				__set_bit(r, dmc->oos);
-	}
 	dmc->generation = state->generation;
 	m->peer_generation = state->generation;
 	spin_unlock_irq(&dmc->lock);
@@ -1252,6 +1291,8 @@ static int dmw_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	mutex_init(&dmc->reconnect_mutex);
 	INIT_LIST_HEAD(&dmc->inflight);
 	INIT_LIST_HEAD(&dmc->deferred);
+	dmc->inflight_tree = RB_ROOT_CACHED;
+	dmc->deferred_tree = RB_ROOT_CACHED;
 	INIT_LIST_HEAD(&dmc->ready);
 	INIT_LIST_HEAD(&dmc->retry);
 	init_waitqueue_head(&dmc->pio_wait);

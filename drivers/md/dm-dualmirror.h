@@ -15,6 +15,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/mempool.h>
+#include <linux/rbtree.h>
 #include <linux/spinlock.h>
 #include <linux/workqueue.h>
 #include <uapi/linux/dualmirror.h>
@@ -169,10 +170,14 @@ struct dmw_meta {
  * @max_io: largest write in sectors (ti->max_io_len)
  * @max_segs: most data segments of one passthrough request
  * @lbs: logical block size of the target in bytes
- * @lock: protects @inflight, @deferred, @ready, @retry, @generation,
- *	@state, every dmw_io's and dmw_pio's link and the bitmaps of @meta
+ * @lock: protects @inflight, @deferred, their trees, @arrivals, @ready,
+ *	@retry, @generation, @state, every dmw_io's and dmw_pio's link and
+ *	the bitmaps of @meta
  * @inflight: writes being written, ordered by arrival
  * @deferred: writes waiting for an overlapping earlier one
+ * @inflight_tree: the non-empty writes of @inflight, by sector range
+ * @deferred_tree: those of @deferred
+ * @arrivals: writes entered so far (dmw_io.arrival)
  * @ready: deferred writes that may go now, for @issue_work
  * @bs: bioset of the local leg's clones
  * @pio_pool: peer I/O objects for the largest writes
@@ -234,6 +239,9 @@ struct dmw_c {
 	spinlock_t lock;	/* see above */
 	struct list_head inflight;
 	struct list_head deferred;
+	struct rb_root_cached inflight_tree;
+	struct rb_root_cached deferred_tree;
+	u64 arrivals;
 	struct list_head ready;
 
 	struct bio_set bs;
@@ -266,6 +274,9 @@ struct dmw_c {
  * @bio: the write; NULL for a resync copy
  * @event: resync copies: completed when the copy may start, then when done
  * @list: on dmc->inflight or dmc->deferred
+ * @rb: in dmc->inflight_tree or dmc->deferred_tree (non-empty writes)
+ * @rb_last: interval tree: last sector of the subtree
+ * @arrival: order of arrival, under dmc->lock
  * @ready: on dmc->ready, or on dmc->retry
  * @sector: first sector, relative to the target (= LBA on both disks)
  * @nr_sectors: length
@@ -287,6 +298,9 @@ struct dmw_io {
 	struct bio *bio;
 	struct completion *event;
 	struct list_head list;
+	struct rb_node rb;
+	sector_t rb_last;
+	u64 arrival;
 	struct list_head ready;
 	sector_t sector;
 	unsigned int nr_sectors;
@@ -374,6 +388,7 @@ void dmw_meta_done(struct dmw_c *dmc, struct dmw_io *io);
 void dmw_meta_start(struct dmw_c *dmc);
 void dmw_meta_stop(struct dmw_c *dmc);
 unsigned long dmw_meta_dirty_regions(struct dmw_c *dmc);
+void dmw_meta_mark_oos_dirty(struct dmw_c *dmc);
 void dmw_note_error(struct dmw_c *dmc, int error);
 
 /* dm-dualmirror-peer.c */
