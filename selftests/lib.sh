@@ -383,6 +383,22 @@ dm_scsi_debug_load() {
 	dm_scsi_disk_of "$host"
 }
 
+# dm_disk_by_serial NAME: the /dev/vdX whose serial is NAME (a scripts/vm-run
+# --disk FILE,serial=NAME; waits 10 s for it).
+dm_disk_by_serial() {
+	local end=$((SECONDS + 10)) d
+	while :; do
+		for d in /sys/block/vd*; do
+			[ "$(cat "$d/serial" 2>/dev/null)" = "$1" ] || continue
+			[ -b "/dev/${d##*/}" ] || continue
+			echo "/dev/${d##*/}"
+			return 0
+		done
+		[ "$SECONDS" -lt "$end" ] || return 1
+		sleep 0.1
+	done
+}
+
 # ---- memory-backed disks ---------------------------------------------------
 
 # dm_nullb_create NAME SIZE_MB [ATTR=VALUE...]: a memory-backed null_blk
