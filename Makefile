@@ -156,6 +156,14 @@ check-pair: deps need-kdir
 	$(VM_PAIR) --id check-pair -t $(VM_PAIR_TIMEOUT) $(VM_KDIR_FLAG) -- \
 		selftests/run_vm_tests $(PAIR_T)
 
+# make check-crash: crash tests on two guests with file-backed disks, QEMU
+# killed under writes (selftests/crash/run; CRASH_FLAGS adds options, e.g.
+# CRASH_FLAGS='--kills 5 --seed 42'). Results in results/crash.
+.PHONY: check-crash
+check-crash: deps need-kdir
+	@$(MAKE) --no-print-directory modules
+	$(TOP)/selftests/crash/run $(VM_KDIR_FLAG) $(CRASH_FLAGS)
+
 vm-test: need-kdir
 	$(VM_RUN) $(VM_KDIR_FLAG) $(VM_FLAGS) -- selftests/run_vm_tests $(T)
 
