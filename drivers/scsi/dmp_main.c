@@ -14,6 +14,7 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/random.h>
+#include <linux/rcupdate.h>
 #include <linux/slab.h>
 #include <linux/wait_bit.h>
 #include <scsi/scsi.h>
@@ -41,23 +42,53 @@ static LIST_HEAD(dmp_peers);
 static DEFINE_MUTEX(dmp_peers_mutex);	/* protects dmp_peers */
 
 /**
+ * dmp_gen_put - drop a write's reference on its generation
+ * @dc: the command; nothing happens if it holds none
+ *
+ * A CLAIM waits for the writes of the old generation to drop theirs.
+ */
+void dmp_gen_put(struct dmp_cmd *dc)
+{
+	struct dmp_peer *peer = dc->peer;
+	int slot = dc->gen_slot;
+
+	if (slot < 0)
+		return;
+	dc->gen_slot = -1;
+	if (atomic_dec_and_test(&peer->inflight_gen[slot]))
+		wake_up_var(&peer->inflight_gen[slot]);
+}
+
+/* Free what a finished command holds and mark it DONE, exactly once. */
+static void dmp_finish(struct dmp_cmd *dc)
+{
+	kfree(dc->desc_buf);
+	dc->desc_buf = NULL;
+	dmp_gen_put(dc);
+	/* pairs with the acquire in dmp_cmd_done(): all of the above is done */
+	WARN_ON_ONCE(xchg_release(&dc->state, DMP_ST_DONE) == DMP_ST_DONE);
+}
+
+/**
  * dmp_complete - hand a finished command back to the midlayer
  * @dc: the command, with scmd->result (and sense) set
  *
- * Frees what the command still holds.  After scsi_done() @dc may be reused
- * at once, so only the peer is touched afterwards; the peer outlives
- * @peer->busy reaching zero.
+ * Frees what the command still holds, marks it DONE and calls scsi_done(),
+ * both inside one RCU read-side section: the abort handler that sees DONE
+ * waits for that section to end (synchronize_rcu()) before it returns, so
+ * the midlayer cannot reuse the tag while this scsi_done() is still to
+ * come.  After scsi_done() @dc may be reused at once, so only the peer is
+ * touched afterwards; the peer outlives @peer->busy reaching zero.
  */
 void dmp_complete(struct dmp_cmd *dc)
 {
 	struct dmp_peer *peer = dc->peer;
 	struct scsi_cmnd *scmd = dc->scmd;
 
-	kfree(dc->desc_buf);
-	dc->desc_buf = NULL;
-	/* pairs with the acquire in dmp_eh_abort(): all of the above is done */
-	smp_store_release(&dc->state, DMP_ST_DONE);
+	rcu_read_lock();
+	dmp_finish(dc);
 	scsi_done(scmd);
+	rcu_read_unlock();
 	wake_up_var(&dc->state);
 	if (atomic_dec_and_test(&peer->busy))
 		wake_up_var(&peer->busy);
@@ -68,10 +99,7 @@ static void dmp_release(struct dmp_cmd *dc)
 {
 	struct dmp_peer *peer = dc->peer;
 
-	kfree(dc->desc_buf);
-	dc->desc_buf = NULL;
-	/* pairs with the acquire in dmp_eh_abort() */
-	smp_store_release(&dc->state, DMP_ST_DONE);
+	dmp_finish(dc);
 	if (atomic_dec_and_test(&peer->busy))
 		wake_up_var(&peer->busy);
 }
@@ -296,7 +324,7 @@ static int dmp_queuecommand(struct Scsi_Host *shost, struct scsi_cmnd *scmd)
 
 static bool dmp_cmd_done(struct dmp_cmd *dc)
 {
-	/* pairs with the release in dmp_complete(): nothing refers to it */
+	/* pairs with the release in dmp_finish() */
 	return smp_load_acquire(&dc->state) == DMP_ST_DONE;
 }
 
@@ -304,22 +332,31 @@ static bool dmp_cmd_done(struct dmp_cmd *dc)
  * Abort: a command still queued or parked is taken back; one whose bio is
  * in flight is waited for (its pages are the command's own), and if it does
  * not finish, the abort fails and escalates to a device reset.
+ *
+ * A command that completed on its own has called, or is about to call,
+ * scsi_done(); the midlayer ignores that call for a timed-out command, but
+ * once this handler returns SUCCESS the tag may be reused, and a
+ * scsi_done() still to come would then complete the new command.  So the
+ * handler waits until every completion that had marked its command DONE
+ * has left scsi_done() (see dmp_complete()).
  */
 static int dmp_eh_abort(struct scsi_cmnd *scmd)
 {
 	struct dmp_cmd *dc = scsi_cmd_priv(scmd);
 
-	if (dmp_cmd_done(dc))
-		return SUCCESS;
-	if (dmp_mirror_abort(dc) || cancel_work_sync(&dc->work) ||
-	    dmp_mirror_abort(dc)) {
+	if (!dmp_cmd_done(dc) &&
+	    (dmp_mirror_abort(dc) || cancel_work_sync(&dc->work) ||
+	     dmp_mirror_abort(dc))) {
 		dmp_release(dc);
 		return SUCCESS;
 	}
-	if (wait_var_event_timeout(&dc->state, dmp_cmd_done(dc), DMP_EH_WAIT))
-		return SUCCESS;
-	scmd_printk(KERN_WARNING, scmd, "abort: backing I/O still in flight\n");
-	return FAILED;
+	if (!wait_var_event_timeout(&dc->state, dmp_cmd_done(dc), DMP_EH_WAIT)) {
+		scmd_printk(KERN_WARNING, scmd,
+			    "abort: backing I/O still in flight\n");
+		return FAILED;
+	}
+	synchronize_rcu();
+	return SUCCESS;
 }
 
 /*

@@ -145,7 +145,6 @@ static void dmp_write_end(struct dmp_cmd *dc)
 {
 	struct dmp_peer *peer = dc->peer;
 	struct scsi_cmnd *scmd = dc->scmd;
-	int slot = dc->gen_slot;
 
 	if (dc->bio_status) {
 		dmp_count_misc(peer, DMP_C_IO_ERRORS, 1);
@@ -159,9 +158,7 @@ static void dmp_write_end(struct dmp_cmd *dc)
 		dmp_staged_free(peer, dc->staged);
 		dc->staged = NULL;
 	}
-	if (atomic_dec_and_test(&peer->inflight_gen[slot]))
-		wake_up_var(&peer->inflight_gen[slot]);
-	dmp_complete(dc);
+	dmp_complete(dc);	/* drops the generation reference */
 }
 
 /*

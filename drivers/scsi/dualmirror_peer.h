@@ -148,11 +148,19 @@ struct dmp_peer {
 	struct dmp_stats stats;
 };
 
+/*
+ * A command's life: QUEUED (queuecommand) -> RUNNING (worker, bio, or
+ * whoever took it off a list) -> [PARKED -> RUNNING]* -> DONE.  DONE is set
+ * once, by dmp_complete() or dmp_release(), inside an RCU read-side
+ * section that also covers scsi_done(): the abort handler, once it sees
+ * DONE, waits for that section (synchronize_rcu()) before it lets the
+ * midlayer reuse the tag.
+ */
 enum dmp_cmd_state {
 	DMP_ST_QUEUED,		/* work queued */
 	DMP_ST_RUNNING,		/* worker or bio owns it */
 	DMP_ST_PARKED,		/* on dmp_peer.parked */
-	DMP_ST_DONE,		/* completed: nothing refers to it */
+	DMP_ST_DONE,		/* completion decided: scsi_done() done or under way */
 };
 
 /**
@@ -167,7 +175,8 @@ enum dmp_cmd_state {
  * @end: called once the last bio completed
  * @node: in dmp_peer.parked
  * @deadline: jiffies when a parked descriptor fails with DMW_R_DATA_MISSING
- * @gen_slot: inflight_gen slot of a mirror write, or -1
+ * @gen_slot: inflight_gen slot of a write holding one, or -1; dropped when
+ *	the command completes
  * @framing: enum dmp_framing of a mirror command
  * @bytes: bytes a successful write applies
  * @mc: the decoded mirror CDB
@@ -208,6 +217,7 @@ int dmp_submit_pages(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
 		     struct page **pages, unsigned int bytes,
 		     void (*end)(struct dmp_cmd *dc));
 void dmp_bio_end_default(struct dmp_cmd *dc);
+void dmp_gen_put(struct dmp_cmd *dc);
 int dmp_copy_to_sg(struct dmp_cmd *dc, const void *buf, unsigned int len,
 		   unsigned int alloc_len);
 
