@@ -20,6 +20,7 @@
  */
 #include <linux/bio.h>
 #include <linux/highmem.h>
+#include <linux/moduleparam.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/wait_bit.h>
@@ -27,6 +28,11 @@
 #include <scsi/scsi_cmnd.h>
 
 #include "dualmirror_peer.h"
+
+static unsigned int fault_staging_alloc;
+module_param(fault_staging_alloc, uint, 0644);
+MODULE_PARM_DESC(fault_staging_alloc,
+		 "Test hook: fail the last page allocation of the next N SPLIT DATA stagings");
 
 static int dmp_refuse(struct dmp_cmd *dc, const struct dmw_status *st)
 {
@@ -67,20 +73,48 @@ static u32 dmp_xfer_out(struct scsi_cmnd *scmd)
 	return scmd->sc_data_direction == DMA_TO_DEVICE ? scsi_bufflen(scmd) : 0;
 }
 
-static void dmp_staged_free(struct dmp_peer *peer, struct dmp_staged *stg)
+/* Staging memory a split write of @nr_sectors pins: whole pages. */
+static u64 dmp_staged_charge(u32 nr_sectors)
+{
+	return (u64)DIV_ROUND_UP(nr_sectors << DMW_SECTOR_SHIFT, PAGE_SIZE)
+	       << PAGE_SHIFT;
+}
+
+/* Free the pages and the structure; the charge is the caller's. */
+static void dmp_staged_put_pages(struct dmp_staged *stg)
 {
 	unsigned int i;
 
 	for (i = 0; i < stg->nr_pages; i++)
 		if (stg->pages[i])
 			__free_page(stg->pages[i]);
-	atomic64_sub((u64)stg->nr_sectors << DMW_SECTOR_SHIFT,
-		     &peer->staged_bytes);
 	kvfree(stg);
 }
 
-/* Allocate staging for @nr_sectors (already reserved) and copy the data. */
-static struct dmp_staged *dmp_staged_alloc(struct dmp_cmd *dc, u32 nr_sectors)
+/* Free staged data and give back its charge, once. */
+static void dmp_staged_free(struct dmp_peer *peer, struct dmp_staged *stg)
+{
+	atomic64_sub(stg->charge, &peer->staged_bytes);
+	dmp_staged_put_pages(stg);
+}
+
+static bool dmp_fault_staging(void)
+{
+	unsigned int n = READ_ONCE(fault_staging_alloc);
+
+	if (!n)
+		return false;
+	WRITE_ONCE(fault_staging_alloc, n - 1);
+	return true;
+}
+
+/*
+ * Allocate staging for @nr_sectors and copy the data.  @charge was added
+ * to staged_bytes by the caller, which takes it back if this fails; once
+ * this succeeded, dmp_staged_free() takes it back.
+ */
+static struct dmp_staged *dmp_staged_alloc(struct dmp_cmd *dc, u32 nr_sectors,
+					   u64 charge)
 {
 	u32 bytes = nr_sectors << DMW_SECTOR_SHIFT;
 	unsigned int nr = DIV_ROUND_UP(bytes, PAGE_SIZE);
@@ -94,14 +128,18 @@ static struct dmp_staged *dmp_staged_alloc(struct dmp_cmd *dc, u32 nr_sectors)
 		goto out;
 	INIT_LIST_HEAD(&stg->node);
 	stg->nr_sectors = nr_sectors;
+	stg->charge = charge;
 	stg->nr_pages = nr;
 	for (i = 0; i < nr; i++) {
 		unsigned int len = min_t(u32, PAGE_SIZE, bytes - i * PAGE_SIZE);
 		void *addr;
 
-		stg->pages[i] = alloc_page(GFP_KERNEL);
+		if (i == nr - 1 && dmp_fault_staging())
+			stg->pages[i] = NULL;
+		else
+			stg->pages[i] = alloc_page(GFP_KERNEL);
 		if (!stg->pages[i]) {
-			dmp_staged_free(dc->peer, stg);
+			dmp_staged_put_pages(stg);
 			stg = NULL;
 			break;
 		}
@@ -254,20 +292,20 @@ static int dmp_split_data(struct dmp_cmd *dc)
 	struct dmp_staged *stg;
 	struct dmp_cmd *desc;
 	struct dmw_status st;
-	u64 bytes, gen;
+	u64 charge, gen;
 
 	if (dmp_check_cmd(dc, &gen, &st))
 		return dmp_refuse(dc, &st);
 	if (mc->nr_sectors > peer->max_split)
 		return dmp_refuse_reason(dc, DMW_R_LENGTH, 1, DMW_OFF_LEN32);
-	bytes = (u64)mc->nr_sectors << DMW_SECTOR_SHIFT;
-	if (atomic64_add_return(bytes, &peer->staged_bytes) > peer->staging_bytes) {
-		atomic64_sub(bytes, &peer->staged_bytes);
+	charge = dmp_staged_charge(mc->nr_sectors);
+	if (atomic64_add_return(charge, &peer->staged_bytes) > peer->staging_bytes) {
+		atomic64_sub(charge, &peer->staged_bytes);
 		return dmp_refuse_reason(dc, DMW_R_RESOURCES, 1, 0);
 	}
-	stg = dmp_staged_alloc(dc, mc->nr_sectors);
+	stg = dmp_staged_alloc(dc, mc->nr_sectors, charge);
 	if (!stg) {
-		atomic64_sub(bytes, &peer->staged_bytes);
+		atomic64_sub(charge, &peer->staged_bytes);
 		return dmp_refuse_reason(dc, DMW_R_RESOURCES, 1, 0);
 	}
 	stg->seq_tag = mc->seq_tag;

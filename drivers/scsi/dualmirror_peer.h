@@ -81,6 +81,7 @@ struct dmp_stats {
  * @generation: generation it was received in
  * @nr_sectors: length of the data
  * @deadline: jiffies after which it is freed
+ * @charge: bytes charged to dmp_peer.staged_bytes: whole pages
  * @nr_pages: pages in @pages
  * @pages: the data, from offset 0 of each page
  */
@@ -90,6 +91,7 @@ struct dmp_staged {
 	u64 generation;
 	u32 nr_sectors;
 	unsigned long deadline;
+	u64 charge;
 	unsigned int nr_pages;
 	struct page *pages[];
 };
@@ -116,7 +118,8 @@ struct dmp_staged {
  * @removing: being removed: @dying stays set
  * @claim_mutex: serialises CLAIM
  * @inflight_gen: mirror writes in flight per generation parity
- * @staged_bytes: staging memory in use (staged and being staged)
+ * @staged_bytes: staging memory in use (staged and being staged), in
+ *	whole pages
  * @busy: commands accepted by queuecommand and not yet completed
  * @reaper: expires staged data and parked descriptors
  * @stats: counters

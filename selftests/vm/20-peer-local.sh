@@ -5,7 +5,8 @@
 # status, the standard commands (sg_inq, sg_vpd, sg_readcap, sg_turs, dd),
 # inline and split writes in both orders landing exactly where they should
 # (the backing device compared with a reference image), exact counters,
-# every refusal reason with its documented sense and nothing written, a
+# every refusal reason with its documented sense and nothing written,
+# staging charged by pages and given back after a failed allocation, a
 # burst of random CDBs, and removal with I/O in flight.
 # timeout: 300
 . "$(dirname "$0")/../lib.sh"
@@ -14,14 +15,14 @@
 dm_require_vm
 dm_require_cmd sg_raw sg_inq sg_vpd sg_readcap sg_turs
 ktap_print_header
-ktap_set_plan 92
+ktap_set_plan 95
 
 PARAMS=/sys/module/dualmirror_peer/parameters
 dm_dmesg_mark
 dm_load_module dualmirror_peer || ktap_skip_all "cannot load dualmirror_peer"
 old_staging=$(cat $PARAMS/staging_kib)
 old_timeout=$(cat $PARAMS/split_timeout_ms)
-dm_on_exit "echo $old_staging >$PARAMS/staging_kib; echo $old_timeout >$PARAMS/split_timeout_ms"
+dm_on_exit "echo $old_staging >$PARAMS/staging_kib; echo $old_timeout >$PARAMS/split_timeout_ms; echo 0 >$PARAMS/fault_staging_alloc"
 dm_on_exit peer_cleanup_tmp
 echo 256 >$PARAMS/staging_kib
 echo 3000 >$PARAMS/split_timeout_ms
@@ -195,6 +196,8 @@ assert_match "the data that failed its CRC is dropped" '^staged 0 parked 0$' \
 	"$(cat "/sys/class/scsi_host/$host/dualmirror/waiting")"
 peer_send_expect "sequence: first SPLIT DATA with tag 0x400" good "$disk" \
 	"$(dmw data 0 0x400 1)" -s 512 -i "$one"
+assert_eq "a 1-sector SPLIT DATA is charged the whole page it pins" 4096 \
+	"$(cat "/sys/class/scsi_host/$host/dualmirror/staged_bytes")"
 peer_send_expect "sequence: second SPLIT DATA with the same tag" "05/2c/00" "$disk" \
 	"$(dmw data 0 0x400 1)" -s 512 -i "$one"
 peer_random "$PEER_TMP/big" 196608
@@ -210,6 +213,12 @@ assert_true "data_missing: after split_timeout_ms (3 s), not before" \
 sleep 3.2
 assert_match "staged data without a DESC expires" '^staged 0 parked 0$' \
 	"$(cat "/sys/class/scsi_host/$host/dualmirror/waiting")"
+echo 1 >$PARAMS/fault_staging_alloc
+peer_send_expect "resources: a SPLIT DATA whose page allocation fails" "05/55/03" "$disk" \
+	"$(dmw data 0 0x480 16)" -s 8192 -i "$PEER_TMP/s3"
+assert_eq "staged_bytes back to 0 after the failed allocation, not below" \
+	"staged_bytes=0 staged 0 parked 0" \
+	"staged_bytes=$(cat "/sys/class/scsi_host/$host/dualmirror/staged_bytes") $(cat "/sys/class/scsi_host/$host/dualmirror/waiting")"
 peer_send_expect "a SPLIT DATA staged before CLAIM" good "$disk" \
 	"$(dmw data 0 0x700 16)" -s 8192 -i "$PEER_TMP/s3"
 peer_sg "$disk" "$(dmw claim 32)" -r 32
@@ -222,7 +231,7 @@ peer_send_expect "generation: the DESC of data staged before CLAIM" "07/27/00" "
 peer_send_expect "generation: DESC tagged 1 but carrying generation 0" "07/27/00" "$disk" \
 	"$(dmw desc 1 0x700 "$dlen")" -s "$dlen" -i "$PEER_TMP/d7"
 assert_eq "refusals counted by reason" \
-	"rejected_cdb_length=1 rejected_service_action=2 rejected_version=1 rejected_reserved=3 rejected_length=2 rejected_lba_range=2 rejected_transfer_length=2 rejected_descriptor_length=1 rejected_descriptor_field=2 rejected_crc=1 rejected_sequence=1 rejected_resources=1 rejected_data_missing=1 rejected_generation=3 claims=1 split_staged_dropped=1 total_writes=0" \
+	"rejected_cdb_length=1 rejected_service_action=2 rejected_version=1 rejected_reserved=3 rejected_length=2 rejected_lba_range=2 rejected_transfer_length=2 rejected_descriptor_length=1 rejected_descriptor_field=2 rejected_crc=1 rejected_sequence=1 rejected_resources=2 rejected_data_missing=1 rejected_generation=3 claims=1 split_staged_dropped=1 total_writes=0" \
 	"$(peer_stats "$host" rejected_cdb_length rejected_service_action rejected_version rejected_reserved rejected_length rejected_lba_range rejected_transfer_length rejected_descriptor_length rejected_descriptor_field rejected_crc rejected_sequence rejected_resources rejected_data_missing rejected_generation claims split_staged_dropped total_writes)"
 assert_true "no refused message wrote anything" peer_same "$back" "$ref"
 peer_random "$PEER_TMP/w3" 1024
