@@ -416,6 +416,7 @@ static void dmp_peer_init(struct dmp_peer *peer, struct Scsi_Host *shost)
 	atomic_set(&peer->busy, 0);
 	INIT_DELAYED_WORK(&peer->reaper, dmp_reaper_fn);
 	peer->generation = 0;
+	peer->fence = DMP_FENCE_OPEN;
 	atomic64_set(&peer->staged_bytes, 0);
 	peer->dying = false;
 	peer->removing = false;

@@ -15,8 +15,9 @@
  *
  * The pair is written only after the length and every CRC matched, and
  * only if the generation did not change; DESC completes after the write.
- * CLAIM advances the generation, drops staged data, fails parked DESCs
- * and waits for writes of the old generation still in flight.
+ * CLAIM (with the current generation's tag, or FORCE) advances the
+ * generation, fences standard writes, drops staged data, fails parked
+ * DESCs and waits for writes of the old generation still in flight.
  */
 #include <linux/bio.h>
 #include <linux/highmem.h>
@@ -430,15 +431,109 @@ static void dmp_fail_parked(struct list_head *cmds, unsigned int reason,
 	}
 }
 
-static void dmp_claim(struct dmp_peer *peer)
+static const char * const dmp_fence_names[] = {
+	[DMP_FENCE_OPEN] = "open",
+	[DMP_FENCE_CLAIMED] = "claimed",
+	[DMP_FENCE_RELEASED] = "released",
+};
+
+const char *dmp_fence_name(int fence)
 {
+	return fence >= 0 && fence < ARRAY_SIZE(dmp_fence_names) ?
+	       dmp_fence_names[fence] : "unknown";
+}
+
+/*
+ * The one place the fence changes; caller holds peer->lock.  CLAIM moves
+ * any state to CLAIMED; release moves CLAIMED to RELEASED; nothing goes
+ * back to OPEN.
+ */
+static bool __dmp_fence_set(struct dmp_peer *peer, int to)
+{
+	int from = peer->fence;
+
+	if (to == DMP_FENCE_CLAIMED ||
+	    (to == DMP_FENCE_RELEASED && from == DMP_FENCE_CLAIMED)) {
+		peer->fence = to;
+		return true;
+	}
+	return false;
+}
+
+/**
+ * dmp_peer_release - let standard writes modify a claimed disk again
+ * @peer: the peer
+ *
+ * For the administrator (sysfs ``release``), until the next CLAIM.  A disk
+ * that is not claimed is left as it is.
+ *
+ * Return: 0.
+ */
+int dmp_peer_release(struct dmp_peer *peer)
+{
+	bool released;
+	u64 gen;
+
+	spin_lock(&peer->lock);
+	released = __dmp_fence_set(peer, DMP_FENCE_RELEASED);
+	gen = peer->generation;
+	spin_unlock(&peer->lock);
+	if (released) {
+		dmp_count_misc(peer, DMP_C_RELEASES, 1);
+		shost_printk(KERN_INFO, peer->shost,
+			     "released for standard writes at generation %llu, until the next CLAIM\n",
+			     gen);
+	}
+	return 0;
+}
+
+/**
+ * dmp_plain_write_begin - admit a standard command that modifies the medium
+ * @dc: the command
+ *
+ * Refused while the disk is claimed.  An admitted write holds a reference
+ * on the current generation until it completes, so a CLAIM returns only
+ * after it landed.
+ *
+ * Return: true if admitted.
+ */
+bool dmp_plain_write_begin(struct dmp_cmd *dc)
+{
+	struct dmp_peer *peer = dc->peer;
+	bool ok;
+
+	spin_lock(&peer->lock);
+	ok = peer->fence != DMP_FENCE_CLAIMED;
+	if (ok) {
+		dc->gen_slot = peer->generation & 1;
+		atomic_inc(&peer->inflight_gen[dc->gen_slot]);
+	}
+	spin_unlock(&peer->lock);
+	return ok;
+}
+
+/*
+ * CLAIM: only with the current generation's tag, or FORCE; the check and
+ * the increment are one step under the lock.  A refused CLAIM changes
+ * nothing.
+ */
+static int dmp_claim(struct dmp_cmd *dc, struct dmw_status *st)
+{
+	struct dmp_peer *peer = dc->peer;
 	LIST_HEAD(cmds);
 	LIST_HEAD(stgs);
 	u64 old;
 
 	mutex_lock(&peer->claim_mutex);
 	spin_lock(&peer->lock);
+	if (dmw_check_cmd(&dc->mc, 0, peer->capacity, peer->lbs_shift,
+			  peer->generation, st)) {
+		spin_unlock(&peer->lock);
+		mutex_unlock(&peer->claim_mutex);
+		return -EINVAL;
+	}
 	old = peer->generation++;
+	__dmp_fence_set(peer, DMP_FENCE_CLAIMED);
 	__dmp_take_all(peer, &cmds, &stgs);
 	spin_unlock(&peer->lock);
 	dmp_fail_parked(&cmds, DMW_R_GENERATION, 0);
@@ -448,6 +543,9 @@ static void dmp_claim(struct dmp_peer *peer)
 		       !atomic_read(&peer->inflight_gen[old & 1]));
 	mutex_unlock(&peer->claim_mutex);
 	dmp_count_misc(peer, DMP_C_CLAIMS, 1);
+	if (dc->mc.flags & DMW_F_FORCE)
+		dmp_count_misc(peer, DMP_C_CLAIMS_FORCED, 1);
+	return 0;
 }
 
 static int dmp_state_cmd(struct dmp_cmd *dc)
@@ -455,12 +553,13 @@ static int dmp_state_cmd(struct dmp_cmd *dc)
 	struct scsi_cmnd *scmd = dc->scmd;
 	struct dmp_peer *peer = dc->peer;
 	u8 buf[DMW_STATE_LEN];
+	struct dmw_status st;
 	struct dmw_state s;
 
 	if (scsi_bufflen(scmd) && scmd->sc_data_direction != DMA_FROM_DEVICE)
 		return dmp_refuse_reason(dc, DMW_R_XFER_LEN, 1, DMW_OFF_LEN32);
-	if (dc->mc.type == DMW_T_CLAIM)
-		dmp_claim(peer);
+	if (dc->mc.type == DMW_T_CLAIM && dmp_claim(dc, &st))
+		return dmp_refuse(dc, &st);
 	s.version = DMW_VERSION;
 	s.lbs_shift = peer->lbs_shift;
 	spin_lock(&peer->lock);

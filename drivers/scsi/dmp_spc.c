@@ -2,7 +2,9 @@
 /*
  * dualmirror_peer: the standard SPC/SBC commands the SCSI scan, sd, LIO
  * pscsi and sg3_utils need.  One handler per operation code in a table;
- * anything not in it is INVALID COMMAND OPERATION CODE.
+ * anything not in it is INVALID COMMAND OPERATION CODE.  Commands that
+ * modify the medium are refused with DATA PROTECT / WRITE PROTECTED while
+ * a primary holds the disk (claimed, not released), handled or not.
  */
 #include <linux/blkdev.h>
 #include <asm/unaligned.h>
@@ -300,6 +302,34 @@ static int dmp_sync_cache(struct dmp_cmd *dc)
 			     dmp_bio_end_default);
 }
 
+/*
+ * SBC/SPC operation codes that modify the medium, whether this host
+ * implements them or not: fenced while the disk is claimed.
+ */
+static const bool dmp_op_writes[256] = {
+	[FORMAT_UNIT] = true,
+	[REASSIGN_BLOCKS] = true,
+	[WRITE_6] = true,
+	[WRITE_10] = true,
+	[WRITE_12] = true,
+	[WRITE_16] = true,
+	[WRITE_VERIFY] = true,
+	[WRITE_VERIFY_12] = true,
+	[WRITE_VERIFY_16] = true,
+	[WRITE_LONG] = true,
+	[WRITE_LONG_2] = true,
+	[WRITE_SAME] = true,
+	[WRITE_SAME_16] = true,
+	[UNMAP] = true,
+	[XDWRITEREAD_10] = true,
+	[0x48] = true,			/* SANITIZE */
+	[COMPARE_AND_WRITE] = true,
+	[0x8b] = true,			/* ORWRITE (16) */
+	[0x9c] = true,			/* WRITE ATOMIC (16) */
+	[ZBC_OUT] = true,		/* RESET WRITE POINTER, ... */
+	[SERVICE_ACTION_OUT_16] = true,	/* WRITE LONG (16), WRITE SCATTERED */
+};
+
 static int (* const dmp_ops[256])(struct dmp_cmd *dc) = {
 	[TEST_UNIT_READY] = dmp_tur,
 	[REQUEST_SENSE] = dmp_request_sense,
@@ -325,9 +355,15 @@ static int (* const dmp_ops[256])(struct dmp_cmd *dc) = {
  */
 int dmp_execute_scsi(struct dmp_cmd *dc)
 {
-	int (*fn)(struct dmp_cmd *dc) = dmp_ops[dc->scmd->cmnd[0]];
+	u8 op = dc->scmd->cmnd[0];
+	int (*fn)(struct dmp_cmd *dc) = dmp_ops[op];
 
 	dmp_count_misc(dc->peer, DMP_C_SCSI_CMDS, 1);
+	/* an admitted write holds its generation until dmp_complete() */
+	if (dmp_op_writes[op] && !dmp_plain_write_begin(dc)) {
+		dmp_count_misc(dc->peer, DMP_C_SCSI_FENCED, 1);
+		return dmp_sense(dc, DATA_PROTECT, 0x27, 0);
+	}
 	if (!fn)
 		return dmp_sense(dc, ILLEGAL_REQUEST, 0x20, 0);
 	return fn(dc);

@@ -3,7 +3,8 @@
  * dualmirror_peer: sysfs.
  *
  * /sys/devices/dualmirror_peer/{add,remove,peers}: the control interface.
- * /sys/class/scsi_host/hostN/dualmirror/: one peer disk's state.
+ * /sys/class/scsi_host/hostN/dualmirror/: one peer disk's state, and
+ * "release" (write 1) to let standard writes modify a claimed disk.
  * /sys/class/scsi_host/hostN/dualmirror_stats/: its counters, one value
  * per file; writing 0 to a counter clears it, writing to "reset" clears
  * them all.
@@ -127,6 +128,32 @@ static ssize_t generation_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(generation);
 
+static ssize_t fence_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	struct dmp_peer *peer = dmp_dev_peer(dev);
+	int fence;
+
+	spin_lock(&peer->lock);
+	fence = peer->fence;
+	spin_unlock(&peer->lock);
+	return sysfs_emit(buf, "%s\n", dmp_fence_name(fence));
+}
+static DEVICE_ATTR_RO(fence);
+
+/* "1": standard writes may modify a claimed disk until the next CLAIM. */
+static ssize_t release_store(struct device *dev, struct device_attribute *attr,
+			     const char *buf, size_t count)
+{
+	bool v;
+
+	if (kstrtobool(buf, &v) || !v)
+		return -EINVAL;
+	dmp_peer_release(dmp_dev_peer(dev));
+	return count;
+}
+static DEVICE_ATTR_WO(release);
+
 static ssize_t staged_bytes_show(struct device *dev,
 				 struct device_attribute *attr, char *buf)
 {
@@ -181,6 +208,8 @@ static struct attribute *dmp_info_attrs[] = {
 	&dev_attr_capacity_sectors.attr,
 	&dev_attr_logical_block_size.attr,
 	&dev_attr_generation.attr,
+	&dev_attr_fence.attr,
+	&dev_attr_release.attr,
 	&dev_attr_staged_bytes.attr,
 	&dev_attr_waiting.attr,
 	&dev_attr_staging_kib.attr,
@@ -235,6 +264,9 @@ static const char * const dmp_misc_names[DMP_C_NR] = {
 	[DMP_C_STAGED_DROPPED] = "split_staged_dropped",
 	[DMP_C_PARKED] = "split_desc_parked",
 	[DMP_C_CLAIMS] = "claims",
+	[DMP_C_CLAIMS_FORCED] = "claims_forced",
+	[DMP_C_RELEASES] = "releases",
+	[DMP_C_SCSI_FENCED] = "scsi_fenced",
 	[DMP_C_SCSI_CMDS] = "scsi_commands",
 	[DMP_C_SCSI_REJECTED] = "scsi_rejected",
 	[DMP_C_SCSI_READ_BYTES] = "scsi_bytes_read",

@@ -54,6 +54,9 @@ enum dmp_misc_counter {
 	DMP_C_STAGED_DROPPED,	/* staged data dropped by CLAIM or reset */
 	DMP_C_PARKED,		/* descriptors parked waiting for data */
 	DMP_C_CLAIMS,		/* generation changes */
+	DMP_C_CLAIMS_FORCED,	/* of which with DMW_F_FORCE */
+	DMP_C_RELEASES,		/* claimed disks released for plain writes */
+	DMP_C_SCSI_FENCED,	/* standard writes refused: disk claimed */
 	DMP_C_SCSI_CMDS,	/* standard SCSI commands */
 	DMP_C_SCSI_REJECTED,	/* standard SCSI commands refused */
 	DMP_C_SCSI_READ_BYTES,
@@ -97,6 +100,22 @@ struct dmp_staged {
 };
 
 /**
+ * enum dmp_fence - may standard SCSI commands modify the medium?
+ * @DMP_FENCE_OPEN: never claimed (generation 0): yes
+ * @DMP_FENCE_CLAIMED: a primary claimed it: no, only its mirror commands
+ *	write; DATA PROTECT / WRITE PROTECTED for the others
+ * @DMP_FENCE_RELEASED: claimed, then released by the administrator (sysfs
+ *	``release``): yes, until the next CLAIM
+ *
+ * Changed only by __dmp_fence_set(), under dmp_peer.lock.
+ */
+enum dmp_fence {
+	DMP_FENCE_OPEN,
+	DMP_FENCE_CLAIMED,
+	DMP_FENCE_RELEASED,
+};
+
+/**
  * struct dmp_peer - one peer disk: a Scsi_Host with one LUN over a backing
  *	block device; lives in shost_priv()
  * @shost: the host
@@ -109,15 +128,17 @@ struct dmp_staged {
  * @staging_bytes: staging memory bound
  * @split_timeout: jiffies a half of a split write waits for the other
  * @naa: NAA identifier (VPD 83h) and serial number source
- * @lock: protects @generation, @staged, @parked, @dying; never taken from
- *	bio completion
+ * @lock: protects @generation, @fence, @staged, @parked, @dying; never
+ *	taken from bio completion
  * @generation: current generation (not persistent)
+ * @fence: enum dmp_fence
  * @staged: list of struct dmp_staged
  * @parked: list of struct dmp_cmd (SPLIT DESC waiting for data)
  * @dying: nothing new is staged or parked (removal, reset)
  * @removing: being removed: @dying stays set
  * @claim_mutex: serialises CLAIM
- * @inflight_gen: mirror writes in flight per generation parity
+ * @inflight_gen: writes in flight per generation parity: mirror writes,
+ *	and standard writes admitted while the disk was open or released
  * @staged_bytes: staging memory in use (staged and being staged), in
  *	whole pages
  * @busy: commands accepted by queuecommand and not yet completed
@@ -138,6 +159,7 @@ struct dmp_peer {
 
 	spinlock_t lock;		/* see @lock above */
 	u64 generation;
+	int fence;
 	struct list_head staged;
 	struct list_head parked;
 	bool dying;
@@ -252,6 +274,9 @@ void dmp_mirror_init(struct dmp_peer *peer);
 void dmp_mirror_shutdown(struct dmp_peer *peer, int host_byte);
 bool dmp_mirror_abort(struct dmp_cmd *dc);
 void dmp_reaper_fn(struct work_struct *work);
+bool dmp_plain_write_begin(struct dmp_cmd *dc);
+int dmp_peer_release(struct dmp_peer *peer);
+const char *dmp_fence_name(int fence);
 
 /* dmp_sysfs.c */
 extern const struct attribute_group *dmp_shost_groups[];

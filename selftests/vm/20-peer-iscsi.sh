@@ -18,7 +18,7 @@ dm_require_cmd sg_raw sg_inq sg_vpd sg_readcap sg_turs iscsiadm iscsid
 [ -x "$DM_PYTHON" ] && "$DM_PYTHON" -c 'import rtslib_fb' 2>/dev/null ||
 	ktap_skip_all "python3-rtslib-fb is not installed"
 ktap_print_header
-ktap_set_plan 41
+ktap_set_plan 42
 
 IQN_A=$DM_IQN_PREFIX:dmp21a
 IQN_B=$DM_IQN_PREFIX:dmp21b
@@ -123,6 +123,8 @@ peer_send_expect "generation tag 0101h in bytes 2-3 (generation 1): refused" "07
 	"$(dmw inline 0x0101 1 "$lba" 1)" -s 512 -i "$PEER_TMP/w1"
 peer_send_expect "generation tag 0001h (generation 1): GOOD" good "$rbig" \
 	"$(dmw inline 1 1 "$lba" 1)" -s 512 -i "$PEER_TMP/w1"
+peer_send_expect "plain WRITE(10) through iSCSI to the claimed disk: DATA PROTECT / WRITE PROTECTED" \
+	"07/27/00" "$rbig" "2a 00 00 00 00 08 00 00 01 00" -s 512 -i "$PEER_TMP/w1"
 assert_eq "counters through iSCSI: every event, exactly" \
 	"inline_commands=3 inline_writes=2 split_commands=4 split_data_transfers=4 split_writes=2 split_bytes_written=106496 split_desc_parked=1 control_commands=1 claims=1 rejected_generation=1 total_interrupts=15" \
 	"$(peer_stats "$bighost" inline_commands inline_writes split_commands split_data_transfers split_writes split_bytes_written split_desc_parked control_commands claims rejected_generation total_interrupts)"
@@ -180,6 +182,8 @@ assert_match "the allowed initiator with a wrong CHAP secret is refused" 'author
 out=$(login_as_allowed secret-21-chap 2>&1)
 assert_match "the allowed initiator with the right CHAP secret logs in" 'successful' "$out"
 rbig=$(dm_iscsi_disk "$IQN_B")
+# the disk was claimed above: release it for plain writes
+echo 1 >"/sys/class/scsi_host/$bighost/dualmirror/release"
 assert_true "... and can read and write" \
 	dd if="$PEER_TMP/w1" of="$rbig" bs=4k seek=1 oflag=direct status=none
 dm_iscsi_logout "$IQN_B"

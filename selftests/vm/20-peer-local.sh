@@ -6,8 +6,10 @@
 # inline and split writes in both orders landing exactly where they should
 # (the backing device compared with a reference image), exact counters,
 # every refusal reason with its documented sense and nothing written,
-# staging charged by pages and given back after a failed allocation, a
-# burst of random CDBs, and removal with I/O in flight.
+# fencing (CLAIM's expected generation and FORCE, standard writes refused
+# on a claimed disk until it is released), staging charged by pages and
+# given back after a failed allocation, a burst of random CDBs, and
+# removal with I/O in flight.
 # timeout: 300
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/peer-lib.bash"
@@ -15,7 +17,7 @@
 dm_require_vm
 dm_require_cmd sg_raw sg_inq sg_vpd sg_readcap sg_turs
 ktap_print_header
-ktap_set_plan 95
+ktap_set_plan 111
 
 PARAMS=/sys/module/dualmirror_peer/parameters
 dm_dmesg_mark
@@ -174,7 +176,7 @@ peer_random "$PEER_TMP/s3" 8192
 	"$PEER_TMP/d6" "$PEER_TMP/s3" 300 0x600 0 0 \
 	"$PEER_TMP/d7" "$PEER_TMP/s3" 300 0x700 0 0 \
 	"$PEER_TMP/d9" "$PEER_TMP/s3" 300 0x800 1 0 \
-	"$PEER_TMP/d10" "$PEER_TMP/s3" 300 0x801 1 0 \
+	"$PEER_TMP/d10" "$PEER_TMP/s3" 300 0x801 4 0 \
 	"$PEER_TMP/d11" "$PEER_TMP/s3" 304 0x900 0 0 >/dev/null
 dlen=$(stat -c %s "$PEER_TMP/d3")
 head -c 44 "$PEER_TMP/d3" >"$PEER_TMP/d3short"
@@ -239,6 +241,76 @@ peer_send_expect "INLINE with the new generation: GOOD" good "$disk" \
 	"$(dmw inline 1 12 7 2)" -s 1024 -i "$PEER_TMP/w3"
 peer_ref_apply "$ref" 7 "$PEER_TMP/w3"
 assert_true "... and it landed" peer_same "$back" "$ref"
+
+ktap_print_msg "at ${SECONDS}s: fencing"
+# ---- fencing: CLAIM's expected generation, standard writes -------------------
+info() { # a file of the disk's dualmirror/ directory
+	local v
+	read -r v <"/sys/class/scsi_host/$host/dualmirror/$1"
+	echo "$v"
+}
+std_writes() { # the sense of each medium-modifying standard command
+	local out=
+	peer_sg "$disk" "2a 00 00 00 00 40 00 00 01 00" -s 512 -i "$one"
+	out+="WRITE(10)=$(peer_sense) "
+	peer_sg "$disk" "0a 00 00 40 01 00" -s 512 -i "$one"
+	out+="WRITE(6)=$(peer_sense) "
+	peer_sg "$disk" "8a 00 00 00 00 00 00 00 00 40 00 00 00 01 00 00" -s 512 -i "$one"
+	out+="WRITE(16)=$(peer_sense) "
+	peer_sg "$disk" "93 00 00 00 00 00 00 00 00 40 00 00 00 01 00 00" -s 512 -i "$one"
+	out+="WRITE_SAME(16)=$(peer_sense) "
+	peer_sg "$disk" "42 00 00 00 00 00 00 02 00 00" -s 512 -i "$one"
+	out+="UNMAP=$(peer_sense) "
+	peer_sg "$disk" "2e 00 00 00 00 40 00 00 01 00" -s 512 -i "$one"
+	out+="WRITE_AND_VERIFY(10)=$(peer_sense) "
+	peer_sg "$disk" "89 00 00 00 00 00 00 00 00 40 00 00 00 01 00 00" -s 1024 -i "$PEER_TMP/w3"
+	out+="COMPARE_AND_WRITE=$(peer_sense) "
+	peer_sg "$disk" "04 00 00 00 00 00"
+	out+="FORMAT_UNIT=$(peer_sense)"
+	echo "$out"
+}
+peer_reset_stats "$host"
+assert_eq "a claimed disk is fenced" claimed "$(info fence)"
+w=07/27/00
+assert_eq "standard writes on a claimed disk: DATA PROTECT / WRITE PROTECTED" \
+	"WRITE(10)=$w WRITE(6)=$w WRITE(16)=$w WRITE_SAME(16)=$w UNMAP=$w WRITE_AND_VERIFY(10)=$w COMPARE_AND_WRITE=$w FORMAT_UNIT=$w" \
+	"$(std_writes)"
+peer_send_expect "READ(10) on a claimed disk: GOOD" good "$disk" \
+	"28 00 00 00 00 40 00 00 01 00" -r 512
+assert_true "the fenced writes wrote nothing" peer_same "$back" "$ref"
+assert_eq "fenced writes counted" "scsi_fenced=8 scsi_rejected=8 scsi_bytes_written=0" \
+	"$(peer_stats "$host" scsi_fenced scsi_rejected scsi_bytes_written)"
+peer_send_expect "a 1-sector SPLIT DATA (generation 1): staged" good "$disk" \
+	"$(dmw data 1 0xa00 1)" -s 512 -i "$one"
+peer_sg "$disk" "$(dmw claim 32 5)" -r 32
+assert_eq "CLAIM with a wrong generation tag (5, generation 1): DATA PROTECT / WRITE PROTECTED" \
+	"07/27/00" "$(peer_sense)"
+assert_eq "the refused CLAIM changed nothing and was counted" \
+	"generation=1 fence=claimed staged_bytes=4096 staged 1 parked 0 claims=0 rejected_generation=1 control_rejected=1" \
+	"generation=$(info generation) fence=$(info fence) staged_bytes=$(info staged_bytes) $(info waiting) $(peer_stats "$host" claims rejected_generation control_rejected)"
+peer_sg "$disk" "$(dmw claim 32 1)" -r 32
+assert_eq "CLAIM with the right tag (1): GOOD" good "$(peer_sense)"
+assert_eq "it advanced the generation and dropped the staged data" \
+	"generation=2 staged_bytes=0 staged 0 parked 0 claims=1 split_staged_dropped=1" \
+	"generation=$(info generation) staged_bytes=$(info staged_bytes) $(info waiting) $(peer_stats "$host" claims split_staged_dropped)"
+peer_sg "$disk" "$(dmw claim 32 0x77 1)" -r 32
+assert_eq "CLAIM with a wrong tag and FORCE: GOOD" good "$(peer_sense)"
+assert_eq "FORCE advanced the generation and was counted" \
+	"generation=3 claims=2 claims_forced=1 rejected_generation=1" \
+	"generation=$(info generation) $(peer_stats "$host" claims claims_forced rejected_generation)"
+echo 1 >"/sys/class/scsi_host/$host/dualmirror/release"
+assert_eq "release: the disk is released, counted" "released releases=1" \
+	"$(info fence) $(peer_stats "$host" releases)"
+peer_send_expect "WRITE(10) on a released disk: GOOD" good "$disk" \
+	"2a 00 00 00 00 40 00 00 01 00" -s 512 -i "$one"
+peer_ref_apply "$ref" $((0x40)) "$one"
+assert_true "... and it landed" peer_same "$back" "$ref"
+peer_sg "$disk" "$(dmw claim 32 3)" -r 32
+r=$(peer_sense)
+peer_sg "$disk" "2a 00 00 00 00 40 00 00 01 00" -s 512 -i "$one"
+assert_eq "the next CLAIM (tag 3) fences standard writes again" \
+	"good 07/27/00 claimed generation=4" "$r $(peer_sense) $(info fence) generation=$(info generation)"
+echo 1 >"/sys/class/scsi_host/$host/dualmirror/release"
 
 ktap_print_msg "at ${SECONDS}s: a burst"
 # ---- a burst of random CDBs -------------------------------------------------
@@ -318,7 +390,7 @@ else
 	ktap_test_skip "the slow disk still works" "no dm-delay"
 fi
 # shellcheck disable=SC2046
-sg_raw -C 1 -s "$dlen" -i "$PEER_TMP/d10" "$disk" $(dmw desc 1 0x801 "$dlen") >/dev/null 2>&1 &
+sg_raw -C 1 -s "$dlen" -i "$PEER_TMP/d10" "$disk" $(dmw desc 4 0x801 "$dlen") >/dev/null 2>&1 &
 sgpid=$!
 dm_wait_for 5 grep -q 'parked 1' "/sys/class/scsi_host/$host/dualmirror/waiting"
 assert_match "a DESC is parked" 'parked 1' "$(cat "/sys/class/scsi_host/$host/dualmirror/waiting")"
@@ -327,7 +399,7 @@ wait $sgpid
 assert_true "the parked DESC failed" test $? != 0
 assert_true "the disk works after abort and reset" sg_turs "$disk"
 peer_send_expect "and takes mirror writes" good "$disk" \
-	"$(dmw inline 1 13 7 2)" -s 1024 -i "$PEER_TMP/w3"
+	"$(dmw inline 4 13 7 2)" -s 1024 -i "$PEER_TMP/w3"
 
 ktap_print_msg "at ${SECONDS}s: removal"
 # ---- removal with I/O in flight ----------------------------------------------

@@ -9,8 +9,11 @@ the documented format):
   dmw_msg.py cdb inline GEN SEQ LBA SECTORS [FLAGS]
   dmw_msg.py cdb data GEN SEQ SECTORS
   dmw_msg.py cdb desc GEN SEQ PARAM_LEN
-  dmw_msg.py cdb query|claim ALLOC_LEN
-      print the 16-byte CDB as hex bytes for sg_raw
+  dmw_msg.py cdb query ALLOC_LEN
+  dmw_msg.py cdb claim ALLOC_LEN [GEN [FLAGS]]
+      print the 16-byte CDB as hex bytes for sg_raw; a CLAIM carries the
+      low 16 bits of GEN, the generation its sender last knew (default 0),
+      in bytes 2-3 and FLAGS (1: FORCE) in bits 3-0 of byte 9
   dmw_msg.py desc OUT DATA_FILE LBA SEQ GEN [FLAGS]
       write the SPLIT DESC parameter data for DATA_FILE to OUT and print
       its length
@@ -25,6 +28,7 @@ import sys
 OPCODE = 0x7F
 SA_MSB = 0xF8 | 1  # vendor service action, version 1
 TYPES = {"inline": 1, "data": 2, "desc": 3, "query": 4, "claim": 5}
+CLAIM_FORCE = 0x01
 DESC_MAGIC = 0x444D5744
 
 
@@ -59,6 +63,13 @@ def cdb(args):
     cmd[9] = TYPES[kind] << 4
     if kind in ("query", "claim"):
         struct.pack_into(">I", cmd, 12, num(args[1]))
+        if kind == "claim":
+            gen = num(args[2]) if len(args) > 2 else 0
+            flags = num(args[3]) if len(args) > 3 else 0
+            if flags & ~CLAIM_FORCE:
+                sys.exit("dmw_msg.py: CLAIM flags: only 1 (FORCE)")
+            struct.pack_into(">H", cmd, 2, gen & 0xFFFF)
+            cmd[9] |= flags
         return cmd
     gen, seq = num(args[1]), num(args[2])
     struct.pack_into(">H", cmd, 2, gen & 0xFFFF)

@@ -29,7 +29,9 @@ dmw_be() {
 #   dmw inline GEN SEQ LBA SECTORS [FLAGS]
 #   dmw data GEN SEQ SECTORS
 #   dmw desc GEN SEQ PARAM_LEN
-#   dmw query|claim ALLOC_LEN
+#   dmw query ALLOC_LEN
+#   dmw claim ALLOC_LEN [GEN [FLAGS]]   GEN: the generation the claimant
+#	last knew (its low 16 bits go in bytes 2-3; default 0), FLAGS: 1 FORCE
 dmw() {
 	local kind=$1 t c="7f 00"
 	case "$kind" in
@@ -41,8 +43,14 @@ dmw() {
 	*) echo "dmw: unknown message $kind" >&2; return 1 ;;
 	esac
 	if [ "$t" -ge 4 ]; then
-		c+=" 00 00 00 00 00 08 f9"
-		dmw_be c $((t << 4)) 1
+		if [ "$t" = 5 ]; then
+			dmw_be c $((${3:-0} & 0xffff)) 2
+			c+=" 00 00 00 08 f9"
+			dmw_be c $(((t << 4) | ${4:-0})) 1
+		else
+			c+=" 00 00 00 00 00 08 f9"
+			dmw_be c $((t << 4)) 1
+		fi
 		c+=" 00 00"
 		dmw_be c "$2" 4
 	else
