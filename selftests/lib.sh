@@ -338,6 +338,13 @@ assert_dmesg_clean() {
 	ktap_test_pass "$1"
 }
 
+# dm_majmin DEV: MAJOR:MINOR of a block device (as dmsetup table shows it).
+dm_majmin() {
+	local major minor
+	read -r major minor < <(stat -L -c '%t %T' "$1") || return 1
+	printf '%d:%d\n' "0x$major" "0x$minor"
+}
+
 # dm_taint: /proc/sys/kernel/tainted.
 dm_taint() {
 	cat /proc/sys/kernel/tainted

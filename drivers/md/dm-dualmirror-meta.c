@@ -419,7 +419,7 @@ static int dmw_meta_flush_bitmap(struct dmw_c *dmc)
 	bitmap_free(dirty);
 	if (r) {
 		DMERR_LIMIT("write-intent bitmap write failed: %d", r);
-		atomic64_inc(&dmc->st.meta_errors);
+		this_cpu_add(dmc->stats->meta_errors, 1);
 	}
 
 	spin_lock_irq(&dmc->lock);

@@ -248,13 +248,12 @@ static void dmw_pio_end(struct dmw_pio *pio)
 	if (io && error == DMW_E_NONE) {
 		u64 us = div_u64(ktime_get_ns() - pio->start_ns, NSEC_PER_USEC);
 
-		atomic64_inc(&dmc->st.ops[pio->framing]);
-		atomic64_add(atomic_read(&pio->irqs),
-			     &dmc->st.irqs[pio->framing]);
-		atomic64_add(us, &dmc->st.lat_us[pio->framing]);
-		atomic64_inc(&dmc->st.lat_hist[pio->framing]
+		this_cpu_add(dmc->stats->ops[pio->framing], 1);
+		this_cpu_add(dmc->stats->irqs[pio->framing], atomic_read(&pio->irqs));
+		this_cpu_add(dmc->stats->lat_us[pio->framing], us);
+		this_cpu_add(dmc->stats->lat_hist[pio->framing]
 			     [min_t(u64, us ? ilog2(us) : 0,
-				    DMW_LAT_BUCKETS - 1)]);
+				    DMW_LAT_BUCKETS - 1)], 1);
 	}
 	if (io)
 		dmw_peer_leg_end(io, error & ~DMW_E_TRANSIENT,

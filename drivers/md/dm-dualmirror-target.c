@@ -59,7 +59,7 @@ static sector_t dmw_oos_sectors(struct dmw_c *dmc)
 
 void dmw_note_error(struct dmw_c *dmc, int error)
 {
-	atomic64_inc(&dmc->st.peer_errors);
+	this_cpu_add(dmc->stats->peer_errors, 1);
 	WRITE_ONCE(dmc->last_error, error);
 	DMERR_LIMIT("peer error: %s", dmw_error_name(error));
 }
@@ -204,7 +204,7 @@ static bool dmw_io_enter(struct dmw_c *dmc, struct dmw_io *io)
 	spin_unlock_irqrestore(&dmc->lock, flags);
 
 	if (wait)
-		atomic64_inc(&dmc->st.overlap_waits);
+		this_cpu_add(dmc->stats->overlap_waits, 1);
 	return wait;
 }
 
@@ -375,7 +375,7 @@ void dmw_peer_leg_end(struct dmw_io *io, int error, bool transient)
 		dmw_peer_leg_done(io, true);
 		return;
 	}
-	atomic64_inc(&dmc->st.retries);
+	this_cpu_add(dmc->stats->retries, 1);
 	spin_lock_irqsave(&dmc->lock, flags);
 	first = list_empty(&dmc->retry);
 	list_add_tail(&io->ready, &dmc->retry);
@@ -463,7 +463,7 @@ static void dmw_io_issue(struct dmw_io *io)
 		if (r)
 			dmw_peer_leg_done(io, true);
 		else if (bio->bi_opf & REQ_FUA)
-			atomic64_inc(&dmc->st.fua);
+			this_cpu_add(dmc->stats->fua, 1);
 	} else {
 		dmw_mark_oos(dmc, io->sector, io->nr_sectors);
 		/* a reconnect between the check and the mark: resync it */
@@ -1153,9 +1153,11 @@ static int dmw_alloc(struct dmw_c *dmc, char **error)
 						1ULL << dmc->region_shift);
 	dmc->oos = kvcalloc(BITS_TO_LONGS(dmc->nr_regions),
 			    sizeof(unsigned long), GFP_KERNEL);
-	if (!dmc->oos) {
+	dmc->stats = alloc_percpu(struct dmw_stats);
+	if (!dmc->oos || !dmc->stats) {
 		*error = "Cannot allocate out-of-sync bitmap";
-		return -ENOMEM;
+		r = -ENOMEM;
+		goto bad_bioset;
 	}
 	r = bioset_init(&dmc->bs, BIO_POOL_SIZE, 0, 0);
 	if (r) {
@@ -1216,6 +1218,7 @@ bad_pool:
 	mempool_destroy(dmc->pio_pool);
 	bioset_exit(&dmc->bs);
 bad_bioset:
+	free_percpu(dmc->stats);
 	kvfree(dmc->oos);
 	return r;
 }
@@ -1229,6 +1232,7 @@ static void dmw_free(struct dmw_c *dmc)
 	mempool_destroy(dmc->small_pio_pool);
 	mempool_destroy(dmc->pio_pool);
 	bioset_exit(&dmc->bs);
+	free_percpu(dmc->stats);
 	kvfree(dmc->oos);
 }
 
@@ -1473,9 +1477,9 @@ static void dmw_resync_progress(struct dmw_c *dmc, u64 *kibps, u64 *eta)
 
 static u64 dmw_mean_us(struct dmw_c *dmc, int fr)
 {
-	u64 ops = atomic64_read(&dmc->st.ops[fr]);
+	u64 ops = dmw_stat(dmc, ops[fr]);
 
-	return ops ? div64_u64(atomic64_read(&dmc->st.lat_us[fr]), ops) : 0;
+	return ops ? div64_u64(dmw_stat(dmc, lat_us[fr]), ops) : 0;
 }
 
 /*
@@ -1493,40 +1497,41 @@ static void dmw_status(struct dm_target *ti, status_type_t type,
 		       unsigned int maxlen)
 {
 	struct dmw_c *dmc = ti->private;
-	struct dmw_stats *st = &dmc->st;
 	unsigned int sz = 0, i;
 	u64 kibps, eta;
 
 	switch (type) {
 	case STATUSTYPE_INFO:
-		DMEMIT("%s %llu/%llu %lld %lld %lld %lld %lld %llu %llu %llu %lld %lld %lld %s",
+		DMEMIT("%s %llu/%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %s",
 		       dmw_state_word(dmc),
 		       (unsigned long long)dmw_oos_sectors(dmc),
 		       (unsigned long long)ti->len,
-		       atomic64_read(&st->ops[DMW_FR_INLINE]),
-		       atomic64_read(&st->irqs[DMW_FR_INLINE]),
-		       atomic64_read(&st->ops[DMW_FR_SPLIT]),
-		       atomic64_read(&st->irqs[DMW_FR_SPLIT]),
-		       atomic64_read(&st->peer_errors),
+		       dmw_stat(dmc, ops[DMW_FR_INLINE]),
+		       dmw_stat(dmc, irqs[DMW_FR_INLINE]),
+		       dmw_stat(dmc, ops[DMW_FR_SPLIT]),
+		       dmw_stat(dmc, irqs[DMW_FR_SPLIT]),
+		       dmw_stat(dmc, peer_errors),
 		       dmw_mean_us(dmc, DMW_FR_INLINE),
 		       dmw_mean_us(dmc, DMW_FR_SPLIT),
 		       READ_ONCE(dmc->generation),
-		       atomic64_read(&st->ops[DMW_FR_FLUSH]),
-		       atomic64_read(&st->fua),
-		       atomic64_read(&st->overlap_waits),
+		       dmw_stat(dmc, ops[DMW_FR_FLUSH]),
+		       dmw_stat(dmc, fua),
+		       dmw_stat(dmc, overlap_waits),
 		       dmw_error_name(READ_ONCE(dmc->last_error)));
-		DMEMIT(" %lld", atomic64_read(&st->retries));
+		DMEMIT(" %llu", dmw_stat(dmc, retries));
 		if (dmc->meta.dev)
 			DMEMIT(" %lu", dmw_meta_dirty_regions(dmc));
 		else
 			DMEMIT(" -");
 		dmw_resync_progress(dmc, &kibps, &eta);
-		DMEMIT(" %llu %llu %lld", kibps, eta,
-		       atomic64_read(&st->meta_errors));
+		DMEMIT(" %llu %llu %llu", kibps, eta, dmw_stat(dmc, meta_errors));
 		break;
 	case STATUSTYPE_TABLE:
-		for (i = 0; i < dmc->nr_args; i++)
-			DMEMIT("%s%s", i ? " " : "", dmc->args[i]);
+		/* devices as major:minor, like every target; the rest as given */
+		DMEMIT("%s %s", dmc->local->name, dmc->peer->name);
+		for (i = 2; i < dmc->nr_args; i++)
+			DMEMIT(" %s", i > 2 && !strcasecmp(dmc->args[i - 1], "meta_dev") ?
+			       dmc->meta.dev->name : dmc->args[i]);
 		break;
 	case STATUSTYPE_IMA:
 		DMEMIT_TARGET_NAME_VERSION(ti->type);
@@ -1546,23 +1551,23 @@ static void dmw_status(struct dm_target *ti, status_type_t type,
 	}
 }
 
+u64 __dmw_stat_sum(struct dmw_c *dmc, size_t offset)
+{
+	u64 sum = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		sum += *(u64 *)((char *)per_cpu_ptr(dmc->stats, cpu) + offset);
+	return sum;
+}
+
+/* Counters updated meanwhile on another CPU may survive: a snapshot. */
 static void dmw_reset_counters(struct dmw_c *dmc)
 {
-	struct dmw_stats *st = &dmc->st;
-	int fr, i;
+	int cpu;
 
-	for (fr = 0; fr < DMW_FR_NR; fr++) {
-		atomic64_set(&st->ops[fr], 0);
-		atomic64_set(&st->irqs[fr], 0);
-		atomic64_set(&st->lat_us[fr], 0);
-		for (i = 0; i < DMW_LAT_BUCKETS; i++)
-			atomic64_set(&st->lat_hist[fr][i], 0);
-	}
-	atomic64_set(&st->peer_errors, 0);
-	atomic64_set(&st->meta_errors, 0);
-	atomic64_set(&st->retries, 0);
-	atomic64_set(&st->fua, 0);
-	atomic64_set(&st->overlap_waits, 0);
+	for_each_possible_cpu(cpu)
+		memset(per_cpu_ptr(dmc->stats, cpu), 0, sizeof(struct dmw_stats));
 	WRITE_ONCE(dmc->last_error, DMW_E_NONE);
 }
 
@@ -1584,10 +1589,10 @@ static void dmw_latency(struct dmw_c *dmc, char *result, unsigned int maxlen)
 	for (fr = 0; fr < DMW_FR_NR; fr++) {
 		DMEMIT("%s", names[fr]);
 		for (i = 0; i < DMW_LAT_BUCKETS; i++) {
-			s64 n = atomic64_read(&dmc->st.lat_hist[fr][i]);
+			u64 n = dmw_stat(dmc, lat_hist[fr][i]);
 
 			if (n)
-				DMEMIT(" %llu:%lld", i ? 1ULL << i : 0ULL, n);
+				DMEMIT(" %llu:%llu", i ? 1ULL << i : 0ULL, n);
 		}
 		DMEMIT("\n");
 	}
@@ -1606,11 +1611,14 @@ static int dmw_reconnect(struct dmw_c *dmc, bool force)
 
 	mutex_lock(&dmc->reconnect_mutex);
 	from = READ_ONCE(dmc->state);
-	if (from == DMW_S_CONNECTED || (from == DMW_S_FENCED && !force)) {
+	if (from == DMW_S_CONNECTED) {
+		/* idempotent: the automatic reconnect may have been first */
 		mutex_unlock(&dmc->reconnect_mutex);
-		DMWARN("reconnect: %s", from == DMW_S_CONNECTED ?
-		       "the peer is connected" :
-		       "fenced by another primary: 'reconnect force' makes this copy win");
+		return 0;
+	}
+	if (from == DMW_S_FENCED && !force) {
+		mutex_unlock(&dmc->reconnect_mutex);
+		DMWARN("reconnect: fenced; 'reconnect force' makes this copy win");
 		return -EINVAL;
 	}
 	r = dmw_claim_peer(dmc, force, &state);

@@ -14,6 +14,7 @@
 #include <linux/device-mapper.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/percpu.h>
 #include <linux/mempool.h>
 #include <linux/rbtree.h>
 #include <linux/spinlock.h>
@@ -67,7 +68,9 @@ enum dmw_error {
 #define DMW_LAT_BUCKETS		24	/* the last one: 8 s and more */
 
 /**
- * struct dmw_stats - counters shown by the status line
+ * struct dmw_stats - counters shown by the status line, one per CPU
+ *	(dmc->stats): updated with this_cpu ops from any context, summed by
+ *	dmw_stat(); reset_counters zeroes every CPU's
  * @ops: successful peer operations per framing
  * @irqs: interrupts those operations cost (include/uapi/linux/dualmirror.h)
  * @lat_us: summed peer latency of those operations, in microseconds
@@ -80,16 +83,23 @@ enum dmw_error {
  * @overlap_waits: writes that waited for an overlapping one
  */
 struct dmw_stats {
-	atomic64_t ops[DMW_FR_NR];
-	atomic64_t irqs[DMW_FR_NR];
-	atomic64_t lat_us[DMW_FR_NR];
-	atomic64_t lat_hist[DMW_FR_NR][DMW_LAT_BUCKETS];
-	atomic64_t peer_errors;
-	atomic64_t meta_errors;
-	atomic64_t retries;
-	atomic64_t fua;
-	atomic64_t overlap_waits;
+	u64 ops[DMW_FR_NR];
+	u64 irqs[DMW_FR_NR];
+	u64 lat_us[DMW_FR_NR];
+	u64 lat_hist[DMW_FR_NR][DMW_LAT_BUCKETS];
+	u64 peer_errors;
+	u64 meta_errors;
+	u64 retries;
+	u64 fua;
+	u64 overlap_waits;
 };
+
+/* A counter summed over all CPUs (this_cpu_add() updates them). */
+#define dmw_stat(dmc, field) \
+	__dmw_stat_sum(dmc, offsetof(struct dmw_stats, field))
+
+struct dmw_c;
+u64 __dmw_stat_sum(struct dmw_c *dmc, size_t offset);
 
 /**
  * struct dmw_meta - the on-disk sync state (dm-dualmirror-meta.c)
@@ -204,7 +214,7 @@ struct dmw_meta {
  * @retry: writes whose peer leg is to be sent again, under @lock
  * @retry_work: sends them
  * @last_error: enum dmw_reason or enum dmw_error of the last peer error
- * @st: counters
+ * @stats: counters, per CPU
  */
 struct dmw_c {
 	struct dm_target *ti;
@@ -265,7 +275,7 @@ struct dmw_c {
 	struct delayed_work retry_work;
 
 	u8 last_error;
-	struct dmw_stats st;
+	struct dmw_stats __percpu *stats;
 };
 
 /**

@@ -110,7 +110,9 @@ P2=$(pair_attach s40)
 ktap_print_msg "peer disk was $P, is $P2 after the login"
 assert_true "the peer disk has a new name ($P2)" test -b "$P2" -a "$P2" != "$P"
 dmsetup reload s40 --table "$(table "$P2")" && dmsetup resume s40
-assert_eq "reload with the new name: loaded" "$(table "$P2")" "$(dmsetup table s40)"
+assert_eq "reload with the new name: loaded" \
+	"0 $SECTORS dualmirror $(dm_majmin "$L") $(dm_majmin "$P2") 2 meta_dev $(dm_majmin "$M")" \
+	"$(dmsetup table s40)"
 assert_true "new name: resync finishes: connected" dmw_wait_state s40 connected 180
 assert_true "new name: copies byte-identical" same
 P=$P2
