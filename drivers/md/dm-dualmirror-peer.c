@@ -37,6 +37,8 @@ const char *dmw_error_name(unsigned int error)
 		return "mapping";
 	case DMW_E_NOMEM:
 		return "no_request";
+	case DMW_E_AGAIN:
+		return "again";
 	case DMW_E_NONE:
 		return "none";
 	default:
@@ -50,7 +52,8 @@ size_t dmw_pio_size(unsigned int max_segs)
 }
 
 static struct request *dmw_rq_alloc(struct dmw_pio *pio, const u8 *cdb,
-				    unsigned int cdb_len, struct bio *bio);
+				    unsigned int cdb_len, struct bio *bio,
+				    bool nowait);
 static void dmw_pio_end(struct dmw_pio *pio);
 
 /*
@@ -63,7 +66,8 @@ static void dmw_pio_send_desc(struct work_struct *work)
 	struct dmw_pio *pio = container_of(work, struct dmw_pio, desc_work);
 	struct request *rq;
 
-	rq = dmw_rq_alloc(pio, pio->desc_cdb, DMW_CDB_LEN, &pio->desc_bio);
+	rq = dmw_rq_alloc(pio, pio->desc_cdb, DMW_CDB_LEN, &pio->desc_bio,
+			  false);
 	if (IS_ERR(rq)) {
 		atomic_cmpxchg(&pio->error, DMW_E_NONE,
 			       DMW_E_NOMEM | DMW_E_TRANSIENT);
@@ -74,15 +78,17 @@ static void dmw_pio_send_desc(struct work_struct *work)
 	blk_execute_rq_nowait(rq, false);
 }
 
-/* A peer I/O object for data of @nr_segs segments. */
+/* A peer I/O object for data of @nr_segs segments; NULL only if @nowait. */
 static struct dmw_pio *dmw_pio_alloc(struct dmw_c *dmc, u8 framing,
-				     unsigned int nr_segs)
+				     unsigned int nr_segs, bool nowait)
 {
 	bool small = nr_segs <= DMW_PIO_SMALL_VECS;
 	struct dmw_pio *pio;
 
 	pio = mempool_alloc(small ? dmc->small_pio_pool : dmc->pio_pool,
-			    GFP_NOIO);
+			    nowait ? GFP_NOWAIT : GFP_NOIO);
+	if (!pio)
+		return NULL;
 	memset(pio, 0, sizeof(*pio));
 	pio->dmc = dmc;
 	pio->framing = framing;
@@ -300,14 +306,16 @@ static enum rq_end_io_ret dmw_rq_end_io(struct request *rq, blk_status_t sts)
 }
 
 static struct request *dmw_rq_alloc(struct dmw_pio *pio, const u8 *cdb,
-				    unsigned int cdb_len, struct bio *bio)
+				    unsigned int cdb_len, struct bio *bio,
+				    bool nowait)
 {
 	struct dmw_c *dmc = pio->dmc;
 	struct scsi_cmnd *scmd;
 	struct request *rq;
 
 	rq = scsi_alloc_request(dmc->peer_q,
-				bio ? REQ_OP_DRV_OUT : REQ_OP_DRV_IN, 0);
+				bio ? REQ_OP_DRV_OUT : REQ_OP_DRV_IN,
+				nowait ? BLK_MQ_REQ_NOWAIT : 0);
 	if (IS_ERR(rq))
 		return rq;
 	if (bio && blk_rq_append_bio(rq, bio)) {
@@ -352,6 +360,10 @@ static void dmw_pio_start(struct dmw_io *io, struct dmw_pio *pio,
 	blk_execute_rq_nowait(rq[0], false);
 }
 
+/*
+ * The leg could not start: -EAGAIN if a @nowait allocation failed (the
+ * caller sends it again from process context), else the error is noted.
+ */
 static int dmw_pio_fail(struct dmw_pio *pio, struct request **rq,
 			unsigned int nr_rq, int error)
 {
@@ -360,15 +372,21 @@ static int dmw_pio_fail(struct dmw_pio *pio, struct request **rq,
 	for (i = 0; i < nr_rq; i++)
 		if (!IS_ERR_OR_NULL(rq[i]))
 			blk_mq_free_request(rq[i]);
-	dmw_note_error(pio->dmc, error);
+	if (error != DMW_E_AGAIN)
+		dmw_note_error(pio->dmc, error);
 	dmw_pio_free(pio);
-	return -EIO;
+	return error == DMW_E_AGAIN ? -EAGAIN : -EIO;
+}
+
+static int dmw_rq_error_code(struct request *rq, bool nowait)
+{
+	return nowait && PTR_ERR(rq) != -EINVAL ? DMW_E_AGAIN : DMW_E_NOMEM;
 }
 
 /* Split framing: SPLIT DATA with the data, SPLIT DESC with the metadata. */
 static int dmw_prep_split(struct dmw_pio *pio, struct dmw_io *io,
 			  struct bio *src, u8 flags, u64 seq,
-			  struct request **rq)
+			  struct request **rq, bool nowait)
 {
 	struct dmw_desc d = {
 		.flags = flags,
@@ -385,7 +403,10 @@ static int dmw_prep_split(struct dmw_pio *pio, struct dmw_io *io,
 	};
 	u8 cdb[DMW_CDB_LEN];
 
-	pio->desc = mempool_alloc(pio->dmc->desc_pool, GFP_NOIO);
+	pio->desc = mempool_alloc(pio->dmc->desc_pool,
+				  nowait ? GFP_NOWAIT : GFP_NOIO);
+	if (!pio->desc)
+		return DMW_E_AGAIN;
 	dmw_encode_desc_hdr(pio->desc, &d);
 	dmw_desc_crcs(pio, src);
 	if (dmw_pio_map_desc(pio, dmw_desc_len(io->nr_sectors)) ||
@@ -396,9 +417,9 @@ static int dmw_prep_split(struct dmw_pio *pio, struct dmw_io *io,
 	c.param_len = dmw_desc_len(io->nr_sectors);
 	if (dmw_encode_cdb(pio->desc_cdb, &c))
 		return DMW_E_MAPPING;
-	rq[0] = dmw_rq_alloc(pio, cdb, DMW_CDB_LEN, &pio->data_bio);
+	rq[0] = dmw_rq_alloc(pio, cdb, DMW_CDB_LEN, &pio->data_bio, nowait);
 	if (IS_ERR(rq[0]))
-		return DMW_E_NOMEM;
+		return dmw_rq_error_code(rq[0], nowait);
 	return 0;
 }
 
@@ -407,14 +428,17 @@ static int dmw_prep_split(struct dmw_pio *pio, struct dmw_io *io,
  * @io: the write; io->sector, io->nr_sectors and io->gen are set
  * @src: its data, exactly io->nr_sectors of it
  * @flags: DMW_F_FUA
+ * @nowait: allocate nothing that could sleep (map context)
  *
  * The framing is chosen by dmw_use_inline().  Completion is reported with
- * dmw_peer_leg_done().
+ * dmw_peer_leg_end().
  *
- * Return: 0 once the requests are issued; -EIO if the leg could not be
- * started (the error is noted; the caller completes the leg as failed).
+ * Return: 0 once the requests are issued; -EAGAIN if @nowait and a pool
+ * or the peer queue's tags were empty (nothing was sent); -EIO if the leg
+ * could not be started (the error is noted; the caller completes the leg
+ * as failed).
  */
-int dmw_peer_write(struct dmw_io *io, struct bio *src, u8 flags)
+int dmw_peer_write(struct dmw_io *io, struct bio *src, u8 flags, bool nowait)
 {
 	struct dmw_c *dmc = io->dmc;
 	bool inl = dmw_use_inline(io->sector, io->nr_sectors, dmc->inline_max);
@@ -425,7 +449,9 @@ int dmw_peer_write(struct dmw_io *io, struct bio *src, u8 flags)
 	int error;
 
 	pio = dmw_pio_alloc(dmc, inl ? DMW_FR_INLINE : DMW_FR_SPLIT,
-			    bio_segments(src));
+			    bio_segments(src), nowait);
+	if (!pio)
+		return -EAGAIN;
 	if (dmw_pio_map_data(pio, src))
 		return dmw_pio_fail(pio, rq, 0, DMW_E_MAPPING);
 
@@ -441,14 +467,16 @@ int dmw_peer_write(struct dmw_io *io, struct bio *src, u8 flags)
 
 		if (dmw_encode_cdb(cdb, &c))
 			return dmw_pio_fail(pio, rq, 0, DMW_E_MAPPING);
-		rq[0] = dmw_rq_alloc(pio, cdb, DMW_CDB_LEN, &pio->data_bio);
+		rq[0] = dmw_rq_alloc(pio, cdb, DMW_CDB_LEN, &pio->data_bio,
+				     nowait);
 		if (IS_ERR(rq[0]))
-			return dmw_pio_fail(pio, rq, 1, DMW_E_NOMEM);
+			return dmw_pio_fail(pio, rq, 1,
+					    dmw_rq_error_code(rq[0], nowait));
 		dmw_pio_start(io, pio, rq, 1);
 		return 0;
 	}
 
-	error = dmw_prep_split(pio, io, src, flags, seq, rq);
+	error = dmw_prep_split(pio, io, src, flags, seq, rq, nowait);
 	if (error)
 		return dmw_pio_fail(pio, rq, 1, error);
 	pio->desc_due = true;
@@ -459,22 +487,25 @@ int dmw_peer_write(struct dmw_io *io, struct bio *src, u8 flags)
 /**
  * dmw_peer_flush - flush the peer's cache for an empty REQ_PREFLUSH bio
  * @io: the flush
+ * @nowait: as for dmw_peer_write()
  *
  * The wire format has no empty write, so this is a plain SYNCHRONIZE
  * CACHE (10) of the whole peer disk.
  *
  * Return: as dmw_peer_write().
  */
-int dmw_peer_flush(struct dmw_io *io)
+int dmw_peer_flush(struct dmw_io *io, bool nowait)
 {
 	u8 cdb[10] = { SYNCHRONIZE_CACHE };
 	struct request *rq[1];
 	struct dmw_pio *pio;
 
-	pio = dmw_pio_alloc(io->dmc, DMW_FR_FLUSH, 0);
-	rq[0] = dmw_rq_alloc(pio, cdb, sizeof(cdb), NULL);
+	pio = dmw_pio_alloc(io->dmc, DMW_FR_FLUSH, 0, nowait);
+	if (!pio)
+		return -EAGAIN;
+	rq[0] = dmw_rq_alloc(pio, cdb, sizeof(cdb), NULL, nowait);
 	if (IS_ERR(rq[0]))
-		return dmw_pio_fail(pio, rq, 1, DMW_E_NOMEM);
+		return dmw_pio_fail(pio, rq, 1, dmw_rq_error_code(rq[0], nowait));
 	dmw_pio_start(io, pio, rq, 1);
 	return 0;
 }

@@ -330,13 +330,30 @@ static bool dmw_peer_usable(struct dmw_c *dmc, struct dmw_io *io)
 
 /*
  * Send the peer leg of @io: a flush for an empty write, else the data.
- * Return: 0, or -EIO if it could not be started (the error is noted).
+ * @nowait: map context: sleep for nothing (dm's SRCU read lock is held).
+ * Return: 0; -EAGAIN if @nowait and a request or pool element was not
+ * there (nothing sent); -EIO if it could not be started (error noted).
  */
-static int dmw_peer_send(struct dmw_io *io)
+static int dmw_peer_send(struct dmw_io *io, bool nowait)
 {
 	if (!io->nr_sectors)
-		return dmw_peer_flush(io);
-	return dmw_peer_write(io, io->src, io->wflags);
+		return dmw_peer_flush(io, nowait);
+	return dmw_peer_write(io, io->src, io->wflags, nowait);
+}
+
+/* Send @io's peer leg from the send worker, where it may sleep. */
+static void dmw_peer_send_later(struct dmw_io *io, unsigned long delay)
+{
+	struct dmw_c *dmc = io->dmc;
+	unsigned long flags;
+	bool first;
+
+	spin_lock_irqsave(&dmc->lock, flags);
+	first = list_empty(&dmc->retry);
+	list_add_tail(&io->ready, &dmc->retry);
+	spin_unlock_irqrestore(&dmc->lock, flags);
+	if (first)
+		mod_delayed_work(dmc->send_wq, &dmc->retry_work, delay);
 }
 
 /**
@@ -353,8 +370,6 @@ static int dmw_peer_send(struct dmw_io *io)
 void dmw_peer_leg_end(struct dmw_io *io, int error, bool transient)
 {
 	struct dmw_c *dmc = io->dmc;
-	unsigned long flags;
-	bool first;
 
 	if (error == DMW_E_NONE) {
 		dmw_io_put(io);
@@ -376,13 +391,7 @@ void dmw_peer_leg_end(struct dmw_io *io, int error, bool transient)
 		return;
 	}
 	this_cpu_add(dmc->stats->retries, 1);
-	spin_lock_irqsave(&dmc->lock, flags);
-	first = list_empty(&dmc->retry);
-	list_add_tail(&io->ready, &dmc->retry);
-	spin_unlock_irqrestore(&dmc->lock, flags);
-	if (first)
-		queue_delayed_work(dmc->send_wq, &dmc->retry_work,
-				   msecs_to_jiffies(DMW_RETRY_DELAY_MS));
+	dmw_peer_send_later(io, msecs_to_jiffies(DMW_RETRY_DELAY_MS));
 }
 
 static void dmw_retry_work(struct work_struct *ws)
@@ -404,7 +413,7 @@ static void dmw_retry_work(struct work_struct *ws)
 		} else if (!dmw_peer_usable(dmc, io)) {
 			/* another leg failed meanwhile: this one is not sent */
 			dmw_peer_leg_done(io, true);
-		} else if (dmw_peer_send(io)) {
+		} else if (dmw_peer_send(io, false)) {
 			dmw_peer_leg_done(io, true);
 		}
 	}
@@ -459,10 +468,12 @@ static void dmw_io_issue(struct dmw_io *io)
 		io->src = bio;
 		io->wflags = dmw_write_flags(bio);
 		io->deadline = jiffies + dmc->peer_timeout;
-		r = dmw_peer_send(io);
-		if (r)
+		r = dmw_peer_send(io, true);
+		if (r == -EAGAIN)
+			dmw_peer_send_later(io, 0);
+		else if (r)
 			dmw_peer_leg_done(io, true);
-		else if (bio->bi_opf & REQ_FUA)
+		if (r != -EIO && bio->bi_opf & REQ_FUA)
 			this_cpu_add(dmc->stats->fua, 1);
 	} else {
 		dmw_mark_oos(dmc, io->sector, io->nr_sectors);
@@ -653,7 +664,7 @@ static int dmw_resync_piece(struct dmw_c *dmc, sector_t sector,
 		io.src = src;
 		io.wflags = DMW_F_FUA;
 		io.deadline = jiffies + dmc->peer_timeout;
-		if (dmw_peer_send(&io))
+		if (dmw_peer_send(&io, false))
 			dmw_peer_leg_done(&io, true);
 	} else {
 		dmw_mark_oos(dmc, sector, nr);
@@ -772,7 +783,7 @@ int dmw_flush_peer(struct dmw_c *dmc)
 	if (dmw_peer_usable(dmc, &io)) {
 		atomic_inc(&io.pending);
 		io.deadline = jiffies + dmc->peer_timeout;
-		if (dmw_peer_send(&io))
+		if (dmw_peer_send(&io, false))
 			dmw_peer_leg_done(&io, true);
 	} else {
 		io.peer_failed = true;

@@ -59,6 +59,7 @@ enum dmw_error {
 	DMW_E_TIMEOUT,		/* no completion within peer_timeout */
 	DMW_E_MAPPING,		/* data could not be mapped for the peer */
 	DMW_E_NOMEM,		/* no request for the peer */
+	DMW_E_AGAIN,		/* none right now, in map: send from a worker */
 	DMW_E_NONE = 0xff,
 };
 
@@ -405,8 +406,8 @@ void dmw_note_error(struct dmw_c *dmc, int error);
 size_t dmw_pio_size(unsigned int max_segs);
 int dmw_peer_state_cmd(struct dmw_c *dmc, u8 type, u64 expected, bool force,
 		       struct dmw_state *state);
-int dmw_peer_write(struct dmw_io *io, struct bio *src, u8 flags);
-int dmw_peer_flush(struct dmw_io *io);
+int dmw_peer_write(struct dmw_io *io, struct bio *src, u8 flags, bool nowait);
+int dmw_peer_flush(struct dmw_io *io, bool nowait);
 const char *dmw_error_name(unsigned int error);
 
 #endif /* DM_DUALMIRROR_H */
