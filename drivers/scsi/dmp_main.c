@@ -9,6 +9,7 @@
  * command's scatterlist, and the last bio's end_io completes it.
  */
 #include <linux/bio.h>
+#include <linux/jhash.h>
 #include <linux/blkdev.h>
 #include <linux/device.h>
 #include <linux/module.h>
@@ -423,9 +424,26 @@ static void dmp_peer_init(struct dmp_peer *peer, struct Scsi_Host *shost)
 	peer->staging_bytes = (u64)READ_ONCE(staging_kib) << 10;
 	peer->split_timeout = msecs_to_jiffies(READ_ONCE(split_timeout_ms));
 	peer->max_split = min_t(u32, DMP_MAX_SECTORS, DMW_SPLIT_MAX_SECTORS);
-	/* NAA 3 (locally assigned): 4-bit NAA and 60 random bits */
-	peer->naa = (3ULL << 60) | (get_random_u64() >> 4);
 	dmp_mirror_init(peer);
+}
+
+/*
+ * The disk's NAA identifier (VPD page 83h) and serial number (80h): NAA 3
+ * (locally assigned) and 60 bits hashed from the backing device's path,
+ * capacity and logical block size, so that the same backing device added
+ * under the same path (e.g. /dev/disk/by-id/...) is the same SCSI disk
+ * after every re-add and reboot: udev's by-id links and multipath rely
+ * on it.
+ */
+static u64 dmp_naa(const struct dmp_peer *peer)
+{
+	u32 key[3] = { lower_32_bits(peer->capacity),
+		       upper_32_bits(peer->capacity), peer->lbs_shift };
+	size_t len = strnlen(peer->path, sizeof(peer->path));
+	u32 hi = jhash(peer->path, len, jhash2(key, ARRAY_SIZE(key), 0x646d7020));
+	u32 lo = jhash(peer->path, len, jhash2(key, ARRAY_SIZE(key), hi));
+
+	return (3ULL << 60) | ((((u64)hi << 32) | lo) >> 4);
 }
 
 static int dmp_peer_open(struct dmp_peer *peer, const char *path)
@@ -454,6 +472,7 @@ static int dmp_peer_open(struct dmp_peer *peer, const char *path)
 		blkdev_put(peer->bdev, DMP_FMODE);
 		return -EINVAL;
 	}
+	peer->naa = dmp_naa(peer);
 	return 0;
 }
 

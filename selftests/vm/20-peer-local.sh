@@ -17,7 +17,7 @@
 dm_require_vm
 dm_require_cmd sg_raw sg_inq sg_vpd sg_readcap sg_turs
 ktap_print_header
-ktap_set_plan 111
+ktap_set_plan 113
 
 PARAMS=/sys/module/dualmirror_peer/parameters
 dm_dmesg_mark
@@ -66,6 +66,9 @@ assert_match "sg_inq: vendor and product" 'LINUX.*DualMirror Peer' "$(sg_inq "$d
 assert_match "sg_vpd: supported pages 00 80 83 b0" 'Unit serial number.*Device identification.*Block limits' "$(sg_vpd -p 0 "$disk" 2>&1 | tr '\n' ' ')"
 assert_match "sg_vpd: serial number" 'Unit serial number: DMP[0-9a-f]{16}' "$(sg_vpd -p sn "$disk" 2>&1 | tr '\n' ' ')"
 assert_match "sg_vpd: NAA designator" 'designator type: NAA' "$(sg_vpd -p di "$disk" 2>&1 | tr '\n' ' ')"
+SERIAL=$(sg_vpd -p sn "$disk" 2>&1 | sed -n 's/.*Unit serial number: //p')
+assert_false "two backing devices, two serial numbers" \
+	test "$SERIAL" = "$(sg_vpd -p sn "$disk4k" 2>&1 | sed -n 's/.*Unit serial number: //p')"
 assert_match "sg_vpd: block limits, 4096 blocks max" 'Maximum transfer length: 4096 blocks' \
 	"$(sg_vpd -p bl "$disk" 2>&1 | tr '\n' ' ')"
 assert_match "sg_readcap -l: capacity and block size of the backing device" \
@@ -419,6 +422,8 @@ assert_true "peer remove" "$DMCTL" peer remove "$disk"
 assert_eq "no peer disk is left" "no peer disks" "$("$DMCTL" peer status)"
 out=$("$DMCTL" peer add "$back" 2>&1)
 assert_match "the backing device is free again after remove" '^/dev/sd[a-z]+$' "$out"
+assert_eq "re-added, the same serial number (stable identity)" "$SERIAL" \
+	"$(sg_vpd -p sn "$out" 2>&1 | sed -n 's/.*Unit serial number: //p')"
 assert_true "module unload with a peer disk attached" dm_unload_module dualmirror_peer
 out=$("$DMCTL" peer add "$back" 2>&1)
 assert_match "peer add loads the module when it is not loaded" '^/dev/sd[a-z]+$' "$out"
