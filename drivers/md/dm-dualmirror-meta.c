@@ -48,6 +48,9 @@
  * @sectors: the target's length when the metadata was created
  * @peer_generation: the peer generation of the last successful CLAIM
  * @events: bumped each time a table loads the metadata
+ * @claim_pending: the generation a CLAIM under way will give the peer
+ *	(written before it is sent, cleared after): a crash in between does
+ *	not leave this primary one generation behind its own CLAIM
  */
 struct dmw_meta_sb {
 	__le64 magic;
@@ -60,6 +63,7 @@ struct dmw_meta_sb {
 	__le64 sectors;
 	__le64 peer_generation;
 	__le64 events;
+	__le64 claim_pending;
 } __packed;
 
 static int dmw_meta_rw(struct dmw_c *dmc, blk_opf_t opf, void *buf,
@@ -96,6 +100,7 @@ static void dmw_meta_sb_encode(struct dmw_c *dmc, u32 flags)
 	sb->sectors = cpu_to_le64(dmc->ti->len);
 	sb->peer_generation = cpu_to_le64(m->peer_generation);
 	sb->events = cpu_to_le64(m->events);
+	sb->claim_pending = cpu_to_le64(m->claim_pending);
 	sb->crc = cpu_to_le32(crc32c(~0U, m->sb, DMW_META_SB_SIZE));
 }
 
@@ -161,6 +166,7 @@ static int dmw_meta_sb_check(struct dmw_c *dmc, bool *fresh, char **error)
 	memcpy(m->uuid, sb->uuid, sizeof(m->uuid));
 	m->peer_generation = le64_to_cpu(sb->peer_generation);
 	m->events = le64_to_cpu(sb->events);
+	m->claim_pending = le64_to_cpu(sb->claim_pending);
 	return 0;
 }
 

@@ -1023,11 +1023,23 @@ static int dmw_claim_peer(struct dmw_c *dmc, bool force,
 {
 	struct dmw_meta *m = &dmc->meta;
 	u64 expected = m->dev ? m->peer_generation : READ_ONCE(dmc->generation);
+	u64 pending = m->claim_pending;
 	bool lost = false, full = false;
 	int ret;
 
+	/* a crash between the CLAIM and the superblock write: see below */
+	if (m->dev && expected && !force) {
+		m->claim_pending = expected + 1;
+		dmw_meta_write_sb(dmc, false);
+	}
 	ret = dmw_peer_state_cmd(dmc, DMW_T_CLAIM, expected, force || !expected,
 				 state);
+	if (ret == -EPERM && pending && pending != expected) {
+		/* our own CLAIM went through before a crash: it is ours */
+		ret = dmw_peer_state_cmd(dmc, DMW_T_CLAIM, pending, false, state);
+		if (!ret)
+			expected = pending;
+	}
 	if (ret == -EPERM) {
 		ret = dmw_peer_state_cmd(dmc, DMW_T_QUERY, 0, false, state);
 		if (ret)
@@ -1049,6 +1061,7 @@ static int dmw_claim_peer(struct dmw_c *dmc, bool force,
 		bitmap_fill(dmc->oos, dmc->nr_regions);
 	dmc->generation = state->generation;
 	m->peer_generation = state->generation;
+	m->claim_pending = 0;
 	spin_unlock_irq(&dmc->lock);
 	if (full)
 		DMWARN("claimed over another primary: this copy wins, full resync");

@@ -115,6 +115,7 @@ u64 __dmw_stat_sum(struct dmw_c *dmc, size_t offset);
  * @uuid: the mirror's identity
  * @peer_generation: generation of the last successful CLAIM
  * @events: times a table loaded the metadata
+ * @claim_pending: the generation a CLAIM under way gives the peer, or 0
  * @bm: the bitmap as on disk (little-endian bit order); bit set: the
  *	region may differ between the copies
  * @bm_bytes: its size, whole 4 KiB blocks
@@ -141,6 +142,7 @@ struct dmw_meta {
 	u8 uuid[16];
 	u64 peer_generation;
 	u64 events;
+	u64 claim_pending;
 	void *bm;
 	size_t bm_bytes;
 	unsigned int nr_blocks;
