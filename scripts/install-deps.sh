@@ -12,18 +12,26 @@ prog=${0##*/}
 
 usage() {
 	cat <<USAGE
-usage: $prog [-n] [-h]
+usage: $prog [-n] [-g GROUP] [-h]
 
 Install the Debian packages the project needs (see the list in this script).
   -n, --dry-run  only print the missing packages (exit 1 if any)
+  -g, --group deb  the packaging tools of "make deb" instead (debhelper,
+                 dh-dkms, lintian)
   -h, --help     show this help
 USAGE
 }
 
 dry=0
+group=main
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-n | --dry-run) dry=1; shift ;;
+	-g | --group)
+		[ $# -ge 2 ] || { usage >&2; exit 2; }
+		group=$2
+		shift 2
+		;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
@@ -35,6 +43,8 @@ done
 #   tests:   device-mapper, LIO target, open-iscsi initiator, I/O, SCSI tools
 #   host:    wire-format unit tests and the libFuzzer run (selftests/host)
 #   bench:   plots, and DRBD and md raid1 for side-by-side comparisons
+#   dkms:    the packaged modules, built by DKMS (host test, and the VM test
+#            installing the .debs in a guest that shares this root)
 packages=(
 	make gcc libc6-dev linux-headers-amd64 sparse perl linux-source-6.1 xz-utils
 	qemu-system-x86 linux-image-amd64 busybox-static kmod cpio gzip
@@ -42,7 +52,18 @@ packages=(
 	sg3-utils iproute2 e2fsprogs util-linux procps coreutils
 	clang libclang-rt-14-dev
 	gnuplot-nox drbd-utils mdadm
+	dkms
 )
+# Group "deb" (-g deb, make deb): dpkg-buildpackage with debhelper and
+# dh-dkms, and lintian. Kept apart: they are many packages.
+deb_packages=(
+	debhelper dh-dkms dkms dpkg-dev fakeroot lintian
+)
+case "$group" in
+main) ;;
+deb) packages=("${deb_packages[@]}") ;;
+*) usage >&2; exit 2 ;;
+esac
 
 die() {
 	echo "$prog: error: $*" >&2
@@ -97,6 +118,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 	mapfile -t missing < <(missing_of "${packages[@]}")
 	[ ${#missing[@]} -eq 0 ] || die "still missing after install: ${missing[*]}"
 fi
+[ "$group" = main ] || exit 0
 
 # The metapackages move in lockstep, but make sure: the newest kernel image
 # must have its own headers, or the modules would not load in the VM.
