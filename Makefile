@@ -42,6 +42,8 @@ T ?=
 # Two-guest selftests (scripts/vm-pair): every mirroring behaviour.
 PAIR_T ?= $(sort $(wildcard selftests/pair/[0-9]*.sh))
 VM_PAIR_TIMEOUT ?= 1800
+# make check's crash tests: two kills of the primary, one of the peer.
+CHECK_CRASH_FLAGS ?= -n 2
 
 HOST_TESTS := $(TOP)/selftests/host
 
@@ -114,6 +116,15 @@ check: deps
 	else \
 		printf 'TAP version 13\n1..1\nnot ok 1 - build the modules (see %s)\n' $(CHECK_DIR)/build.log; \
 	fi > $(CHECK_DIR)/build.tap; cat $(CHECK_DIR)/build.tap
+	@echo "# packages: $(MAKE) deb, then selftests/deb/dkms-test"
+	@set -o pipefail; \
+	if $(MAKE) --no-print-directory deb 2>&1 | tee $(CHECK_DIR)/deb.log; then \
+		printf 'TAP version 13\n1..1\nok 1 - build the Debian packages (make deb)\n'; \
+	else \
+		printf 'TAP version 13\n1..1\nnot ok 1 - build the Debian packages (see %s)\n' $(CHECK_DIR)/deb.log; \
+	fi > $(CHECK_DIR)/deb.tap; cat $(CHECK_DIR)/deb.tap
+	@$(TOP)/selftests/deb/dkms-test 2>&1 | tee $(CHECK_DIR)/dkms.tap; \
+	rc=$${PIPESTATUS[0]}; [ "$$rc" = 4 ] && rc=0; echo $$rc > $(CHECK_DIR)/dkms.rc
 	@if [ -f $(HOST_TESTS)/Makefile ]; then \
 		echo "# host tests: $(MAKE) -C selftests/host run"; \
 		$(MAKE) --no-print-directory -C $(HOST_TESTS) run 2>&1 | tee $(CHECK_DIR)/host.tap; \
@@ -142,14 +153,34 @@ check: deps
 			tee $(CHECK_DIR)/pair.tap; \
 		echo $${PIPESTATUS[0]} > $(CHECK_DIR)/pair.rc; \
 	fi
+	@if grep -q '^not ok' $(CHECK_DIR)/build.tap; then \
+		echo "# crash tests: not run, the build failed"; \
+		: > $(CHECK_DIR)/crash.tap; echo 0 > $(CHECK_DIR)/crash.rc; \
+	else \
+		echo "# crash tests: selftests/crash/run $(CHECK_CRASH_FLAGS)"; \
+		$(TOP)/selftests/crash/run -r $(CHECK_DIR)/crash $(VM_KDIR_FLAG) \
+			$(CHECK_CRASH_FLAGS) 2>&1 | tee $(CHECK_DIR)/crash.tap; \
+		echo $${PIPESTATUS[0]} > $(CHECK_DIR)/crash.rc; \
+	fi
 	@$(TOP)/scripts/tap-totals \
 		$(CHECK_DIR)/build.tap \
+		$(CHECK_DIR)/deb.tap \
+		$(CHECK_DIR)/dkms.tap:$$(cat $(CHECK_DIR)/dkms.rc) \
 		$(CHECK_DIR)/host.tap:$$(cat $(CHECK_DIR)/host.rc) \
 		$(CHECK_DIR)/vm.tap:$$(cat $(CHECK_DIR)/vm.rc) \
-		$(CHECK_DIR)/pair.tap:$$(cat $(CHECK_DIR)/pair.rc)
+		$(CHECK_DIR)/pair.tap:$$(cat $(CHECK_DIR)/pair.rc) \
+		$(CHECK_DIR)/crash.tap:$$(cat $(CHECK_DIR)/crash.rc)
 
 host-test:
 	$(MAKE) -C $(HOST_TESTS) run
+
+# make deb: the Debian packages dualmirror-dkms and dualmirror-utils, built
+# with dpkg-buildpackage -us -uc -b on a copy of the tree and checked by
+# lintian, in build/deb/ (scripts/build-deb). Needs the "deb" package group.
+.PHONY: deb
+deb:
+	@if [ "$(NODEPS)" != 1 ]; then $(TOP)/scripts/install-deps.sh --group deb; fi
+	@$(TOP)/scripts/build-deb
 
 check-pair: deps need-kdir
 	@$(MAKE) --no-print-directory modules
