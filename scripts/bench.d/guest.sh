@@ -105,8 +105,8 @@ DM_PEER_STATS=
 setup_disks() {
 	# shellcheck disable=SC2086 # lists of names
 	read -r LOCAL <<<"$(bench_disks "$size_mb" $LOCAL_NAMES)"
-	# shellcheck disable=SC2086
-	read -r FLOOR_BACKING DM_BACKING DRBD_BACKING <<<"$(on_peer bench_disks "$size_mb" $PEER_NAMES)"
+	# shellcheck disable=SC2086 # (the agent merges stderr: the last line)
+	read -r FLOOR_BACKING DM_BACKING DRBD_BACKING <<<"$(on_peer bench_disks "$size_mb" $PEER_NAMES | tail -n 1)"
 	[ -b "$LOCAL" ] || die "no local disk"
 	[ -n "$DRBD_BACKING" ] || die "the peer's disks could not be made"
 }
