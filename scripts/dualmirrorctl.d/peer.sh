@@ -22,15 +22,22 @@ Commands:
   remove SCSI-DISK
       Detach a peer disk (/dev/sdX, sdX, or hostN).  Refused while the disk
       is exported.
-  export SCSI-DISK TARGET-IQN [--portal ADDR:PORT] [--allow INITIATOR-IQN
-         [--chap USER:SECRET]]
+  export SCSI-DISK TARGET-IQN [--portal ADDR:PORT] [--transport tcp|iser]
+         [--allow INITIATOR-IQN [--chap USER:SECRET]]
       Export the peer disk over iSCSI with LIO: a pscsi backstore, target
-      TARGET-IQN, TPG 1, LUN 0 and a portal (default 0.0.0.0:3260), with
-      ImmediateData=Yes, InitialR2T=No, MaxRecvDataSegmentLength=65536 and
-      FirstBurstLength=65536 so a write of up to 64 KiB travels in one
-      trip.  --allow admits only INITIATOR-IQN (an ACL), optionally with
-      CHAP; without --allow the target is open to any initiator (demo
-      mode) and this command says so.
+      TARGET-IQN, TPG 1, LUN 0 and a portal (default 0.0.0.0:3260).
+      --transport tcp (the default): ImmediateData=Yes, InitialR2T=No,
+      MaxRecvDataSegmentLength=65536 and FirstBurstLength=65536 so a write
+      of up to 64 KiB travels in one trip.  --transport iser: the portal
+      also accepts iSER (ib_isert; needs an RDMA device, e.g. soft-RoCE:
+      "rdma link add rxe0 type rxe netdev ETH"), with ImmediateData=No and
+      InitialR2T=Yes: the target fetches every write's data with an RDMA
+      READ.  (isert hands immediate data to pscsi as one scatterlist entry
+      inside its receive buffer, which pscsi refuses when it crosses a
+      page: see Documentation/dualmirror-peer.rst, "iSER".)  --allow
+      admits only INITIATOR-IQN (an ACL), optionally with CHAP; without
+      --allow the target is open to any initiator (demo mode) and this
+      command says so.
   unexport TARGET-IQN|SCSI-DISK
       Remove the iSCSI target (or every target exporting SCSI-DISK) and
       its pscsi backstore.
@@ -144,6 +151,18 @@ peer_lio_prepare() {
 	[ -x "$DMCTL_PYTHON" ] || dmctl_die "$DMCTL_PYTHON is missing"
 }
 
+# peer_iser_prepare: ib_isert loaded and an RDMA device to listen on.
+peer_iser_prepare() {
+	local d
+
+	for d in /sys/class/infiniband/*; do
+		[ -e "$d" ] && break
+	done
+	[ -e "$d" ] ||
+		dmctl_die "no RDMA device for iSER (for soft-RoCE: modprobe rdma_rxe; rdma link add rxe0 type rxe netdev ETH)"
+	dmctl_modprobe ib_isert
+}
+
 # ---- commands ----------------------------------------------------------------
 
 peer_cmd_add() {
@@ -202,9 +221,19 @@ try:
 except ImportError:
     sys.exit("python3-rtslib-fb is not installed (apt-get install python3-rtslib-fb)")
 
-dev, so_name, iqn, ip, port, allow, chap_user, chap_secret = sys.argv[1:9]
-params = {"ImmediateData": "Yes", "InitialR2T": "No",
-          "MaxRecvDataSegmentLength": "65536", "FirstBurstLength": "65536"}
+dev, so_name, iqn, ip, port, allow, chap_user, chap_secret, transport = \
+    sys.argv[1:10]
+if transport == "iser":
+    # iSER: no immediate data (isert would pass it to pscsi in place, in its
+    # receive buffer, as one scatterlist entry that pscsi_map_sg() refuses
+    # when it crosses a page) and no unsolicited Data-Out (8 KiB SENDs,
+    # copied): the target reads the data of each write with one RDMA READ.
+    # MaxRecvDataSegmentLength is not negotiated on iSER; isert receives
+    # at most 8 KiB per PDU (TargetRecvDataSegmentLength, left as is).
+    params = {"ImmediateData": "No", "InitialR2T": "Yes"}
+else:
+    params = {"ImmediateData": "Yes", "InitialR2T": "No",
+              "MaxRecvDataSegmentLength": "65536", "FirstBurstLength": "65536"}
 root = RTSRoot()
 if any(t.wwn == iqn for t in root.targets):
     sys.exit(f"target {iqn} already exists")
@@ -213,7 +242,11 @@ try:
     so = PSCSIStorageObject(so_name, dev=dev)
     target = Target(FabricModule("iscsi"), iqn)
     tpg = TPG(target, 1)
-    NetworkPortal(tpg, ip, int(port))
+    portal = NetworkPortal(tpg, ip, int(port))
+    if transport == "iser":
+        portal.iser = True
+        if not portal.iser:
+            raise RTSLibError("cannot enable iSER on the portal (ib_isert)")
     lun = LUN(tpg, 0, so)
     for key, value in params.items():
         tpg.set_parameter(key, value)
@@ -243,25 +276,30 @@ except (RTSLibError, OSError, ValueError) as e:
 
 peer_cmd_export() {
 	local disk iqn portal=0.0.0.0:3260 allow='' chap='' host name ip port
-	local user='' secret=''
+	local user='' secret='' transport=tcp
 
-	[ $# -ge 2 ] || dmctl_usage_error "usage: peer export SCSI-DISK TARGET-IQN [--portal ADDR:PORT] [--allow INITIATOR-IQN [--chap USER:SECRET]]"
+	[ $# -ge 2 ] || dmctl_usage_error "usage: peer export SCSI-DISK TARGET-IQN [--portal ADDR:PORT] [--transport tcp|iser] [--allow INITIATOR-IQN [--chap USER:SECRET]]"
 	disk=$1 iqn=$2
 	shift 2
 	while [ $# -gt 0 ]; do
 		case "$1" in
-		--portal | --allow | --chap)
+		--portal | --allow | --chap | --transport)
 			[ $# -ge 2 ] || dmctl_usage_error "$1 needs a value"
 			case "$1" in
 			--portal) portal=$2 ;;
 			--allow) allow=$2 ;;
 			--chap) chap=$2 ;;
+			--transport) transport=$2 ;;
 			esac
 			shift 2
 			;;
 		*) dmctl_usage_error "peer export: unexpected argument '$1'" ;;
 		esac
 	done
+	case "$transport" in
+	tcp | iser) ;;
+	*) dmctl_usage_error "--transport takes tcp or iser" ;;
+	esac
 	peer_check_iqn "$iqn"
 	[ -z "$allow" ] || peer_check_iqn "$allow"
 	if [ -n "$chap" ]; then
@@ -282,10 +320,15 @@ peer_cmd_export() {
 	name=$(peer_disk_of_host "$host") || dmctl_die "$disk: no SCSI disk on $host"
 	peer_ensure_node "$name" || dmctl_die "cannot create /dev/$name"
 	peer_lio_prepare
+	[ "$transport" = tcp ] || peer_iser_prepare
 	"$DMCTL_PYTHON" -c "$PEER_EXPORT_PY" "/dev/$name" "dmpeer_$host" "$iqn" \
-		"$ip" "$port" "$allow" "$user" "$secret" ||
+		"$ip" "$port" "$allow" "$user" "$secret" "$transport" ||
 		dmctl_die "cannot export /dev/$name as $iqn"
-	echo "exported /dev/$name as $iqn on $ip:$port (LUN 0)"
+	if [ "$transport" = iser ]; then
+		echo "exported /dev/$name as $iqn on $ip:$port (LUN 0), iSER and iSCSI/TCP"
+	else
+		echo "exported /dev/$name as $iqn on $ip:$port (LUN 0)"
+	fi
 	if [ -z "$allow" ]; then
 		echo "WARNING: no --allow given: the target is OPEN (demo mode): any initiator can log in and write"
 	elif [ -n "$user" ]; then
