@@ -9,9 +9,13 @@
 primary_usage() {
 	cat <<'USAGE'
 dualmirrorctl primary attach <portal> <target-iqn> [--chap USER:SECRET]
+                             [--transport tcp|iser]
     Discover <target-iqn> at <portal> (IP[:PORT], default port 3260) with
     open-iscsi, log in (with CHAP if given), wait for the peer's disk and
-    print it (/dev/sdX). Then create the mirror, e.g.:
+    print it (/dev/sdX). --transport iser logs in over iSER (open-iscsi's
+    "iser" iface, ib_iser; needs an RDMA device and a peer exported with
+    "dualmirrorctl peer export ... --transport iser"); the default is
+    iSCSI over TCP. Then create the mirror, e.g.:
       dmsetup create mirror --table \
         "0 $(blockdev --getsz /dev/LOCAL) dualmirror /dev/LOCAL /dev/sdX"
 
@@ -55,7 +59,7 @@ _primary_disks() {
 }
 
 _primary_iscsid() {
-	modprobe -q iscsi_tcp 2>/dev/null || true
+	modprobe -q "${1:-iscsi_tcp}" 2>/dev/null || true
 	if pgrep -x iscsid >/dev/null; then
 		return 0
 	fi
@@ -75,6 +79,16 @@ _primary_iscsid() {
 # _primary_disc PORTAL KEY VALUE: one setting of the discovery record.
 _primary_disc() {
 	iscsiadm -m discoverydb -t st -p "$1" -o update -n "$2" -v "$3" >/dev/null || true
+}
+
+# _primary_rdma_dev: an RDMA device exists (iSER needs one).
+_primary_rdma_dev() {
+	local d
+	for d in /sys/class/infiniband/*; do
+		[ -e "$d" ] && return 0
+	done
+	_primary_err "no RDMA device for iSER (for soft-RoCE: modprobe rdma_rxe; rdma link add rxe0 type rxe netdev ETH)"
+	return 1
 }
 
 # _primary_node IQN PORTAL KEY VALUE: one setting of the node record.
@@ -99,13 +113,17 @@ _primary_pm_on() {
 }
 
 primary_attach() {
-	local portal='' iqn='' chap='' user secret disk _
+	local portal='' iqn='' chap='' user secret disk _ transport=tcp
+	local iface=()
 
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--chap) [ $# -ge 2 ] || { _primary_err "--chap needs USER:SECRET"; return 2; }
 			chap=$2; shift 2 ;;
 		--chap=*) chap=${1#--chap=}; shift ;;
+		--transport) [ $# -ge 2 ] || { _primary_err "--transport needs tcp or iser"; return 2; }
+			transport=$2; shift 2 ;;
+		--transport=*) transport=${1#--transport=}; shift ;;
 		-h | --help) primary_usage; return 0 ;;
 		-*) _primary_err "unknown option '$1'"; return 2 ;;
 		*) if [ -z "$portal" ]; then portal=$1
@@ -118,6 +136,11 @@ primary_attach() {
 		primary_usage >&2
 		return 2
 	fi
+	case "$transport" in
+	tcp) ;;
+	iser) iface=(-I iser) ;;	# open-iscsi's built-in iSER iface
+	*) _primary_err "--transport takes tcp or iser"; return 2 ;;
+	esac
 	case "$portal" in *:*) ;; *) portal=$portal:3260 ;; esac
 	case "$iqn" in
 	iqn.[0-9][0-9][0-9][0-9]-[0-9][0-9].*) ;;
@@ -132,7 +155,13 @@ primary_attach() {
 		fi
 	fi
 	command -v iscsiadm >/dev/null || { _primary_err "iscsiadm not found (apt-get install open-iscsi)"; return 1; }
-	_primary_iscsid || return 1
+	if [ "$transport" = iser ]; then
+		_primary_rdma_dev || return 1
+		_primary_iscsid ib_iser || return 1
+		[ -d /sys/module/ib_iser ] || { _primary_err "cannot load ib_iser"; return 1; }
+	else
+		_primary_iscsid || return 1
+	fi
 
 	if _primary_session "$iqn" >/dev/null; then
 		_primary_disks "$iqn" | head -n 1
@@ -141,7 +170,8 @@ primary_attach() {
 	# Discovery without authentication first (a target that does not ask
 	# for it makes open-iscsi fail a CHAP discovery); with CHAP if refused.
 	iscsiadm -m discoverydb -t st -p "$portal" -o delete >/dev/null 2>&1 || true
-	if ! iscsiadm -m discovery -t st -p "$portal" >/dev/null 2>&1; then
+	iscsiadm -m node -T "$iqn" -p "$portal" -o delete >/dev/null 2>&1 || true
+	if ! iscsiadm -m discovery -t st -p "$portal" "${iface[@]}" >/dev/null 2>&1; then
 		if [ -z "$chap" ]; then
 			_primary_err "discovery at $portal failed"
 			return 1
@@ -150,12 +180,12 @@ primary_attach() {
 		_primary_disc "$portal" discovery.sendtargets.auth.authmethod CHAP
 		_primary_disc "$portal" discovery.sendtargets.auth.username "$user"
 		_primary_disc "$portal" discovery.sendtargets.auth.password "$secret"
-		if ! iscsiadm -m discoverydb -t st -p "$portal" --discover >/dev/null; then
+		if ! iscsiadm -m discoverydb -t st -p "$portal" "${iface[@]}" --discover >/dev/null; then
 			_primary_err "discovery at $portal failed"
 			return 1
 		fi
 	fi
-	iscsiadm -m node -T "$iqn" -p "$portal" >/dev/null 2>&1 ||
+	iscsiadm -m node -T "$iqn" -p "$portal" "${iface[@]}" >/dev/null 2>&1 ||
 		{ _primary_err "$portal does not offer $iqn"; return 1; }
 	if [ -n "$chap" ]; then
 		if ! _primary_node "$iqn" "$portal" node.session.auth.authmethod CHAP ||
@@ -165,14 +195,24 @@ primary_attach() {
 			return 1
 		fi
 	fi
-	# One round trip for inline writes: data in the command PDU, no R2T
-	# (the target must agree: InitialR2T=No there too).
-	_primary_node "$iqn" "$portal" node.session.iscsi.InitialR2T No || true
-	_primary_node "$iqn" "$portal" node.session.iscsi.ImmediateData Yes || true
-	_primary_node "$iqn" "$portal" node.session.iscsi.FirstBurstLength 262144 || true
-	_primary_node "$iqn" "$portal" 'node.conn[0].iscsi.MaxRecvDataSegmentLength' \
-		262144 || true
-	iscsiadm -m node -T "$iqn" -p "$portal" --login >/dev/null ||
+	if [ "$transport" = iser ]; then
+		# iSER: the target reads every write's data with an RDMA READ; no
+		# immediate data (LIO's isert hands it to pscsi in a way pscsi
+		# refuses, Documentation/dualmirror-peer.rst "iSER"), no
+		# unsolicited Data-Out. The export says so too (ImmediateData is
+		# AND-ed, InitialR2T OR-ed at login).
+		_primary_node "$iqn" "$portal" node.session.iscsi.InitialR2T Yes || true
+		_primary_node "$iqn" "$portal" node.session.iscsi.ImmediateData No || true
+	else
+		# One round trip for inline writes: data in the command PDU, no
+		# R2T (the target must agree: InitialR2T=No there too).
+		_primary_node "$iqn" "$portal" node.session.iscsi.InitialR2T No || true
+		_primary_node "$iqn" "$portal" node.session.iscsi.ImmediateData Yes || true
+		_primary_node "$iqn" "$portal" node.session.iscsi.FirstBurstLength 262144 || true
+		_primary_node "$iqn" "$portal" 'node.conn[0].iscsi.MaxRecvDataSegmentLength' \
+			262144 || true
+	fi
+	iscsiadm -m node -T "$iqn" -p "$portal" "${iface[@]}" --login >/dev/null ||
 		{ _primary_err "login to $iqn at $portal failed"; return 1; }
 
 	modprobe -q sd_mod 2>/dev/null || true
