@@ -1,0 +1,180 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Mirroring over iSER (iSCSI Extensions for RDMA) on soft-RoCE (rdma_rxe on
+# the link's NIC of both guests): the peer guest exports its disk with
+# "dualmirrorctl peer export --transport iser", the primary logs in with
+# "dualmirrorctl primary attach --transport iser". Checks that the session
+# is iSER with the parameters the mirror needs (no immediate data: see
+# "iSER" in Documentation/dualmirror-peer.rst); then, for both framings
+# (the default table and split only), fio with verification at 4 KiB QD1
+# and QD32 and 64 KiB QD32: operation and interrupt counts, the peer's
+# counters, one command and one response PDU per command and no Data-Out
+# PDU (the target fetched all data with RDMA READs), one RDMA SEND each
+# way per command, copies byte-identical. It reports what a mirrored
+# write costs on RDMA (rxe's hw_counters, per write). Last, a write whose
+# segments the iSER queue's 4 KiB virt boundary refuses as they are (two
+# 512-byte buffers from different pages) is mirrored (dm-dualmirror
+# copies it).
+# timeout: 900
+. "$(dirname "$0")/../lib.sh"
+. "$DM_SELFTESTS/vm/lib-primary.bash"
+. "$DM_SELFTESTS/pair/lib-pair.bash"
+. "$DM_REPO/scripts/dualmirrorctl.d/primary.sh"
+
+dm_require_vm
+pair_require
+dm_require_cmd dmsetup fio iscsiadm iscsid rdma
+ktap_print_header
+
+RXE=/sys/class/infiniband/rxe0/ports/1/hw_counters
+# rxe_up: a soft-RoCE device rxe0 on the link's NIC (this guest).
+rxe_up() {
+	modprobe rdma_rxe 2>/dev/null || return 1
+	[ -d /sys/class/infiniband/rxe0 ] ||
+		rdma link add rxe0 type rxe netdev "$DM_LINK_DEV" || return 1
+	dm_wait_for 10 grep -q ACTIVE /sys/class/infiniband/rxe0/ports/1/state
+}
+rxe_up || ktap_skip_all "no soft-RoCE (rdma_rxe) on $DM_LINK_DEV"
+peer "modprobe rdma_rxe && { [ -d /sys/class/infiniband/rxe0 ] ||
+	rdma link add rxe0 type rxe netdev \$DM_LINK_DEV; } &&
+	dm_wait_for 10 grep -q ACTIVE /sys/class/infiniband/rxe0/ports/1/state" ||
+	ktap_skip_all "no soft-RoCE (rdma_rxe) on the peer guest"
+dm_on_exit "rdma link delete rxe0"
+dm_on_exit "peer 'rdma link delete rxe0'"
+
+ktap_set_plan 52
+
+dm_dmesg_mark
+dm_load_module dm_dualmirror || ktap_print_msg "cannot load dm-dualmirror"
+
+MB=32
+SECTORS=$((MB * 2048))
+OUT=$DM_RESULTS/pair-50-iser
+mkdir -p "$OUT"
+IQN=$PAIR_IQN-i50
+
+read -r PB PD < <(peer "set -e
+b=\$(dm_nullb_create i50 $MB cache_size=16)
+d=\$(scripts/dualmirrorctl peer add \$b)
+scripts/dualmirrorctl peer export \$d $IQN --portal $PAIR_PORTAL --transport iser >/dev/null
+echo \$b \$d") || ktap_skip_all "no iSER export on the peer guest"
+ktap_print_msg "peer guest: $PD over $PB, exported over iSER at $PAIR_PORTAL"
+L=$(dm_nullb_create i50l $MB cache_size=16)
+dm_on_exit dm_nullb_remove i50l
+dm_on_exit pair_peer_disk_remove i50 "$PD"
+dm_on_exit pair_detach i50
+P=$("$DM_REPO/scripts/dualmirrorctl" primary attach "$PAIR_PORTAL" "$IQN" --transport iser)
+assert_true "dualmirrorctl primary attach --transport iser prints the peer disk ($P)" test -b "$P"
+SID=$(basename "$(_primary_session "$IQN")")
+SID=${SID#session}
+iscsiadm -m session -r "$SID" -P 2 >"$OUT/session.txt" 2>&1
+sess() { awk -v k="$1:" '$1 == k { print $2; exit }' "$OUT/session.txt"; }
+assert_eq "the session is iSER" "iser" "$(awk '/Iface Transport:/ { print $3; exit }' "$OUT/session.txt")"
+assert_eq "negotiated: ImmediateData=No InitialR2T=Yes" "No Yes" \
+	"$(sess ImmediateData) $(sess InitialR2T)"
+ktap_print_msg "$P: virt_boundary_mask $(cat "/sys/block/${P#/dev/}/queue/virt_boundary_mask"), max_hw_sectors_kb $(cat "/sys/block/${P#/dev/}/queue/max_hw_sectors_kb"), max_segments $(cat "/sys/block/${P#/dev/}/queue/max_segments"), $DM_LINK_DEV MTU $(cat "/sys/class/net/$DM_LINK_DEV/mtu") (RoCE MTU 1024)"
+
+pdu() { iscsiadm -m session -r "$SID" -s | awk -v k="$1:" '$1 == k { print $2 }'; }
+ps() { pair_peer_stat "$PD" "$1"; }
+# rxe: "sent_pkts rcvd_pkts rdma_sends rdma_recvs" here / on the peer.
+RXE_F="sent_pkts rcvd_pkts rdma_sends rdma_recvs"
+rxe() { (cd "$RXE" && echo $(cat $RXE_F)); }
+prxe() { peer "cd $RXE && echo \$(cat $RXE_F)"; }
+# rxe_delta BEFORE AFTER: the four differences.
+rxe_delta() {
+	local -a a b
+	read -r -a a <<<"$1"
+	read -r -a b <<<"$2"
+	echo $((b[0] - a[0])) $((b[1] - a[1])) $((b[2] - a[2])) $((b[3] - a[3]))
+}
+# per N DELTA: each figure of DELTA divided by N (two decimals).
+per() { echo "$2" | awk -v n="$1" '{ for (i = 1; i <= NF; i++) printf("%s%.2f", (i > 1 ? " " : ""), $i / n) }'; }
+
+# job NAME FRAMING FIO-ARGS...: fio with verification on /dev/mapper/i50;
+# check fio, the operation and interrupt counts, the peer's counters, the
+# PDU counts and the RDMA SENDs; report the RDMA packets per write.
+job() {
+	local name=$1 fr=$2 json=$OUT/$1.json cmd0 rsp0 dout0 rc writes ops irqs n
+	local r0 p0 rd pd
+	shift 2
+	dmsetup message i50 0 reset_counters
+	pair_peer_reset_stats "$PD"
+	cmd0=$(pdu scsicmd_pdus) rsp0=$(pdu scsirsp_pdus) dout0=$(pdu dataout_pdus)
+	p0=$(prxe) r0=$(rxe)
+	dmw_fio i50 "$json" "$@" >"$OUT/$name.log" 2>&1
+	rc=$?
+	rd=$(rxe_delta "$r0" "$(rxe)") pd=$(rxe_delta "$p0" "$(prxe)")
+	ktap_print_msg "$name: $(dmsetup status i50)"
+	assert_eq "$name: fio verified without an error" "0 0" "$rc $(dmw_fio_errors "$json")"
+	writes=$(dmw_fio_writes "$json")
+	if [ "$fr" = inline ]; then ops=$(dmw_field i50 3) irqs=$(dmw_field i50 4) n=1
+	else ops=$(dmw_field i50 5) irqs=$(dmw_field i50 6) n=2; fi
+	assert_eq "$name: $writes $fr operations = fio writes, $((3 * n)) interrupts each" \
+		"$writes $((3 * n * writes))" "$ops $irqs"
+	assert_eq "$name: the peer guest counted the same writes and interrupts" \
+		"$ops $irqs" "$(ps "${fr}_writes") $(($(ps "${fr}_interrupts") + n * ops))"
+	assert_eq "$name: one command and one response PDU per command, no Data-Out PDU" \
+		"$((n * ops)) $((n * ops)) 0" \
+		"$(($(pdu scsicmd_pdus) - cmd0)) $(($(pdu scsirsp_pdus) - rsp0)) $(($(pdu dataout_pdus) - dout0))"
+	# One RDMA SEND each way per command (the command, the response);
+	# open-iscsi's NOP-Out/NOP-In on an idle connection may add one or
+	# two (the peer's counters are read around this guest's: a wider
+	# window).
+	ktap_print_msg "$name: RDMA per write, primary sent_pkts rcvd_pkts sends recvs: $(per "$writes" "$rd"); peer: $(per "$writes" "$pd")"
+	echo "$name $fr writes=$writes primary=$rd peer=$pd" >>"$OUT/rdma.txt"
+	assert_true "$name: one RDMA SEND and one receive per command on each side" \
+		awk -v c="$((n * ops))" -v a="$rd" -v b="$pd" 'BEGIN {
+			split(a, x, " "); split(b, y, " ")
+			exit !(x[3] >= c && x[3] <= c + 2 && x[4] >= c && x[4] <= c + 2 &&
+			       y[3] >= c && y[3] <= c + 2 && y[4] >= c && y[4] <= c + 2) }'
+	assert_eq "$name: connected, no peer error" "connected 0" \
+		"$(dmw_field i50 1) $(dmw_field i50 7)"
+}
+
+for fr in inline split; do
+	# Both disks are blank: nosync.
+	if [ $fr = inline ]; then t=" 1 nosync"; else t=" 3 inline_max 0 nosync"; fi
+	assert_true "$fr: dmsetup create over iSER" \
+		dmsetup create i50 --table "0 $SECTORS dualmirror $L $P$t"
+	job "$fr-4k-qd1" $fr --rw=randwrite --size=4M --bs=4k --iodepth=1 --io_size=512k
+	job "$fr-4k-qd32" $fr --rw=randwrite --size=4M --offset=4M --bs=4k --iodepth=32 --io_size=2M
+	job "$fr-64k-qd32" split --rw=randwrite --size=8M --offset=8M --bs=64k --iodepth=32 --io_size=8M
+	assert_true "$fr: copies byte-identical" pair_same "$L" "$PB" $SECTORS
+	assert_true "$fr: dmsetup remove" dmsetup remove i50
+done
+
+# A write of two 512-byte buffers from two pages: the first segment does
+# not end on the iSER queue's 4 KiB virt boundary, so bio_add_pc_page()
+# refuses the second; dm-dualmirror must still mirror it.
+assert_true "gaps: dmsetup create over iSER" \
+	dmsetup create i50 --table "0 $SECTORS dualmirror $L $P 1 nosync"
+dmsetup message i50 0 reset_counters
+"$DM_PYTHON" - /dev/mapper/i50 >"$OUT/gaps.log" 2>&1 <<'EOF'
+import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_DIRECT)
+m = mmap.mmap(-1, 8 * 4096)
+for i in range(8):
+    m[i * 4096:(i + 1) * 4096] = os.urandom(4096)
+v = memoryview(m)
+for k in range(16):
+    # 512 bytes at offset 0 of page 2k, 512 at offset 0 of page 2k+1 ...
+    bufs = [v[(j % 8) * 4096:(j % 8) * 4096 + 512] for j in range(2 * k, 2 * k + 2)]
+    os.pwritev(fd, bufs, (20 << 20) + k * 4096)
+    # ... and a 1 KiB piece at the end of one page, 1 KiB of another.
+    bufs = [v[3072:4096], v[4096 * 5 + 1024:4096 * 5 + 2048]]
+    os.pwritev(fd, bufs, (21 << 20) + k * 4096)
+os.close(fd)
+EOF
+assert_eq "gaps: 32 writes with gaps written" "0" "$?"
+ktap_print_msg "gaps: $(dmsetup status i50)"
+assert_eq "gaps: mirrored inline, connected, no peer error (last: none)" \
+	"32 connected 0 none" \
+	"$(dmw_field i50 3) $(dmw_field i50 1) $(dmw_field i50 7) $(dmw_field i50 14)"
+assert_true "gaps: copies byte-identical" pair_same "$L" "$PB" $SECTORS
+assert_true "gaps: dmsetup remove" dmsetup remove i50
+
+# The peer guest's own kernel log.
+assert_true "peer guest: no kernel warning, oops or hang" pair_peer_dmesg_clean
+assert_dmesg_clean "no kernel warning, oops or hang in dmesg"
+ktap_finished
