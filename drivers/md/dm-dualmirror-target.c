@@ -137,6 +137,16 @@ static void dmw_degrade(struct dmw_c *dmc, u64 gen)
 	}
 }
 
+/*
+ * Resync runs on the system's long-work queue, not on dmc->wq: it waits
+ * for writes that dmc->wq's issue work must let go, and under memory
+ * pressure a WQ_MEM_RECLAIM queue runs one item at a time.
+ */
+static void dmw_resync_kick(struct dmw_c *dmc)
+{
+	queue_work(system_long_wq, &dmc->resync_work);
+}
+
 static void dmw_event_work(struct work_struct *ws)
 {
 	struct dmw_c *dmc = container_of(ws, struct dmw_c, event_work);
@@ -310,7 +320,7 @@ void dmw_peer_leg_done(struct dmw_io *io, bool failed)
 		 */
 		if (READ_ONCE(dmc->state) == DMW_S_CONNECTED && io->nr_sectors &&
 		    !test_bit(DMW_STOPPING, &dmc->flags))
-			queue_work(dmc->wq, &dmc->resync_work);
+			dmw_resync_kick(dmc);
 	}
 	dmw_io_put(io);
 }
@@ -479,7 +489,7 @@ static void dmw_io_issue(struct dmw_io *io)
 		dmw_mark_oos(dmc, io->sector, io->nr_sectors);
 		/* a reconnect between the check and the mark: resync it */
 		if (READ_ONCE(dmc->state) == DMW_S_CONNECTED)
-			queue_work(dmc->wq, &dmc->resync_work);
+			dmw_resync_kick(dmc);
 	}
 	dmw_io_put(io);
 }
@@ -1460,7 +1470,7 @@ static void dmw_resume(struct dm_target *ti)
 	dmw_meta_start(dmc);
 	if (state == DMW_S_CONNECTED &&
 	    find_first_bit(dmc->oos, dmc->nr_regions) < dmc->nr_regions)
-		queue_work(dmc->wq, &dmc->resync_work);
+		dmw_resync_kick(dmc);
 	if (state == DMW_S_DEGRADED && !test_bit(DMW_NO_RECONNECT, &dmc->flags))
 		queue_delayed_work(dmc->wq, &dmc->reconnect_work,
 				   DMW_RECONNECT_PERIOD);
@@ -1665,7 +1675,7 @@ static int dmw_reconnect(struct dmw_c *dmc, bool force)
 	DMINFO("reconnected, generation %llu", state.generation);
 
 	if (!test_bit(DMW_STOPPING, &dmc->flags))
-		queue_work(dmc->wq, &dmc->resync_work);
+		dmw_resync_kick(dmc);
 	return 0;
 }
 

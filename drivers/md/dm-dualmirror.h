@@ -203,12 +203,12 @@ struct dmw_meta {
  *	have the kernel zero) a descriptor it never sends
  * @nr_pios: peer I/O objects in use
  * @pio_wait: woken when @nr_pios drops to zero
- * @wq: issue, event and resync work
+ * @wq: issue, event, reconnect and timeout work
  * @send_wq: sends split descriptors and retries peer legs; apart from @wq,
  *	whose resync work waits for what runs here
  * @issue_work: issues @ready
  * @event_work: raises a dm event
- * @resync_work: copies out-of-sync regions to the peer
+ * @resync_work: copies out-of-sync regions to the peer (system_long_wq)
  * @timeout_work: abandons peer legs older than @peer_timeout
  * @reconnect_work: CLAIMs the peer again while degraded, every
  *	DMW_RECONNECT_PERIOD (unless DMW_NO_RECONNECT)
