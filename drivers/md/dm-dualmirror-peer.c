@@ -3,7 +3,8 @@
  * dm-dualmirror: the peer leg.  Every mirrored write becomes one INLINE
  * command or a SPLIT DATA + SPLIT DESC pair (include/uapi/linux/dualmirror.h)
  * sent as SCSI passthrough requests to the peer disk.  The data is mapped
- * from the write's own pages, never copied.
+ * from the write's own pages; it is copied only when the peer queue
+ * refuses those pages as they are (a virt boundary, as iSER sets).
  *
  * The SPLIT DESCRIPTOR of a split write is sent only once its SPLIT DATA
  * completed, never at the same time: the peer then always finds the data
@@ -127,10 +128,53 @@ static void dmw_pio_free(struct dmw_pio *pio)
 }
 
 /*
- * Map @nr_sectors of @src's pages into the data bio, holding a reference on
- * each page: a request may outlive the write it came from.
+ * Copy @src into pages of our own and map those: for a write whose pages
+ * the peer queue refuses as they are.  A queue with a virt boundary (iSER
+ * sets 4 KiB when the RDMA device cannot register gappy lists, as with
+ * soft-RoCE) takes a segment after another only if the first ends and the
+ * next starts on that boundary; a write of sub-page buffers (1 KiB buffer
+ * heads, a writev of 512-byte pieces) does not.  Whole pages from offset 0
+ * always map.  The pages are freed with the pio (pages_held: our reference
+ * is their only one).
  */
-static int dmw_pio_map_data(struct dmw_pio *pio, struct bio *src)
+static int dmw_pio_bounce_data(struct dmw_pio *pio, struct bio *src,
+			       bool nowait)
+{
+	struct request_queue *q = pio->dmc->peer_q;
+	unsigned short max_vecs = pio->data_bio.bi_max_vecs;
+	unsigned int left = src->bi_iter.bi_size;
+	struct page *page;
+
+	bio_uninit(&pio->data_bio);
+	bio_init(&pio->data_bio, NULL, pio->data_vecs, max_vecs,
+		 REQ_OP_DRV_OUT);
+	pio->pages_held = true;		/* dmw_pio_free() frees what we add */
+	while (left) {
+		unsigned int n = min_t(unsigned int, left, PAGE_SIZE);
+
+		page = alloc_page(nowait ? GFP_NOWAIT : GFP_NOIO);
+		if (!page)
+			return DMW_E_AGAIN;
+		if (bio_add_pc_page(q, &pio->data_bio, page, n, 0) != n) {
+			__free_page(page);
+			return DMW_E_MAPPING;
+		}
+		left -= n;
+	}
+	bio_copy_data(&pio->data_bio, src);
+	return 0;
+}
+
+/*
+ * Map @src's pages into the data bio, holding a reference on each page: a
+ * request may outlive the write it came from.  If the peer queue refuses
+ * them, copy them (dmw_pio_bounce_data()).
+ *
+ * Return: 0, or DMW_E_AGAIN (@nowait and no free page: send it again from
+ * the worker; nowait false: GFP_NOIO pages, DMW_E_AGAIN never) or
+ * DMW_E_MAPPING.
+ */
+static int dmw_pio_map_data(struct dmw_pio *pio, struct bio *src, bool nowait)
 {
 	struct request_queue *q = pio->dmc->peer_q;
 	struct bvec_iter_all iter_all;
@@ -140,7 +184,7 @@ static int dmw_pio_map_data(struct dmw_pio *pio, struct bio *src)
 	bio_for_each_segment(bv, src, iter)
 		if (bio_add_pc_page(q, &pio->data_bio, bv.bv_page, bv.bv_len,
 				    bv.bv_offset) != bv.bv_len)
-			return -EINVAL;
+			return dmw_pio_bounce_data(pio, src, nowait);
 	bio_for_each_segment_all(bvp, &pio->data_bio, iter_all)
 		get_page(bvp->bv_page);
 	pio->pages_held = true;
@@ -452,8 +496,9 @@ int dmw_peer_write(struct dmw_io *io, struct bio *src, u8 flags, bool nowait)
 			    bio_segments(src), nowait);
 	if (!pio)
 		return -EAGAIN;
-	if (dmw_pio_map_data(pio, src))
-		return dmw_pio_fail(pio, rq, 0, DMW_E_MAPPING);
+	error = dmw_pio_map_data(pio, src, nowait);
+	if (error)
+		return dmw_pio_fail(pio, rq, 0, error);
 
 	if (inl) {
 		struct dmw_cmd c = {
