@@ -87,7 +87,8 @@ assert_true "modprobe dm-dualmirror" modprobe dm-dualmirror
 dm_on_exit "modprobe -r dm-dualmirror dualmirror_peer"
 # ---- end to end with the installed tool only ----------------------------------
 cd / || exit 1
-export DUALMIRROR_PEER_KO=/nonexistent/no-repo-module.ko
+# No fallback to the repo's .ko files (the tool insmods them when modprobe fails).
+export DUALMIRROR_PEER_KO=/nonexistent/no-repo-module.ko DUALMIRROR_KO=/nonexistent/no-repo-module.ko
 dm_iscsid_start || bail "cannot start iscsid"
 back=$(dm_nullb_create pkg95peer 64) || bail "cannot create a null_blk disk"
 dm_on_exit dm_nullb_remove pkg95peer
