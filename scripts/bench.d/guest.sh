@@ -27,7 +27,7 @@ repo=${DM_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)}
 . "$repo/scripts/bench.d/lib.sh"
 DRBDSETUP=/lib/drbd/drbdsetup-84
 
-ALL_CONFIGS="local iscsi dm-inline dm-split dm-mirror md-raid1 drbd"
+ALL_CONFIGS="local iscsi dm-inline dm-split dm-meta dm-mirror md-raid1 drbd"
 ALL_WORKLOADS="randwrite-4k-qd1 randwrite-4k-qd32 seqwrite-64k seqwrite-1m randrw-4k-70-30"
 
 out=
@@ -375,6 +375,16 @@ setup_dm_inline() { setup_dualmirror; }
 setup_dm_split() { setup_dualmirror inline_max 0; }
 teardown_dm_inline() { dmsetup remove bench-dualmirror; }
 teardown_dm_split() { dmsetup remove bench-dualmirror; }
+# dm-meta: the default table with its write-intent bitmap on a metadata
+# disk of its own (new metadata each time): the cost of the bitmap.
+setup_dm_meta() {
+	[ -n "$DM_READY" ] || { REASON=$DM_REASON; return 1; }
+	[ -b "${DM_META:-}" ] || DM_META=$(make_nullb bench-meta 16) ||
+		{ REASON="no metadata disk"; return 1; }
+	dd if=/dev/zero of="$DM_META" bs=4k count=1 oflag=direct,sync status=none
+	setup_dualmirror meta_dev "$DM_META"
+}
+teardown_dm_meta() { dmsetup remove bench-dualmirror; }
 
 # ---- workloads -------------------------------------------------------------
 
@@ -547,7 +557,7 @@ if ! setup_floor 2>"$raw/err.txt"; then
 	log "plain iSCSI setup failed: $(cat "$raw/err.txt")"
 fi
 case " $configs " in
-*" dm-inline "* | *" dm-split "*)
+*" dm-inline "* | *" dm-split "* | *" dm-meta "*)
 	dualmirror_prepare || log "dualmirror not available: $DM_REASON" ;;
 esac
 

@@ -61,6 +61,10 @@ make_nullb() {
 	echo 512 >"$d/blocksize"
 	echo 0 >"$d/irqmode"
 	echo 2 >"$d/queue_mode"
+	# 1 MiB per request, as a real disk takes: without it null_blk keeps
+	# the block layer's safe default of 255 sectors, and every device
+	# stacked on it (the mirrors) cuts a 1 MiB write into five.
+	echo 2048 >"$d/max_sectors"
 	echo 1 >"$d/power"
 	# Kernels since 5.19 name the disk after the configfs directory.
 	dev=/dev/$1
