@@ -398,7 +398,6 @@ static void dmw_pio_start(struct dmw_io *io, struct dmw_pio *pio,
 	spin_lock_irqsave(&dmc->lock, flags);
 	pio->io = io;
 	io->pio = pio;
-	io->peer_start = jiffies;
 	spin_unlock_irqrestore(&dmc->lock, flags);
 
 	blk_execute_rq_nowait(rq[0], false);

@@ -747,7 +747,6 @@ static void dmw_resync_work(struct work_struct *ws)
 
 	set_bit(DMW_RESYNCING, &dmc->flags);
 	dmc->resync_start = jiffies;
-	dmc->resync_total = dmw_oos_sectors(dmc);
 	atomic64_set(&dmc->resync_done, 0);
 	while (!test_bit(DMW_STOPPING, &dmc->flags) &&
 	       READ_ONCE(dmc->state) == DMW_S_CONNECTED) {

@@ -173,7 +173,6 @@ struct dmw_meta {
  * @nosync: "nosync": new metadata takes the copies as in sync
  * @resync_rate: resync throttle in KiB/s, 0 unlimited
  * @resync_done: sectors copied by the running resync
- * @resync_total: sectors it had to copy when it started
  * @resync_start: jiffies when it started
  * @live: resumed once: the first CLAIM was made
  * @state: enum dmw_mirror_state, changed by dmw_set_state() under @lock
@@ -237,7 +236,6 @@ struct dmw_c {
 	bool nosync;
 	u32 resync_rate;
 	atomic64_t resync_done;
-	u64 resync_total;
 	unsigned long resync_start;
 
 	bool live;
@@ -296,7 +294,6 @@ struct dmw_c {
  * @pending: legs not yet complete, plus one for the submitter
  * @status: the local leg's status
  * @pio: the peer leg while it runs, under dmc->lock
- * @peer_start: jiffies when the peer leg started
  * @deadline: jiffies after which the peer leg is given up, however often
  *	it was sent again
  * @gen: the generation the peer leg was sent under
@@ -320,7 +317,6 @@ struct dmw_io {
 	atomic_t pending;
 	blk_status_t status;
 	struct dmw_pio *pio;
-	unsigned long peer_start;
 	unsigned long deadline;
 	u64 gen;
 	bool peer_failed;
