@@ -114,11 +114,13 @@ for fr in inline split; do
 		"$(($(dmw_field m10 3) + $(dmw_field m10 5))) $(dmw_field m10 12)"
 	# Overlapping writes: two writers of the same 256 KiB at once, with
 	# different data, no verification possible; the two copies must end
-	# the same.
+	# the same.  Batches of 16 in one io_submit() each (one block plug):
+	# the writes of a batch are in flight together whatever the timing.
 	dmsetup message m10 0 reset_counters
 	for s in 1 2; do
 		fio --name=ov$s --filename=/dev/mapper/m10 --direct=1 --ioengine=libaio \
 			--rw=randwrite --bssplit=4k/50:8k/25:64k/25 --iodepth=16 \
+			--iodepth_batch_submit=16 --iodepth_batch_complete_min=16 \
 			--offset=40M --size=256k --io_size=4M --randseed=$s \
 			--buffer_pattern=0x5$s >"$OUT/$fr-overlap-$s.log" 2>&1 &
 	done

@@ -99,9 +99,16 @@ assert_eq "mixed: 3 per inline op, 6 per split op" \
 
 # Overlapping writes: a small region, no random map, deep queue. fio's own
 # verification cannot follow overwrites; the copies must still agree.
+# Each batch of 32 writes goes down in one io_submit(), under one block
+# plug: no leg can complete a write before the whole batch went through
+# the target's map(), so the writes of a batch are in flight together and
+# overlap whatever the timing of the guest.  (Submitted one at a time, a
+# busy host once let every write complete before fio queued the next one:
+# no write ever waited, and this test failed.)
 dmsetup message dmw 0 reset_counters
 fio --name=overlap --filename="$D" --direct=1 --ioengine=libaio --rw=randwrite \
 	--offset=32M --size=256k --bsrange=4k-64k --norandommap --iodepth=32 \
+	--iodepth_batch_submit=32 --iodepth_batch_complete_min=32 \
 	--io_size=8M >"$OUT/overlap.log" 2>&1
 assert_eq "overlapping job finished" 0 $?
 waits=$(dmw_field dmw 13)
