@@ -16,6 +16,7 @@ CHAP_WARNING = ("exposes SECRET in the process listing and the shell history: "
 
 class Parser(argparse.ArgumentParser):
     def error(self, message):
+        message = message.replace("'primary-resource', ", "")
         self.print_usage(sys.stderr)
         sys.stderr.write(f"{self.prog}: {message}\nTry '{self.prog} --help'.\n")
         sys.exit(2)
@@ -56,7 +57,7 @@ def _add_chap_opts(p, what):
 
 def cmd_peer_add(args, out):
     need_root()
-    out.write(peer.add(args.backing) + "\n")
+    out.write(peer.add(args.backing, meta=args.meta) + "\n")
 
 
 def cmd_peer_remove(args, out):
@@ -127,7 +128,7 @@ def _verb(fn, attrs=(), **consts):
         ctx = _ctx(args)
         fd = resource.lock(ctx.res.name)
         try:
-            fn(ctx, out, **{a: getattr(args, a) for a in attrs}, **consts)
+            return fn(ctx, out, **{a: getattr(args, a) for a in attrs}, **consts)
         finally:
             os.close(fd)
     return run
@@ -172,7 +173,8 @@ def build_parser():
         "Manage dualmirror, a synchronous write mirror between a primary node "
         "(device-mapper target dm-dualmirror) and a peer node (SCSI host "
         "dualmirror_peer, exported over iSCSI by LIO). The resource verbs "
-        "(up, down, status, connect, disconnect, adjust) work from "
+        "(up, down, status, connect, disconnect, adjust, primary, secondary, "
+        "verify) work from "
         "/etc/dualmirror/NAME.conf (dualmirror.conf(5)) and do the part of the "
         "node they run on; 'peer' and 'primary' are the low-level commands."),
         epilog="Exit status: 0 on success, 1 on failure, 2 on bad usage.")
@@ -186,7 +188,8 @@ def build_parser():
     sub.required = True
 
     def verb(name, fn, helptext, desc):
-        sp = sub.add_parser(name, help=helptext, description=desc)
+        kw = {"help": helptext} if helptext else {}   # no help: not listed
+        sp = sub.add_parser(name, description=desc, **kw)
         sp.add_argument("name", metavar="NAME", help="the resource (/etc/dualmirror/NAME.conf)")
         sp.set_defaults(func=fn)
         return sp
@@ -203,14 +206,64 @@ def build_parser():
               "the primary is logged in, unless --force. Does nothing if down.")
     sp.add_argument("--force", action="store_true",
                     help="peer: also while the primary is logged in (it goes degraded)")
-    verb("connect", _verb(resource.message, verb="connect"), "reconnect the mirror to its peer",
-         "On the primary node: the target's 'reconnect' message (leave degraded, "
-         "resync what differs). Nothing to do on the peer node.")
+    sp = verb("connect", _verb(resource.message, attrs=("force",), verb="connect"),
+              "reconnect the mirror to its peer",
+              "On the primary node: the target's 'reconnect' message (leave "
+              "degraded, resync what differs). If the peer was absent (after "
+              "'primary --force'), log in to its export and load the table with "
+              "that disk (the metadata keeps what is out of sync). Nothing to do "
+              "on the peer node.")
+    sp.add_argument("--force", action="store_true",
+                    help="'reconnect force': after a split brain, this copy wins "
+                         "(the other node's own writes are lost)")
     verb("disconnect", _verb(resource.message, verb="disconnect"),
          "stop writing to the peer",
          "On the primary node: the target's 'disconnect' message (writes go on "
          "locally and are remembered as out of sync until 'connect'). Nothing to "
          "do on the peer node.")
+    sp = verb("primary-resource", _verb(resource.become_primary, attrs=("force",)),
+              None, "Make this node the resource's primary (a planned "
+              "switchover: run 'secondary NAME' on the other node first). On "
+              "the peer node: log in to the other node's export, stop exporting "
+              "this node's disk, and create /dev/mapper/NAME over this node's "
+              "disk and meta device (no resync: the copies are in sync). Refused "
+              "while the other node is logged in to this node's export, or when "
+              "its export cannot be reached, unless --force. On the primary: "
+              "nothing to do (or 'up'). The role is kept in /var/lib/dualmirror "
+              "and used by 'up'. 'primary attach|detach|status' are the "
+              "low-level commands (dualmirrorctl primary --help).")
+    sp.prog = f"{PROG} primary"
+    sp.add_argument("--force", action="store_true",
+                    help="failover: also while the other node is logged in, and "
+                         "with its export unreachable (the mirror starts degraded, "
+                         "its peer absent; 'connect NAME' when it is back)")
+    sp = verb("secondary", _verb(resource.become_secondary, attrs=("force",)),
+              "make this node the resource's peer",
+              "Make this node the resource's peer. On the primary: refused "
+              "unless connected and in sync (or --force) and while "
+              "/dev/mapper/NAME is open; flush, remove /dev/mapper/NAME (a clean "
+              "shutdown: both copies flushed, the bitmap clear), log out of the "
+              "peer, then add this node's disk (with its meta device, which keeps "
+              "the generation) as a peer disk and export it. On a node that was "
+              "the primary before a failover: the same, it rejoins as the peer "
+              "and gets only the regions that differ. On the peer: nothing to do "
+              "(or 'up').")
+    sp.add_argument("--force", action="store_true",
+                    help="also when not connected or not in sync: what only this "
+                         "copy has is lost when the other node becomes the primary")
+    sp = verb("verify", _verb(resource.verify, attrs=("resync", "json")),
+              "compare the two copies online",
+              "On the primary: read both copies (the local disk and the peer's "
+              "SCSI disk, O_DIRECT) region by region while the mirror runs, read "
+              "a differing region once more (a write in flight may have been "
+              "between the legs), and report the regions that still differ. "
+              "--resync marks them out of sync and resyncs them from this node "
+              "(the target's 'resync SECTOR COUNT' message). The mirror must be "
+              "connected and in sync. Exit status: 0 identical, 1 differences "
+              "found (or an error), 2 bad usage.")
+    sp.add_argument("--resync", action="store_true",
+                    help="copy the differing regions from this node to the peer")
+    sp.add_argument("--json", action="store_true", help="the result as JSON")
     verb("adjust", _verb(resource.adjust), "apply a changed config file",
          "Re-read the config and apply what changed without losing the sync "
          "state: on the primary a new table (options) is loaded with "
@@ -244,6 +297,9 @@ def build_parser():
                       "serial number and NAA identifier are hashed from the path "
                       "given: use a stable one (/dev/disk/by-id/...).")
     s.add_argument("backing", metavar="BACKING-DEV")
+    s.add_argument("--meta", metavar="META-DEV",
+                   help="keep the disk's generation on this metadata device "
+                        "(the node's meta device of its resource)")
     s.set_defaults(func=cmd_peer_add)
     s = ps.add_parser("remove", help="detach a peer disk",
                       description="Detach a peer disk (/dev/sdX, sdX or hostN). "
@@ -279,10 +335,16 @@ def build_parser():
     s.set_defaults(func=cmd_peer_status)
 
     # primary
-    pp = sub.add_parser("primary", help="low-level commands of the primary node",
-                        description="Log in to the peer disk, log out, show the "
-                        "mirror's status line field by field.")
-    ps = pp.add_subparsers(dest="primary_command", metavar="COMMAND", parser_class=Parser)
+    pp = sub.add_parser("primary", help="make this node a resource's primary "
+                        "(primary NAME), or low-level commands of the primary node",
+                        usage=f"{PROG} primary [-h] {{NAME [--force] | attach | "
+                        "detach | status} ...",
+                        description="'primary NAME [--force]' makes this node the "
+                        "resource's primary (see 'primary NAME --help'). The "
+                        "low-level commands log in to the peer disk, log out, show "
+                        "the mirror's status line field by field.")
+    ps = pp.add_subparsers(dest="primary_command", metavar="COMMAND", parser_class=Parser,
+                           prog=f"{PROG} primary")
     ps.required = True
     s = ps.add_parser("attach", help="log in to the peer's export, print the disk",
                       description="Log in to TARGET-IQN at PORTAL (IP[:PORT], "
@@ -314,12 +376,45 @@ def build_parser():
     return p
 
 
+PRIMARY_LOW = ("attach", "detach", "status")
+GLOBAL_WITH_ARG = ("--node", "-C", "--config-dir")
+
+
+def route(argv):
+    """'primary NAME' is the resource verb, 'primary attach|detach|status'
+    the low-level commands: send the first to its own parser (its name in
+    the parser table is primary-resource).  A resource named like a
+    low-level command: 'primary -- NAME'."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in GLOBAL_WITH_ARG:
+            i += 2
+        elif a.startswith("-"):
+            i += 1
+        else:
+            break
+    if i >= len(argv) or argv[i] != "primary":
+        return argv
+    rest = argv[i + 1:]
+    for j, a in enumerate(rest):
+        if a == "--":
+            return argv[:i] + ["primary-resource"] + rest[:j] + rest[j + 1:] \
+                if j + 1 < len(rest) else argv
+        if not a.startswith("-"):
+            if a in PRIMARY_LOW:
+                return argv
+            return argv[:i] + ["primary-resource"] + rest
+    return argv
+
+
 def main(argv=None):
     parser = build_parser()
+    argv = route(list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     out = sys.stdout
     try:
-        args.func(args, out)
+        return args.func(args, out) or 0
     except UsageError as e:
         print(f"{PROG}: {e}\nTry '{PROG} --help'.", file=sys.stderr)
         return 2
@@ -332,4 +427,3 @@ def main(argv=None):
         return 1
     except KeyboardInterrupt:
         return 130
-    return 0

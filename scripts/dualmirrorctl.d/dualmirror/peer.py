@@ -11,7 +11,7 @@ import os
 import re
 
 from .util import (Error, UsageError, devnum, ensure_node, modprobe,
-                   readval, run_rc, wait_for, write_sysfs)
+                   readval, run_rc, wait_for, warn, write_sysfs)
 
 SYSFS = "/sys/devices/dualmirror_peer"
 MOD = "dualmirror_peer"
@@ -182,22 +182,40 @@ def rtslib():
 
 # ---- commands ----------------------------------------------------------------
 
-def add(dev):
-    """Attach dev; return '/dev/sdX'."""
+def add(dev, meta=None):
+    """Attach dev; return '/dev/sdX'.  meta: the node's metadata device,
+    where the peer disk keeps its generation ('BACKING meta=METADEV'; the
+    same format as the primary's meta_dev, so one meta device serves the
+    node in both roles).  A dualmirror_peer without that option (it reads
+    the whole line as a path: ENOENT) gets the backing device alone."""
     try:
         num = devnum(dev)
     except Error:
         raise Error(f"{dev} is not a block device") from None
+    if meta is not None:
+        try:
+            devnum(meta)
+        except Error:
+            raise Error(f"{meta} is not a block device") from None
     load_module()
     if any(d == num for _, d, _ in hosts()):
         raise Error(f"{dev} is already a peer disk's backing device")
     try:
-        write_sysfs(f"{SYSFS}/add", dev)
+        try:
+            write_sysfs(f"{SYSFS}/add", f"{dev} meta={meta}" if meta else dev)
+        except FileNotFoundError:
+            if not meta:
+                raise
+            warn(f"this dualmirror_peer takes no meta device: {dev}'s generation "
+                 f"is not kept on {meta} (a later primary resyncs more)")
+            write_sysfs(f"{SYSFS}/add", dev)
     except OSError as e:
         if "busy" in (e.strerror or "").lower():
-            raise Error(f"{dev} is in use (mounted, or held exclusively by another "
-                        "user such as LVM, md, dm or LIO)") from None
-        raise Error(f"cannot attach {dev}: {e.strerror}") from None
+            raise Error(f"{dev}{' or ' + meta if meta else ''} is in use (mounted, "
+                        "or held exclusively by another user such as LVM, md, dm "
+                        "or LIO)") from None
+        raise Error(f"cannot attach {dev}{' with meta ' + meta if meta else ''}: "
+                    f"{e.strerror}") from None
     host = next((h for h, d, _ in hosts() if d == num), None)
     if host is None:
         raise Error(f"attached {dev} but cannot find its SCSI host")

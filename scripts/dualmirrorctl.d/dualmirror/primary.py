@@ -254,6 +254,13 @@ def dm_status(name):
     return f[3:]
 
 
+def dm_devnum(name):
+    """'MAJ:MIN' of dm device name, or None."""
+    rc, out, _ = run_rc(["dmsetup", "info", "-c", "--noheadings", "-o",
+                         "major,minor", "--separator", ":", name])
+    return out.strip() if rc == 0 and out.strip() else None
+
+
 def dm_table(name):
     rc, out, _ = run_rc(["dmsetup", "table", name])
     return out.strip() if rc == 0 else None

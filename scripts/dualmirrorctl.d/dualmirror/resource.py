@@ -1,21 +1,29 @@
 # SPDX-License-Identifier: GPL-2.0
-"""The verbs on resources: up, down, status, connect, disconnect, adjust.
+"""The verbs on resources: up, down, status, connect, disconnect, adjust,
+primary, secondary, verify.
 
 Each verb reads /etc/dualmirror/NAME.conf, finds the node it runs on by
 host name (or --node), and does that node's part: the peer node adds its
-backing device as a dualmirror_peer disk and exports it; the primary node
-logs in to that export, checks it is the same peer disk as before (its
-serial number, VPD page 80h, is stable: hashed from the backing path) and
-creates the dm device NAME with its metadata.  Each verb is idempotent.
+backing device as a dualmirror_peer disk (its generation kept on the
+node's meta device) and exports it; the primary node logs in to that
+export, checks it is the same peer disk as before (its serial number, VPD
+page 80h, is stable: hashed from the backing path) and creates the dm
+device NAME with its metadata.  Each verb is idempotent.
+
+A node's role is the config's 'primary' until 'primary' or 'secondary'
+changes it; the role is then kept in STATE_DIR/NAME.role and 'up' uses it.
 """
 
 import fcntl
 import json
+import mmap
 import os
 import socket
+import time
 
-from . import config, peer, primary
-from .util import Error, read_secret, readval, run, run_rc, warn
+from . import peer, primary
+from .util import (Error, devnum, ensure_node, read_secret, readval, run,
+                   run_rc, warn)
 
 STATE_DIR = os.environ.get("DUALMIRROR_STATE_DIR", "/var/lib/dualmirror")
 LOCK_DIR = "/run/dualmirror"
@@ -30,8 +38,44 @@ class Ctx:
             raise Error(f"{res.path}: this node ({node_name}) is none of the "
                         f"resource's nodes ({', '.join(res.nodes)}); "
                         "--node NAME picks one")
-        self.role = res.role_of(self.node)
-        self.other = res.peer if self.role == "primary" else res.primary
+        self.other = next(n for n in res.nodes.values() if n is not self.node)
+        saved = saved_role(res.name)
+        self.role = saved or res.role_of(self.node)
+        self.role_saved = saved is not None
+
+
+# ---- the role of this node ------------------------------------------------------
+
+ROLES = ("primary", "peer")
+
+
+def _role_file(name):
+    return os.path.join(STATE_DIR, f"{name}.role")
+
+
+def saved_role(name):
+    """The role 'primary' or 'secondary' last gave this node, or None."""
+    r = readval(_role_file(name))
+    return r if r in ROLES else None
+
+
+def save_role(name, role):
+    """Persist role (atomically: a crash leaves the old or the new one)."""
+    os.makedirs(STATE_DIR, exist_ok=True)
+    path = _role_file(name)
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, (role + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(STATE_DIR, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
 
 
 def lock(name):
@@ -56,12 +100,25 @@ def peer_host(ctx):
     return peer.host_of_backing(ctx.node.disk)
 
 
+def _allow(ctx):
+    """The initiator this node's export admits: the other node's."""
+    res, other = ctx.res, ctx.other
+    if res.chap_user and not other.initiator:
+        raise Error(f"{res.path}: [node {other.name}] has no 'initiator': with "
+                    f"CHAP the export admits only that IQN, so {other.name} needs "
+                    "one to log in as the primary")
+    return other.initiator
+
+
 def peer_up(ctx, out):
     res, node = ctx.res, ctx.node
     chap = chap_of(res)
-    allow = res.primary.initiator
+    allow = _allow(ctx)
     if not os.path.exists(node.disk):
         raise Error(f"{res.name}: backing device {node.disk} is missing")
+    if primary.dm_exists(res.name):
+        raise Error(f"{res.name}: /dev/mapper/{res.name} exists: this node is the "
+                    f"primary; 'secondary {res.name}' makes it the peer")
     if peer.target_exists(res.target_iqn):
         host = peer_host(ctx)
         if host is None or res.target_iqn not in peer.exports(host):
@@ -74,7 +131,7 @@ def peer_up(ctx, out):
     host = peer_host(ctx)
     added = False
     if host is None:
-        disk = peer.add(node.disk)
+        disk = peer.add(node.disk, meta=node.meta)
         host = peer.host_of_disk(disk)
         added = True
     disk = f"/dev/{peer.disk_of_host(host)}"
@@ -87,7 +144,7 @@ def peer_up(ctx, out):
             peer.remove(disk)
         raise
     if not allow:
-        warn(f"{res.name}: no 'initiator' for {res.primary.name}: the target is "
+        warn(f"{res.name}: no 'initiator' for {ctx.other.name}: the target is "
              "OPEN (demo mode): any initiator can log in and write")
     out.write(f"{res.name}: up (peer: {node.disk} is {disk}, serial "
               f"{peer.vpd_serial(disk[5:])}, exported as {res.target_iqn} on "
@@ -101,7 +158,7 @@ def peer_down(ctx, out, force=False):
         if s and not force:
             raise Error(f"{res.name}: {', '.join(s)} is logged in to "
                         f"{res.target_iqn}: run 'down {res.name}' on the primary "
-                        f"node ({res.primary.name}) first, or use --force")
+                        f"node ({ctx.other.name}) first, or use --force")
         peer.unexport(res.target_iqn)
     host = peer_host(ctx)
     if host is not None:
@@ -129,7 +186,7 @@ def peer_adjust(ctx, out):
         return peer_up(ctx, out)
     chap = chap_of(res)
     ch = peer.update_export(res.target_iqn, node.address, node.port,
-                            res.primary.initiator, chap[0] if chap else None,
+                            _allow(ctx), chap[0] if chap else None,
                             chap[1] if chap else None, res.transport)
     out.write(f"{res.name}: " + (f"adjusted (peer): {', '.join(ch)}\n" if ch
                                  else "nothing to adjust (peer)\n"))
@@ -173,17 +230,15 @@ def _meta_is_new(meta):
         return f.read(4096) == bytes(4096)
 
 
-def desired_table(res, node, disk):
+def desired_table(res, node, disk, nosync=False):
+    """The table over local disk, meta and peer disk.  nosync (the config's)
+    only applies to new metadata on the node that starts as the primary:
+    a node promoted from peer has copies that may differ."""
     size = run(["blockdev", "--getsz", node.disk]).strip()
-    meta_num = primary_devnum(node.meta)
-    feats = res.table_features(meta_num, _meta_is_new(node.meta))
-    return (f"0 {size} dualmirror {primary_devnum(node.disk)} "
-            f"{primary_devnum(disk)} {len(feats)} {' '.join(feats)}")
-
-
-def primary_devnum(path):
-    from .util import devnum
-    return devnum(path)
+    meta_num = devnum(node.meta)
+    feats = res.table_features(meta_num, nosync and _meta_is_new(node.meta))
+    return (f"0 {size} dualmirror {devnum(node.disk)} "
+            f"{devnum(disk)} {len(feats)} {' '.join(feats)}")
 
 
 def _norm_table(t):
@@ -195,9 +250,127 @@ def _norm_table(t):
     return " ".join(f)
 
 
-def primary_up(ctx, out):
+# ---- an absent peer ---------------------------------------------------------------
+#
+# The table's peer_dev must be a SCSI disk that speaks dualmirror, and open
+# at load time; when the other node is unreachable ('primary --force' after
+# losing the primary) there is none.  The mirror then starts over a stand-in:
+# a dualmirror_peer disk of this node over a device-mapper "error" device of
+# the right size (dualmirror-absent-NAME), set offline once the table is
+# loaded.  Its constructor QUERY is answered; the first CLAIM fails (the
+# device is offline), so the target starts degraded, marks every write in
+# the bitmap on its meta device, and is told 'disconnect' (its automatic
+# reconnect could only reach the stand-in).  'connect NAME' logs in to the
+# other node's export once it is there, loads the table with that disk
+# (dmsetup reload: the metadata keeps the bitmap), and removes the stand-in.
+# Nothing is ever written to the stand-in: it is offline, never claimed, and
+# its backing device fails every I/O.
+
+ABSENT_PREFIX = "dualmirror-absent-"
+
+
+def _absent_host(name):
+    dm = ABSENT_PREFIX + name
+    if not peer.loaded() or not primary.dm_exists(dm):
+        return None
+    num = primary.dm_devnum(dm)
+    return next((h for h, d, _ in peer.hosts() if d == num), None)
+
+
+def absent_disk(name):
+    """The stand-in peer disk (/dev/sdX) of resource name, or None."""
+    host = _absent_host(name)
+    d = peer.disk_of_host(host) if host else None
+    return f"/dev/{d}" if d else None
+
+
+def _absent_create(name, size):
+    dm = ABSENT_PREFIX + name
+    if not primary.dm_exists(dm):
+        rc, _, err = run_rc(["dmsetup", "create", dm, "--table", f"0 {size} error"])
+        if rc != 0:
+            raise Error(f"{name}: cannot create the stand-in {dm}: {err.strip()}")
+    run_rc(["dmsetup", "mknodes", dm])
+    peer.load_module()
+    host = _absent_host(name)
+    if host is None:
+        return peer.add(f"/dev/mapper/{dm}")
+    return ensure_node(peer.disk_of_host(host))
+
+
+def _absent_remove(name):
+    host = _absent_host(name)
+    if host is not None:
+        peer.remove(host)
+    dm = ABSENT_PREFIX + name
+    if primary.dm_exists(dm):
+        rc, _, err = run_rc(["dmsetup", "remove", dm])
+        if rc != 0:
+            warn(f"{name}: cannot remove the stand-in {dm}: {err.strip()}")
+
+
+def _create_absent_table(ctx):
+    """/dev/mapper/NAME over the local disk, degraded, its peer absent."""
     res, node = ctx.res, ctx.node
-    chap = chap_of(res)
+    size = run(["blockdev", "--getsz", node.disk]).strip()
+    disk = _absent_create(res.name, size)
+    table = desired_table(res, node, disk)
+    steps = (["dmsetup", "create", res.name, "--notable"],
+             ["dmsetup", "load", res.name, "--table", table])
+    for argv in steps:
+        rc, _, err = run_rc(argv)
+        if rc != 0:
+            run_rc(["dmsetup", "remove", res.name])
+            _absent_remove(res.name)
+            raise Error(f"{res.name}: {' '.join(argv[:2])} failed: {err.strip()} "
+                        "(dmesg says why)")
+    try:
+        with open(f"/sys/block/{os.path.basename(disk)}/device/state", "w") as f:
+            f.write("offline\n")
+    except OSError as e:
+        run_rc(["dmsetup", "remove", res.name])
+        _absent_remove(res.name)
+        raise Error(f"{res.name}: cannot set the stand-in {disk} offline: {e.strerror}") from None
+    rc, _, err = run_rc(["dmsetup", "resume", res.name])
+    if rc != 0:
+        raise Error(f"{res.name}: dmsetup resume failed: {err.strip()}")
+    run_rc(["dmsetup", "mknodes", res.name])
+    run_rc(["dmsetup", "message", res.name, "0", "disconnect"])
+
+
+def _reachable(node, timeout=5.0):
+    """Does something listen on node's portal?"""
+    try:
+        with socket.create_connection((node.address, node.port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _login(ctx):
+    """Log in to the other node's export; return its disk, checked."""
+    res, other = ctx.res, ctx.other
+    if not _reachable(other):
+        raise Error(f"{other.portal} does not answer")
+    disk = primary.attach(other.portal, res.target_iqn, chap_of(res), res.transport)
+    check_identity(res, disk)
+    return disk
+
+
+def _create_table(ctx, disk, nosync):
+    res, node = ctx.res, ctx.node
+    table = desired_table(res, node, disk, nosync)
+    rc, _, err = run_rc(["dmsetup", "create", res.name, "--table", table])
+    if rc != 0:
+        raise Error(f"{res.name}: dmsetup create failed: {err.strip()} "
+                    "(dmesg says why)")
+
+
+def primary_up(ctx, out, force=False):
+    """Log in to the other node's export and create the mirror.  force: an
+    unreachable export is no error: the mirror starts with its peer absent
+    ('primary --force' only; 'up' must not start a second primary)."""
+    res, node, other = ctx.res, ctx.node, ctx.other
     for dev in (node.disk, node.meta):
         if not os.path.exists(dev):
             raise Error(f"{res.name}: {dev} is missing")
@@ -205,25 +378,39 @@ def primary_up(ctx, out):
         primary.dm_status(res.name)   # refuses another target's device
         out.write(f"{res.name}: already up (primary, {primary.dm_status(res.name)[0]})\n")
         return
+    if peer.target_exists(res.target_iqn):
+        raise Error(f"{res.name}: this node exports {res.target_iqn}: it is the "
+                    f"peer; 'primary {res.name}' makes it the primary")
     primary.load_target_module()
     was = primary.session(res.target_iqn) is not None
-    disk = primary.attach(res.peer.portal, res.target_iqn, chap, res.transport)
     try:
-        ident = check_identity(res, disk)
-        table = desired_table(res, node, disk)
-        rc, _, err = run_rc(["dmsetup", "create", res.name, "--table", table])
-        if rc != 0:
-            raise Error(f"{res.name}: dmsetup create failed: {err.strip()} "
-                        "(dmesg says why)")
+        disk = _login(ctx)
+    except Error as e:
+        if not force:
+            raise Error(f"{res.name}: cannot reach {other.name}'s export "
+                        f"{res.target_iqn}: {e}") from None
+        warn(f"{res.name}: cannot reach {other.name}'s export ({e}): "
+             "starting with the peer absent (degraded)")
+        disk = None
+    try:
+        if disk:
+            _create_table(ctx, disk, nosync=node is res.primary and not ctx.role_saved)
+        else:
+            _create_absent_table(ctx)
     except Error:
-        if not was:
+        if not was and primary.session(res.target_iqn):
             try:
                 primary.detach(res.target_iqn)
             except Error:
                 pass
         raise
-    out.write(f"{res.name}: up (primary: {node.disk} mirrored to {disk}, serial "
-              f"{ident['serial']}, on {res.peer.name} {res.peer.portal})\n")
+    if disk:
+        ident = disk_identity(disk)
+        out.write(f"{res.name}: up (primary: {node.disk} mirrored to {disk}, serial "
+                  f"{ident['serial']}, on {other.name} {other.portal})\n")
+    else:
+        out.write(f"{res.name}: up (primary: {node.disk}, peer {other.name} absent: "
+                  f"degraded; 'connect {res.name}' once it is back)\n")
 
 
 def primary_down(ctx, out):
@@ -233,6 +420,7 @@ def primary_down(ctx, out):
         rc, _, err = run_rc(["dmsetup", "remove", res.name])
         if rc != 0:
             raise Error(f"{res.name}: dmsetup remove failed: {err.strip()}")
+    _absent_remove(res.name)
     if primary.session(res.target_iqn):
         primary.detach(res.target_iqn)
     out.write(f"{res.name}: down (primary)\n")
@@ -256,6 +444,7 @@ def primary_status(ctx):
     if st["peer_disk"]:
         st["peer_identity"] = disk_identity(st["peer_disk"])
     st["recorded_peer_serial"] = readval(_state_file(res.name))
+    st["peer_absent"] = absent_disk(res.name) is not None
     if not st["up"]:
         st["connection"] = "StandAlone"
         return st
@@ -267,12 +456,16 @@ def primary_status(ctx):
     st["connection"] = {"connected": "Connected", "resyncing": "Connected",
                         "outofsync": "Connected", "degraded": "Disconnected",
                         "fenced": "Fenced"}.get(state, state)
+    if st["peer_absent"]:
+        st["connection"] = "Connecting"
     tot = st["total_sectors"] or 1
     st["in_sync_percent"] = round(100.0 * (tot - st["out_of_sync_sectors"]) / tot, 2)
     st["replication"] = {"connected": "Established", "resyncing": "SyncSource",
                          "outofsync": "PausedSyncS", "degraded": "Off",
                          "fenced": "Off"}.get(state, state)
     st["peer_disk_state"] = "UpToDate" if st["out_of_sync_sectors"] == 0 else "Inconsistent"
+    if st["peer_absent"]:
+        st["peer_disk_state"] = "DUnknown"
     return st
 
 
@@ -280,22 +473,29 @@ def primary_adjust(ctx, out):
     res, node = ctx.res, ctx.node
     if not primary.dm_exists(res.name):
         return primary_up(ctx, out)
+    if absent_disk(res.name):
+        raise Error(f"{res.name}: the peer ({ctx.other.name}) is absent: "
+                    f"'connect {res.name}' once it is back, then adjust")
     chap = chap_of(res)
-    disk = primary.attach(res.peer.portal, res.target_iqn, chap, res.transport)
+    disk = primary.attach(ctx.other.portal, res.target_iqn, chap, res.transport)
     check_identity(res, disk)
     want = desired_table(res, node, disk)
     have = primary.dm_table(res.name) or ""
     if _norm_table(want) == _norm_table(have):
         out.write(f"{res.name}: nothing to adjust (primary)\n")
         return
-    rc, _, err = run_rc(["dmsetup", "reload", res.name, "--table", _norm_table(want)])
-    if rc != 0:
-        raise Error(f"{res.name}: the new table is refused: {err.strip()} "
-                    "(dmesg says why); the running one is unchanged")
-    rc, _, err = run_rc(["dmsetup", "resume", res.name])
-    if rc != 0:
-        raise Error(f"{res.name}: dmsetup resume failed: {err.strip()}")
+    _reload(res.name, _norm_table(want))
     out.write(f"{res.name}: adjusted (primary): table {_norm_table(want)}\n")
+
+
+def _reload(name, table):
+    rc, _, err = run_rc(["dmsetup", "reload", name, "--table", table])
+    if rc != 0:
+        raise Error(f"{name}: the new table is refused: {err.strip()} "
+                    "(dmesg says why); the running one is unchanged")
+    rc, _, err = run_rc(["dmsetup", "resume", name])
+    if rc != 0:
+        raise Error(f"{name}: dmsetup resume failed: {err.strip()}")
 
 
 # ---- verbs --------------------------------------------------------------------
@@ -315,27 +515,312 @@ def adjust(ctx, out):
     (primary_adjust if ctx.role == "primary" else peer_adjust)(ctx, out)
 
 
-def message(ctx, out, verb):
+def message(ctx, out, verb, force=False):
     res = ctx.res
     if ctx.role != "primary":
-        out.write(f"{res.name}: {verb} is the primary's ({res.primary.name}); "
+        out.write(f"{res.name}: {verb} is the primary's ({ctx.other.name}); "
                   "nothing to do on the peer\n")
         return
     if not primary.dm_exists(res.name):
         raise Error(f"{res.name} is not up")
-    msg = "reconnect" if verb == "connect" else "disconnect"
-    rc, _, err = run_rc(["dmsetup", "message", res.name, "0", msg])
+    if verb == "connect" and absent_disk(res.name):
+        return _connect_absent(ctx, out)
+    msg = ("reconnect force" if force else "reconnect") if verb == "connect" \
+        else "disconnect"
+    rc, _, err = run_rc(["dmsetup", "message", res.name, "0", *msg.split()])
     if rc != 0:
+        f = primary.dm_status(res.name)
+        hint = ""
+        if len(f) > 13 and f[13] == "split_brain":
+            hint = (f"; split brain: both copies were written alone. 'connect "
+                    f"{res.name} --force' here makes this copy win (the other "
+                    "node's own writes are lost)")
         raise Error(f"{res.name}: {msg} refused: {err.strip()} (state "
-                    f"{primary.dm_status(res.name)[0]}; dmesg says why)")
+                    f"{f[0]}{hint}; dmesg says why)")
     out.write(f"{res.name}: {verb}ed ({primary.dm_status(res.name)[0]})\n")
 
+
+def _connect_absent(ctx, out):
+    """The peer was absent: log in to its export, load the table with it."""
+    res, node, other = ctx.res, ctx.node, ctx.other
+    was = primary.session(res.target_iqn) is not None
+    try:
+        disk = _login(ctx)
+    except Error as e:
+        raise Error(f"{res.name}: {other.name}'s export {res.target_iqn} is not "
+                    f"reachable yet ({e}): run 'secondary {res.name}' on "
+                    f"{other.name}, then connect again") from None
+    try:
+        _reload(res.name, desired_table(res, node, disk))
+    except Error:
+        if not was:
+            try:
+                primary.detach(res.target_iqn)
+            except Error:
+                pass
+        raise
+    _absent_remove(res.name)
+    out.write(f"{res.name}: connected to {other.name} ({disk}; "
+              f"{primary.dm_status(res.name)[0]})\n")
+
+
+def become_primary(ctx, out, force=False):
+    """'primary NAME': make this node the resource's primary."""
+    res, node, other = ctx.res, ctx.node, ctx.other
+    if ctx.role == "primary" or primary.dm_exists(res.name):
+        if primary.dm_exists(res.name):
+            out.write(f"{res.name}: already primary ({primary.dm_status(res.name)[0]})\n")
+        else:
+            primary_up(ctx, out, force=force)
+        save_role(res.name, "primary")
+        return
+    for dev in (node.disk, node.meta):
+        if not os.path.exists(dev):
+            raise Error(f"{res.name}: {dev} is missing")
+    exported = peer.target_exists(res.target_iqn)
+    sessions = peer.sessions(res.target_iqn) if exported else []
+    if sessions and not force:
+        raise Error(f"{res.name}: {', '.join(sessions)} ({other.name}, the primary) "
+                    f"is logged in to this node's export: run 'secondary {res.name}' "
+                    f"on {other.name} first; if {other.name} is gone for good, "
+                    f"'primary {res.name} --force'")
+    primary.load_target_module()
+    was = primary.session(res.target_iqn) is not None
+    disk = None
+    try:
+        disk = _login(ctx)
+    except Error as e:
+        if not force:
+            if not was and primary.session(res.target_iqn):
+                primary.detach(res.target_iqn)
+            raise Error(f"{res.name}: cannot reach {other.name}'s export "
+                        f"{res.target_iqn} ({e}): run 'secondary {res.name}' on "
+                        f"{other.name} first; if {other.name} is gone, "
+                        f"'primary {res.name} --force' makes this node the "
+                        "primary with its peer absent") from None
+        warn(f"{res.name}: cannot reach {other.name}'s export ({e}): the peer is "
+             f"absent; 'connect {res.name}' once {other.name} is back as the peer")
+    # Stop being the peer: the peer disk's generation stays on our meta.
+    if exported:
+        peer.unexport(res.target_iqn)
+    host = peer_host(ctx)
+    if host is not None:
+        peer.remove(host)
+    try:
+        if disk:
+            _create_table(ctx, disk, nosync=False)
+        else:
+            _create_absent_table(ctx)
+    except Error as e:
+        if not was and primary.session(res.target_iqn):
+            try:
+                primary.detach(res.target_iqn)
+            except Error:
+                pass
+        try:
+            peer_up(ctx, _Null())
+            again = "it is the peer again"
+        except Error as e2:
+            again = f"and cannot be the peer again ({e2})"
+        raise Error(f"{e}; {res.name}: this node did not become the primary: "
+                    f"{again}") from None
+    save_role(res.name, "primary")
+    if disk:
+        out.write(f"{res.name}: primary ({node.disk} mirrored to {disk} on "
+                  f"{other.name}; {primary.dm_status(res.name)[0]})\n")
+    else:
+        out.write(f"{res.name}: primary, peer {other.name} absent (degraded): run "
+                  f"'secondary {res.name}' on {other.name} when it is back, then "
+                  f"'connect {res.name}' here\n")
+
+
+class _Null:
+    def write(self, _):
+        pass
+
+
+def dm_open_count(name):
+    rc, o, _ = run_rc(["dmsetup", "info", "-c", "--noheadings", "-o", "open", name])
+    try:
+        return int(o.strip()) if rc == 0 else 0
+    except ValueError:
+        return 0
+
+
+def become_secondary(ctx, out, force=False):
+    """'secondary NAME': make this node the resource's peer."""
+    res, other = ctx.res, ctx.other
+    if ctx.role == "peer" and not primary.dm_exists(res.name):
+        peer_up(ctx, out)
+        save_role(res.name, "peer")
+        return
+    if primary.dm_exists(res.name):
+        f = primary.dm_status(res.name)
+        st = parse_status(f)
+        absent = absent_disk(res.name) is not None
+        synced = (st["state"] == "connected" and st["out_of_sync_sectors"] == 0
+                  and not absent)
+        if not synced and not force:
+            raise Error(f"{res.name}: not connected and in sync (state "
+                        f"{st['state']}, {st['out_of_sync_sectors']} sectors out of "
+                        f"sync{', peer absent' if absent else ''}): {other.name} "
+                        "does not have every write. Wait for 'connected' (status), "
+                        "or --force: what only this copy has is lost when "
+                        f"{other.name} becomes the primary")
+        n = dm_open_count(res.name)
+        if n:
+            raise Error(f"{res.name}: /dev/mapper/{res.name} is open ({n}): unmount "
+                        "it and stop its users first")
+        if os.path.exists(f"/dev/mapper/{res.name}"):
+            run_rc(["blockdev", "--flushbufs", f"/dev/mapper/{res.name}"])
+        rc, _, err = run_rc(["dmsetup", "remove", res.name])
+        if rc != 0:
+            raise Error(f"{res.name}: dmsetup remove failed: {err.strip()}")
+    _absent_remove(res.name)
+    if primary.session(res.target_iqn):
+        primary.detach(res.target_iqn)
+    save_role(res.name, "peer")
+    peer_up(ctx, out)
+    out.write(f"{res.name}: secondary ({other.name} can become the primary: "
+              f"'primary {res.name}' there)\n")
+
+
+# ---- verify --------------------------------------------------------------------
+
+VERIFY_CHUNK = 4 << 20
+
+
+def _dev_path(num):
+    """A /dev node for MAJ:MIN (made if missing: no udev in small systems)."""
+    uevent = f"/sys/dev/block/{num}/uevent"
+    name = None
+    try:
+        with open(uevent) as f:
+            for line in f:
+                if line.startswith("DEVNAME="):
+                    name = line.split("=", 1)[1].strip()
+    except OSError:
+        pass
+    if not name:
+        raise Error(f"no block device {num}")
+    return ensure_node(name)
+
+
+def _region_sectors(table_fields):
+    feats = table_fields[6:]
+    for i, k in enumerate(feats):
+        if k == "region_size" and i + 1 < len(feats):
+            return int(feats[i + 1])
+    return 1024
+
+
+def _read(fd, buf, off, n):
+    mv = memoryview(buf)[:n]
+    got = 0
+    while got < n:
+        r = os.preadv(fd, [mv[got:]], off + got)
+        if r <= 0:
+            raise OSError(5, "short read")
+        got += r
+    return bytes(mv)
+
+
+def _differs(fds, bufs, off, n):
+    return _read(fds[0], bufs[0], off, n) != _read(fds[1], bufs[1], off, n)
+
+
+def verify(ctx, out, resync=False, as_json=False):
+    """Compare the two copies region by region; return 0 (identical) or 1."""
+    res = ctx.res
+    if ctx.role != "primary":
+        raise Error(f"{res.name}: verify runs on the primary ({ctx.other.name})")
+    if not primary.dm_exists(res.name):
+        raise Error(f"{res.name} is not up")
+    st = parse_status(primary.dm_status(res.name))
+    if absent_disk(res.name) or st["state"] != "connected" or st["out_of_sync_sectors"]:
+        raise Error(f"{res.name}: {st['state']}, {st['out_of_sync_sectors']} sectors "
+                    "out of sync: verify compares copies that are in sync (wait for "
+                    "'connected' and 0 out of sync)")
+    t = (primary.dm_table(res.name) or "").split()
+    if len(t) < 5 or t[2] != "dualmirror":
+        raise Error(f"{res.name}: unexpected table '{' '.join(t)}'")
+    length, region = int(t[1]), _region_sectors(t)
+    local, peer_disk = _dev_path(t[3]), _dev_path(t[4])
+    rbytes, total = region * 512, int(t[1]) * 512
+    chunk = min(rbytes, VERIFY_CHUNK)
+    start = time.monotonic()
+    fds = [os.open(p, os.O_RDONLY | os.O_DIRECT) for p in (local, peer_disk)]
+    bufs = [mmap.mmap(-1, chunk) for _ in fds]
+    differing, rereads = [], 0
+    try:
+        nreg = (length + region - 1) // region
+        for r in range(nreg):
+            off = r * rbytes
+            end = min(off + rbytes, total)
+            while off < end:
+                n = min(chunk, end - off)
+                if _differs(fds, bufs, off, n):
+                    rereads += 1
+                    # once more: a write in flight may have been between legs
+                    if _differs(fds, bufs, off, n):
+                        differing.append(r)
+                        break
+                off += n
+    except OSError as e:
+        raise Error(f"{res.name}: read error while comparing: {e.strerror}") from None
+    finally:
+        for fd in fds:
+            os.close(fd)
+    ranges = []
+    for r in differing:
+        s = r * region
+        c = min(region, length - s)
+        if ranges and ranges[-1][0] + ranges[-1][1] == s:
+            ranges[-1][1] += c
+        else:
+            ranges.append([s, c])
+    requested = []
+    if resync:
+        for s, c in ranges:
+            rc, _, err = run_rc(["dmsetup", "message", res.name, "0", "resync",
+                                 str(s), str(c)])
+            if rc != 0:
+                raise Error(f"{res.name}: 'resync {s} {c}' refused: {err.strip()} "
+                            "(dmesg says why)")
+            requested.append([s, c])
+    result = {"name": res.name, "local": local, "peer_disk": peer_disk,
+              "region_sectors": region, "regions": (length + region - 1) // region,
+              "sectors": length, "differing_regions": differing,
+              "differing_ranges": [{"sector": s, "count": c} for s, c in ranges],
+              "rereads": rereads, "resync_requested":
+              [{"sector": s, "count": c} for s, c in requested],
+              "seconds": round(time.monotonic() - start, 3),
+              "identical": not differing}
+    if as_json:
+        out.write(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    else:
+        out.write(f"{res.name}: compared {result['regions']} regions of {region} "
+                  f"sectors ({local} against {peer_disk}) in {result['seconds']:.1f}s: ")
+        if not differing:
+            out.write("identical\n")
+        else:
+            out.write(f"{len(differing)} differ\n")
+            for s, c in ranges:
+                out.write(f"  sectors {s}-{s + c - 1} (regions {s // region}-"
+                          f"{(s + c - 1) // region})"
+                          f"{': resync requested' if resync else ''}\n")
+            if not resync:
+                out.write(f"'verify {res.name} --resync' copies them from this node\n")
+    return 1 if differing else 0
+
+
+# ---- status --------------------------------------------------------------------
 
 def status(ctx):
     res = ctx.res
     st = {"name": res.name, "node": ctx.node.name, "role": ctx.role,
           "peer_node": ctx.other.name, "target_iqn": res.target_iqn,
-          "config": res.as_dict()}
+          "initial_primary": res.primary.name, "config": res.as_dict()}
     st.update(primary_status(ctx) if ctx.role == "primary" else peer_status(ctx))
     return st
 
