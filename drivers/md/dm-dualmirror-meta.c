@@ -26,45 +26,12 @@
 
 #include "dm-dualmirror.h"
 
-#define DMW_META_MAGIC		0x31415441454d5744ULL	/* "DWMETA11" */
-#define DMW_META_VERSION	1
-#define DMW_META_SB_SIZE	4096
 #define DMW_META_BLOCK		4096
 #define DMW_META_BLOCK_BITS	(DMW_META_BLOCK * 8)
 #define DMW_META_PERIOD		(5 * HZ)
 
-/* Superblock flags */
-#define DMW_SB_CLEAN		BIT(0)	/* shut down cleanly: bitmap = out of sync */
-
-/**
- * struct dmw_meta_sb - the superblock, little-endian, at sector 0
- * @magic: DMW_META_MAGIC
- * @version: DMW_META_VERSION
- * @crc: CRC-32C of the 4 KiB block with this field zero
- * @uuid: the mirror's identity, made when the metadata is created
- * @region_shift: log2 of the region size in sectors
- * @flags: DMW_SB_*
- * @nr_regions: bits in the bitmap
- * @sectors: the target's length when the metadata was created
- * @peer_generation: the peer generation of the last successful CLAIM
- * @events: bumped each time a table loads the metadata
- * @claim_pending: the generation a CLAIM under way will give the peer
- *	(written before it is sent, cleared after): a crash in between does
- *	not leave this primary one generation behind its own CLAIM
- */
-struct dmw_meta_sb {
-	__le64 magic;
-	__le32 version;
-	__le32 crc;
-	u8 uuid[16];
-	__le32 region_shift;
-	__le32 flags;
-	__le64 nr_regions;
-	__le64 sectors;
-	__le64 peer_generation;
-	__le64 events;
-	__le64 claim_pending;
-} __packed;
+/* The superblock and its flags are in the UAPI header: the peer reads it. */
+static_assert(sizeof(struct dmw_meta_sb) <= DMW_META_SB_SIZE);
 
 static int dmw_meta_rw(struct dmw_c *dmc, blk_opf_t opf, void *buf,
 		       sector_t sector, unsigned int bytes)
@@ -95,6 +62,8 @@ static void dmw_meta_sb_encode(struct dmw_c *dmc, u32 flags)
 	sb->version = cpu_to_le32(DMW_META_VERSION);
 	memcpy(sb->uuid, m->uuid, sizeof(sb->uuid));
 	sb->region_shift = cpu_to_le32(dmc->region_shift);
+	if (m->diverged)
+		flags |= DMW_SB_DIVERGED;
 	sb->flags = cpu_to_le32(flags);
 	sb->nr_regions = cpu_to_le64(dmc->nr_regions);
 	sb->sectors = cpu_to_le64(dmc->ti->len);
@@ -114,28 +83,38 @@ static void dmw_meta_sb_encode(struct dmw_c *dmc, u32 flags)
 int dmw_meta_write_sb(struct dmw_c *dmc, bool clean)
 {
 	struct dmw_meta *m = &dmc->meta;
+	bool diverged;
 	int r;
 
 	if (!m->dev)
 		return 0;
 	mutex_lock(&m->sb_mutex);
+	diverged = READ_ONCE(m->diverged);
 	dmw_meta_sb_encode(dmc, clean ? DMW_SB_CLEAN : 0);
 	r = dmw_meta_rw(dmc, REQ_OP_WRITE | REQ_SYNC | REQ_FUA, m->sb, 0,
 			DMW_META_SB_SIZE);
+	if (!r)
+		m->diverged_on_disk = diverged;
 	mutex_unlock(&m->sb_mutex);
 	if (r)
 		DMERR("metadata superblock write failed: %d", r);
 	return r;
 }
 
-/* Check a superblock read from disk; *fresh if there is none yet. */
-static int dmw_meta_sb_check(struct dmw_c *dmc, bool *fresh, char **error)
+/*
+ * Check a superblock read from disk; *fresh if there is no bitmap yet:
+ * none at all, or one a peer wrote (its node was a peer: *adopt, the
+ * mirror's identity and the generation are kept).
+ */
+static int dmw_meta_sb_check(struct dmw_c *dmc, bool *fresh, bool *adopt,
+			     char **error)
 {
 	struct dmw_meta *m = &dmc->meta;
 	struct dmw_meta_sb *sb = m->sb;
-	u32 crc;
+	u32 crc, flags;
 
 	*fresh = false;
+	*adopt = false;
 	if (le64_to_cpu(sb->magic) != DMW_META_MAGIC) {
 		if (memchr_inv(m->sb, 0, DMW_META_SB_SIZE)) {
 			*error = "Metadata device holds something else: zero its first 4 KiB";
@@ -154,6 +133,22 @@ static int dmw_meta_sb_check(struct dmw_c *dmc, bool *fresh, char **error)
 		*error = "Unsupported metadata version";
 		return -EINVAL;
 	}
+	flags = le32_to_cpu(sb->flags);
+	if (flags & DMW_SB_PEER) {
+		/*
+		 * This node was the peer, at that generation: its copy is
+		 * the one the primary last claimed, and the bitmap (if one
+		 * is left from an earlier life as a primary) means nothing.
+		 */
+		memcpy(m->uuid, sb->uuid, sizeof(m->uuid));
+		m->peer_generation = le64_to_cpu(sb->peer_generation);
+		m->events = le64_to_cpu(sb->events);
+		m->claim_pending = 0;
+		m->diverged = false;
+		*fresh = true;
+		*adopt = true;
+		return 0;
+	}
 	if (le32_to_cpu(sb->region_shift) != dmc->region_shift) {
 		*error = "region_size differs from the metadata's";
 		return -EINVAL;
@@ -167,6 +162,8 @@ static int dmw_meta_sb_check(struct dmw_c *dmc, bool *fresh, char **error)
 	m->peer_generation = le64_to_cpu(sb->peer_generation);
 	m->events = le64_to_cpu(sb->events);
 	m->claim_pending = le64_to_cpu(sb->claim_pending);
+	m->diverged = flags & DMW_SB_DIVERGED;
+	m->diverged_on_disk = m->diverged;
 	return 0;
 }
 
@@ -200,7 +197,7 @@ static void dmw_meta_apply(struct dmw_c *dmc)
 int dmw_meta_init(struct dmw_c *dmc, bool nosync, char **error)
 {
 	struct dmw_meta *m = &dmc->meta;
-	bool fresh = true;
+	bool fresh = true, adopt = false;
 	unsigned long r;
 	int ret;
 
@@ -241,10 +238,14 @@ int dmw_meta_init(struct dmw_c *dmc, bool nosync, char **error)
 		*error = "Cannot read the metadata superblock";
 		return ret;
 	}
-	ret = dmw_meta_sb_check(dmc, &fresh, error);
+	ret = dmw_meta_sb_check(dmc, &fresh, &adopt, error);
 	if (ret)
 		return ret;
-	if (fresh) {
+	if (adopt) {
+		bitmap_fill(m->dirty, m->nr_blocks);
+		DMINFO("metadata of a peer at generation %llu: its copy is taken as in sync",
+		       m->peer_generation);
+	} else if (fresh) {
 		uuid_gen((uuid_t *)m->uuid);
 		if (!nosync)
 			for (r = 0; r < dmc->nr_regions; r++)
@@ -292,14 +293,14 @@ int dmw_meta_reload(struct dmw_c *dmc)
 {
 	struct dmw_meta *m = &dmc->meta;
 	char *error = NULL;
-	bool fresh;
+	bool fresh, adopt;
 	int r;
 
 	if (!m->dev)
 		return 0;
 	r = dmw_meta_rw(dmc, REQ_OP_READ, m->sb, 0, DMW_META_SB_SIZE);
 	if (!r)
-		r = dmw_meta_sb_check(dmc, &fresh, &error);
+		r = dmw_meta_sb_check(dmc, &fresh, &adopt, &error);
 	if (!r && fresh)
 		return 0;	/* ours, written by the constructor: not yet */
 	if (!r)
@@ -351,10 +352,26 @@ bool dmw_meta_mark(struct dmw_c *dmc, struct dmw_io *io)
 	unsigned long r, first, last, flags;
 	bool wait = false;
 
-	if (!m->dev)
+	if (!m->dev) {
+		if (READ_ONCE(dmc->state) != DMW_S_CONNECTED &&
+		    !READ_ONCE(m->diverged)) {
+			spin_lock_irqsave(&dmc->lock, flags);
+			m->diverged = true;
+			spin_unlock_irqrestore(&dmc->lock, flags);
+		}
 		return false;
+	}
 	dmw_regions(dmc, io, &first, &last);
 	spin_lock_irqsave(&dmc->lock, flags);
+	/*
+	 * The first write without the peer: the superblock says so before
+	 * it is acknowledged (a peer that wrote alone too is a split brain).
+	 * A write already in flight when the peer failed is not counted.
+	 */
+	if (dmc->state != DMW_S_CONNECTED && !m->diverged) {
+		m->diverged = true;
+		wait = true;
+	}
 	for (r = first; r <= last; r++) {
 		m->inflight[r]++;
 		m->hot[r] = 2;
@@ -423,6 +440,8 @@ static int dmw_meta_flush_bitmap(struct dmw_c *dmc)
 			break;
 	}
 	bitmap_free(dirty);
+	if (!r && READ_ONCE(m->diverged) && !READ_ONCE(m->diverged_on_disk))
+		r = dmw_meta_write_sb(dmc, false);
 	if (r) {
 		DMERR_LIMIT("write-intent bitmap write failed: %d", r);
 		this_cpu_add(dmc->stats->meta_errors, 1);
@@ -566,6 +585,39 @@ void dmw_meta_mark_oos_dirty(struct dmw_c *dmc)
 		if (test_bit_le(r, m->bm))
 			__set_bit(r, dmc->oos);
 	spin_unlock_irqrestore(&dmc->lock, flags);
+}
+
+/**
+ * dmw_meta_mark_range - regions @first to @last may differ: resync them
+ * @dmc: the target
+ * @first: first region
+ * @last: last region
+ *
+ * Their bits are on disk when this returns (or a write error is counted),
+ * so that a crash before the resync copied them does not forget them.
+ */
+void dmw_meta_mark_range(struct dmw_c *dmc, unsigned long first,
+			 unsigned long last)
+{
+	struct dmw_meta *m = &dmc->meta;
+	unsigned long r;
+
+	spin_lock_irq(&dmc->lock);
+	bitmap_set(dmc->oos, first, last - first + 1);
+	if (m->dev) {
+		for (r = first; r <= last; r++) {
+			m->hot[r] = 2;
+			if (!test_bit_le(r, m->bm)) {
+				__set_bit_le(r, m->bm);
+				__set_bit(r / DMW_META_BLOCK_BITS, m->dirty);
+			}
+		}
+	}
+	spin_unlock_irq(&dmc->lock);
+	if (!m->dev)
+		return;
+	queue_work(m->wq, &m->work);
+	flush_work(&m->work);
 }
 
 /* Regions whose bit is set on disk (status). */

@@ -40,6 +40,8 @@ const char *dmw_error_name(unsigned int error)
 		return "no_request";
 	case DMW_E_AGAIN:
 		return "again";
+	case DMW_E_SPLIT_BRAIN:
+		return "split_brain";
 	case DMW_E_NONE:
 		return "none";
 	default:

@@ -1016,16 +1016,22 @@ static void dmw_put_devices(struct dmw_c *dmc)
 
 /*
  * CLAIM the peer with the generation this primary last knew (@force:
- * whatever it is).  A refusal means another primary claimed it since,
- * unless the peer forgot its generation (re-attached, rebooted: 0 again),
- * which a QUERY tells.  A peer whose generation went back may have lost
- * writes it acknowledged from a volatile cache: every region whose bit is
- * on disk (not cleared since a flush the peer confirmed) is resynced.  A
- * forced CLAIM over another primary's makes this copy win: all of it is
- * resynced.
+ * whatever it is).  A QUERY first reads what the peer's metadata says of
+ * its copy (DMW_SF_*), because the CLAIM clears it:
+ *  - FRESH (attached again since its last CLAIM: rebooted, re-added) or a
+ *    generation that went back (no metadata on the peer: 0 again): it may
+ *    have lost writes it acknowledged from a volatile cache; every region
+ *    whose bit is on disk here (not cleared since a flush the peer
+ *    confirmed) is resynced;
+ *  - SUSPECT or DIVERGED: its node was a primary since (a failover) and
+ *    its copy may hold writes this one lacks: all of it is resynced;
+ *  - DIVERGED while this primary wrote alone too: a split brain, refused
+ *    (-EXDEV) unless @force, which makes this copy win.
+ * A forced CLAIM over another primary's also makes this copy win: all of
+ * it is resynced.  Every region to resync is marked on disk first.
  *
- * Return: 0 (dmc->generation is the new one); -EPERM: fenced; else as
- * dmw_peer_state_cmd().
+ * Return: 0 (dmc->generation is the new one); -EPERM: fenced; -EXDEV:
+ * split brain; else as dmw_peer_state_cmd().
  */
 static int dmw_claim_peer(struct dmw_c *dmc, bool force,
 			  struct dmw_state *state)
@@ -1034,7 +1040,15 @@ static int dmw_claim_peer(struct dmw_c *dmc, bool force,
 	u64 expected = m->dev ? m->peer_generation : READ_ONCE(dmc->generation);
 	u64 pending = m->claim_pending;
 	bool lost = false, full = false;
+	u8 flags;
 	int ret;
+
+	ret = dmw_peer_state_cmd(dmc, DMW_T_QUERY, 0, false, state);
+	if (ret)
+		return ret;
+	flags = state->flags;
+	if ((flags & DMW_SF_DIVERGED) && READ_ONCE(m->diverged) && !force)
+		return -EXDEV;
 
 	/* a crash between the CLAIM and the superblock write: see below */
 	if (m->dev && expected && !force) {
@@ -1053,8 +1067,17 @@ static int dmw_claim_peer(struct dmw_c *dmc, bool force,
 		ret = dmw_peer_state_cmd(dmc, DMW_T_QUERY, 0, false, state);
 		if (ret)
 			return ret;
-		if (state->generation)
+		if (state->generation) {
+			/*
+			 * Another primary's: our CLAIM did not go through,
+			 * and its tag must not be tried on the next load.
+			 */
+			if (m->claim_pending) {
+				m->claim_pending = 0;
+				dmw_meta_write_sb(dmc, false);
+			}
 			return -EPERM;
+		}
 		ret = dmw_peer_state_cmd(dmc, DMW_T_CLAIM, 0, true, state);
 	}
 	if (ret)
@@ -1063,19 +1086,28 @@ static int dmw_claim_peer(struct dmw_c *dmc, bool force,
 		full = force && state->generation > expected + 1;
 		lost = !full;
 	}
-	if (lost)
+	if ((flags & DMW_SF_FRESH) && expected)
+		lost = true;
+	if (flags & (DMW_SF_SUSPECT | DMW_SF_DIVERGED))
+		full = true;
+	if (full)
+		dmw_meta_mark_range(dmc, 0, dmc->nr_regions - 1);
+	else if (lost && m->dev)
 		dmw_meta_mark_oos_dirty(dmc);
+	else if (lost)
+		dmw_meta_mark_range(dmc, 0, dmc->nr_regions - 1);
 	spin_lock_irq(&dmc->lock);
-	if (full || (lost && !m->dev))
-		bitmap_fill(dmc->oos, dmc->nr_regions);
 	dmc->generation = state->generation;
 	m->peer_generation = state->generation;
 	m->claim_pending = 0;
+	m->diverged = false;
 	spin_unlock_irq(&dmc->lock);
-	if (full)
+	if (flags & (DMW_SF_SUSPECT | DMW_SF_DIVERGED))
+		DMWARN("the peer's copy was written by its node as a primary: full resync");
+	else if (full)
 		DMWARN("claimed over another primary: this copy wins, full resync");
 	else if (lost)
-		DMWARN("the peer forgot its generation: resyncing what it may have lost");
+		DMWARN("the peer may have lost its volatile cache: resyncing what it held");
 	dmw_meta_write_sb(dmc, false);
 	return 0;
 }
@@ -1154,6 +1186,20 @@ static int dmw_query(struct dmw_c *dmc, char **error)
 	return dmw_check_peer_state(dmc, &state, error);
 }
 
+/*
+ * Both copies took writes the other lacks.  Nothing is resolved silently:
+ * the mirror stays degraded and does not reconnect by itself until the
+ * administrator chooses the copy that wins ("reconnect force" here, or
+ * this node made the peer).
+ */
+static void dmw_split_brain(struct dmw_c *dmc)
+{
+	set_bit(DMW_NO_RECONNECT, &dmc->flags);
+	WRITE_ONCE(dmc->last_error, DMW_E_SPLIT_BRAIN);
+	DMERR("split brain: the peer's node and this one both wrote alone");
+	DMERR("split brain: 'reconnect force' makes this copy win, or make this node the peer");
+}
+
 /* The first CLAIM, when the table goes live; never fails the resume. */
 static void dmw_first_claim(struct dmw_c *dmc)
 {
@@ -1172,6 +1218,8 @@ static void dmw_first_claim(struct dmw_c *dmc)
 	spin_unlock_irq(&dmc->lock);
 	if (r == -EPERM)
 		DMERR("fenced: the peer was claimed by another primary");
+	else if (r == -EXDEV)
+		dmw_split_brain(dmc);
 	else if (r)
 		DMERR("cannot claim the peer (%s): degraded",
 		      error ? error : "no answer");
@@ -1661,6 +1709,11 @@ static int dmw_reconnect(struct dmw_c *dmc, bool force)
 			DMERR("reconnect: the peer was claimed by another primary: fenced");
 		return -EPERM;
 	}
+	if (r == -EXDEV) {
+		mutex_unlock(&dmc->reconnect_mutex);
+		dmw_split_brain(dmc);
+		return -EXDEV;
+	}
 	if (!r)
 		r = dmw_check_peer_state(dmc, &state, &error);
 	if (r) {
@@ -1694,7 +1747,36 @@ static void dmw_reconnect_work(struct work_struct *ws)
 }
 
 /*
+ * "resync SECTOR COUNT": the regions covering that range may differ (an
+ * online verify found them different): mark them out of sync, on disk
+ * too, and copy them now if connected, else at the next reconnect.
+ */
+static int dmw_resync_range(struct dmw_c *dmc, const char *a, const char *b)
+{
+	u64 sector, count;
+
+	if (kstrtou64(a, 10, &sector) || kstrtou64(b, 10, &count) || !count ||
+	    sector >= dmc->ti->len || count > dmc->ti->len - sector) {
+		DMWARN("resync: SECTOR COUNT must lie inside the target (%llu sectors)",
+		       (unsigned long long)dmc->ti->len);
+		return -EINVAL;
+	}
+	if (READ_ONCE(dmc->state) == DMW_S_FENCED) {
+		DMWARN("resync: fenced, nothing is copied to the peer");
+		return -EINVAL;
+	}
+	dmw_meta_mark_range(dmc, sector >> dmc->region_shift,
+			    (sector + count - 1) >> dmc->region_shift);
+	if (READ_ONCE(dmc->state) == DMW_S_CONNECTED &&
+	    !test_bit(DMW_STOPPING, &dmc->flags))
+		dmw_resync_kick(dmc);
+	return 0;
+}
+
+/*
  * Messages:
+ *   resync SECTOR COUNT: copy the regions covering that range again (see
+ *	dmw_resync_range())
  *   reset_counters: zero the counters of the status line and the latency
  *	histograms
  *   latency: print the latency histograms (see dmw_latency())
@@ -1710,6 +1792,8 @@ static int dmw_message(struct dm_target *ti, unsigned int argc, char **argv,
 {
 	struct dmw_c *dmc = ti->private;
 
+	if (argc == 3 && !strcasecmp(argv[0], "resync"))
+		return dmw_resync_range(dmc, argv[1], argv[2]);
 	if (argc == 2 && !strcasecmp(argv[0], "reconnect") &&
 	    !strcasecmp(argv[1], "force")) {
 		clear_bit(DMW_NO_RECONNECT, &dmc->flags);

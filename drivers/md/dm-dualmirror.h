@@ -60,6 +60,7 @@ enum dmw_error {
 	DMW_E_MAPPING,		/* data could not be mapped for the peer */
 	DMW_E_NOMEM,		/* no request for the peer */
 	DMW_E_AGAIN,		/* none right now, in map: send from a worker */
+	DMW_E_SPLIT_BRAIN,	/* both copies took writes the other lacks */
 	DMW_E_NONE = 0xff,
 };
 
@@ -116,6 +117,10 @@ u64 __dmw_stat_sum(struct dmw_c *dmc, size_t offset);
  * @peer_generation: generation of the last successful CLAIM
  * @events: times a table loaded the metadata
  * @claim_pending: the generation a CLAIM under way gives the peer, or 0
+ * @diverged: this primary wrote, or may have written, without its peer
+ *	since its last CLAIM (DMW_SB_DIVERGED); meets a diverged peer: split
+ *	brain
+ * @diverged_on_disk: @diverged is in the superblock on disk
  * @bm: the bitmap as on disk (little-endian bit order); bit set: the
  *	region may differ between the copies
  * @bm_bytes: its size, whole 4 KiB blocks
@@ -128,8 +133,9 @@ u64 __dmw_stat_sum(struct dmw_c *dmc, size_t offset);
  * @seq: bumped when a write needs a bit written
  * @written: the @seq the disk has
  *
- * @bm, @dirty, @hot, @inflight, @waiting, @seq and @written are under
- * dmc->lock; @clearing belongs to the daemon.
+ * @bm, @dirty, @hot, @inflight, @waiting, @seq, @written and @diverged
+ * are under dmc->lock; @clearing belongs to the daemon; @diverged_on_disk
+ * to whoever holds @sb_mutex.
  */
 struct dmw_meta {
 	struct dm_dev *dev;
@@ -143,6 +149,8 @@ struct dmw_meta {
 	u64 peer_generation;
 	u64 events;
 	u64 claim_pending;
+	bool diverged;
+	bool diverged_on_disk;
 	void *bm;
 	size_t bm_bytes;
 	unsigned int nr_blocks;
@@ -398,6 +406,8 @@ void dmw_meta_start(struct dmw_c *dmc);
 void dmw_meta_stop(struct dmw_c *dmc);
 unsigned long dmw_meta_dirty_regions(struct dmw_c *dmc);
 void dmw_meta_mark_oos_dirty(struct dmw_c *dmc);
+void dmw_meta_mark_range(struct dmw_c *dmc, unsigned long first,
+			 unsigned long last);
 void dmw_note_error(struct dmw_c *dmc, int error);
 
 /* dm-dualmirror-peer.c */

@@ -479,10 +479,11 @@ static int dmp_peer_open(struct dmp_peer *peer, const char *path)
 /**
  * dmp_peer_add - attach a backing device and create its SCSI disk
  * @path: block device path, opened exclusively
+ * @meta: metadata device path (the generation is kept there), or NULL
  *
  * Return: the host number, or a negative errno.
  */
-int dmp_peer_add(const char *path)
+int dmp_peer_add(const char *path, const char *meta)
 {
 	struct Scsi_Host *shost;
 	struct dmp_peer *peer;
@@ -496,6 +497,11 @@ int dmp_peer_add(const char *path)
 	ret = dmp_peer_open(peer, path);
 	if (ret)
 		goto err_put;
+	if (meta) {
+		ret = dmp_meta_open(peer, meta);
+		if (ret)
+			goto err_bdev;
+	}
 
 	shost->max_id = 1;
 	shost->max_lun = 1;
@@ -513,11 +519,16 @@ int dmp_peer_add(const char *path)
 	mutex_unlock(&dmp_peers_mutex);
 	shost_printk(KERN_INFO, shost, "peer disk on %s (%llu sectors, %u-byte blocks)\n",
 		     path, peer->capacity, 1U << peer->lbs_shift);
+	if (meta)
+		shost_printk(KERN_INFO, shost, "metadata on %s: generation %llu, %s\n",
+			     meta, peer->generation,
+			     dmp_fence_name(peer->fence));
 	return shost->host_no;
 
 err_remove:
 	scsi_remove_host(shost);
 err_bdev:
+	dmp_meta_close(peer);
 	blkdev_put(peer->bdev, DMP_FMODE);
 err_put:
 	scsi_host_put(shost);
@@ -535,6 +546,7 @@ static void dmp_peer_destroy(struct dmp_peer *peer)
 	dmp_mirror_shutdown(peer, DID_NO_CONNECT);
 	scsi_remove_host(shost);
 	wait_var_event(&peer->busy, !atomic_read(&peer->busy));
+	dmp_meta_close(peer);
 	blkdev_put(peer->bdev, DMP_FMODE);
 	shost_printk(KERN_INFO, shost, "peer disk on %s removed\n", peer->path);
 	scsi_host_put(shost);

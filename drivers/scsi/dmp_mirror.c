@@ -514,8 +514,8 @@ bool dmp_plain_write_begin(struct dmp_cmd *dc)
 
 /*
  * CLAIM: only with the current generation's tag, or FORCE; the check and
- * the increment are one step under the lock.  A refused CLAIM changes
- * nothing.
+ * the increment are one step under claim_mutex, the new generation on the
+ * metadata device (if any) in between.  A refused CLAIM changes nothing.
  */
 static int dmp_claim(struct dmp_cmd *dc, struct dmw_status *st)
 {
@@ -524,15 +524,25 @@ static int dmp_claim(struct dmp_cmd *dc, struct dmw_status *st)
 	LIST_HEAD(stgs);
 	u64 old;
 
+	/* only CLAIM changes the generation: claim_mutex keeps it still */
 	mutex_lock(&peer->claim_mutex);
 	spin_lock(&peer->lock);
-	if (dmw_check_cmd(&dc->mc, 0, peer->capacity, peer->lbs_shift,
-			  peer->generation, st)) {
-		spin_unlock(&peer->lock);
+	old = peer->generation;
+	spin_unlock(&peer->lock);
+	if (dmw_check_cmd(&dc->mc, 0, peer->capacity, peer->lbs_shift, old,
+			  st)) {
 		mutex_unlock(&peer->claim_mutex);
 		return -EINVAL;
 	}
-	old = peer->generation++;
+	/* on stable media before anything changes or is answered */
+	if (peer->meta_bdev && dmp_meta_persist(peer, old + 1)) {
+		mutex_unlock(&peer->claim_mutex);
+		return dmw_fail(st, DMW_R_RESOURCES, 1, DMW_OFF_TYPE,
+				DMW_NO_BIT);
+	}
+	spin_lock(&peer->lock);
+	peer->generation = old + 1;
+	peer->meta_flags &= ~(DMW_SF_FRESH | DMW_SF_SUSPECT | DMW_SF_DIVERGED);
 	__dmp_fence_set(peer, DMP_FENCE_CLAIMED);
 	__dmp_take_all(peer, &cmds, &stgs);
 	spin_unlock(&peer->lock);
@@ -564,6 +574,7 @@ static int dmp_state_cmd(struct dmp_cmd *dc)
 	s.lbs_shift = peer->lbs_shift;
 	spin_lock(&peer->lock);
 	s.generation = peer->generation;
+	s.flags = peer->meta_flags;
 	spin_unlock(&peer->lock);
 	s.capacity = peer->capacity;
 	s.max_split = peer->max_split;

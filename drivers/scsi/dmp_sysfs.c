@@ -29,15 +29,32 @@ static ssize_t dmp_ctl_arg(const char *buf, size_t count, char *arg,
 	return arg[0] ? 0 : -EINVAL;
 }
 
+/* "BACKING [meta=METADEV]" */
 static ssize_t add_store(struct device *dev, struct device_attribute *attr,
 			 const char *buf, size_t count)
 {
-	char path[128];
+	char line[288], *p, *path, *opt, *meta = NULL;
 	ssize_t ret;
 
-	ret = dmp_ctl_arg(buf, count, path, sizeof(path));
-	if (!ret)
-		ret = dmp_peer_add(strim(path));
+	ret = dmp_ctl_arg(buf, count, line, sizeof(line));
+	if (ret)
+		return ret;
+	p = line;
+	path = strsep(&p, " \t");
+	while ((opt = strsep(&p, " \t"))) {
+		if (!*opt)
+			continue;
+		if (strncmp(opt, "meta=", 5) || meta || !opt[5]) {
+			pr_err("%s: add: unknown or repeated argument \"%s\" (BACKING [meta=METADEV])\n",
+			       DMP_NAME, opt);
+			return -EINVAL;
+		}
+		meta = opt + 5;
+	}
+	if (strlen(path) >= sizeof_field(struct dmp_peer, path) ||
+	    (meta && strlen(meta) >= sizeof_field(struct dmp_peer, meta_path)))
+		return -ENAMETOOLONG;
+	ret = dmp_peer_add(path, meta);
 	return ret < 0 ? ret : count;
 }
 static DEVICE_ATTR_WO(add);
@@ -128,6 +145,39 @@ static ssize_t generation_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(generation);
 
+static ssize_t meta_show(struct device *dev, struct device_attribute *attr,
+			 char *buf)
+{
+	struct dmp_peer *peer = dmp_dev_peer(dev);
+
+	return sysfs_emit(buf, "%s\n", peer->meta_bdev ? peer->meta_path : "");
+}
+static DEVICE_ATTR_RO(meta);
+
+/* What QUERY says of this copy: the DMW_SF_* flags by name. */
+static ssize_t meta_flags_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	static const char * const names[] = {
+		"persistent", "fresh", "suspect", "diverged",
+	};
+	struct dmp_peer *peer = dmp_dev_peer(dev);
+	unsigned int i, n = 0;
+	u8 flags;
+
+	/* names[i] is the flag 1 << i */
+	BUILD_BUG_ON(DMW_SF_MASK != (1U << ARRAY_SIZE(names)) - 1);
+	spin_lock(&peer->lock);
+	flags = peer->meta_flags;
+	spin_unlock(&peer->lock);
+	for (i = 0; i < ARRAY_SIZE(names); i++)
+		if (flags & BIT(i))
+			n += sysfs_emit_at(buf, n, "%s%s", n ? " " : "",
+					   names[i]);
+	return n + sysfs_emit_at(buf, n, "\n");
+}
+static DEVICE_ATTR_RO(meta_flags);
+
 static ssize_t fence_show(struct device *dev, struct device_attribute *attr,
 			  char *buf)
 {
@@ -209,6 +259,8 @@ static struct attribute *dmp_info_attrs[] = {
 	&dev_attr_logical_block_size.attr,
 	&dev_attr_generation.attr,
 	&dev_attr_fence.attr,
+	&dev_attr_meta.attr,
+	&dev_attr_meta_flags.attr,
 	&dev_attr_release.attr,
 	&dev_attr_staged_bytes.attr,
 	&dev_attr_waiting.attr,

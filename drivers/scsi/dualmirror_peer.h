@@ -101,7 +101,8 @@ struct dmp_staged {
 
 /**
  * enum dmp_fence - may standard SCSI commands modify the medium?
- * @DMP_FENCE_OPEN: never claimed (generation 0): yes
+ * @DMP_FENCE_OPEN: not claimed since it was added, and not claimed
+ *	before either (by its metadata): yes
  * @DMP_FENCE_CLAIMED: a primary claimed it: no, only its mirror commands
  *	write; DATA PROTECT / WRITE PROTECTED for the others
  * @DMP_FENCE_RELEASED: claimed, then released by the administrator (sysfs
@@ -128,9 +129,18 @@ enum dmp_fence {
  * @staging_bytes: staging memory bound
  * @split_timeout: jiffies a half of a split write waits for the other
  * @naa: NAA identifier (VPD 83h) and serial number source
- * @lock: protects @generation, @fence, @staged, @parked, @dying; never
- *	taken from bio completion
- * @generation: current generation (not persistent)
+ * @meta_bdev: metadata device ("meta=" on add), opened exclusively, or
+ *	NULL: the generation is kept in memory only
+ * @meta_path: its path
+ * @meta_page: one page holding @meta_sb
+ * @meta_sb: the superblock as last read or written; under @claim_mutex
+ *	(and only the adder's before the host is visible)
+ * @meta_valid: @meta_sb is a valid superblock (else the device is new);
+ *	under @claim_mutex
+ * @lock: protects @generation, @fence, @meta_flags, @staged, @parked,
+ *	@dying; never taken from bio completion
+ * @generation: current generation (persistent with @meta_bdev)
+ * @meta_flags: DMW_SF_* reported by QUERY and CLAIM
  * @fence: enum dmp_fence
  * @staged: list of struct dmp_staged
  * @parked: list of struct dmp_cmd (SPLIT DESC waiting for data)
@@ -156,10 +166,16 @@ struct dmp_peer {
 	u64 staging_bytes;
 	unsigned long split_timeout;
 	u64 naa;
+	struct block_device *meta_bdev;
+	char meta_path[128];
+	struct page *meta_page;
+	struct dmw_meta_sb *meta_sb;
+	bool meta_valid;
 
 	spinlock_t lock;		/* see @lock above */
 	u64 generation;
 	int fence;
+	u8 meta_flags;
 	struct list_head staged;
 	struct list_head parked;
 	bool dying;
@@ -285,7 +301,12 @@ int dmp_sysfs_init(void);
 void dmp_sysfs_exit(void);
 
 /* dmp_main.c: control */
-int dmp_peer_add(const char *path);
+int dmp_peer_add(const char *path, const char *meta);
+
+/* dmp_meta.c */
+int dmp_meta_open(struct dmp_peer *peer, const char *path);
+void dmp_meta_close(struct dmp_peer *peer);
+int dmp_meta_persist(struct dmp_peer *peer, u64 generation);
 int dmp_peer_remove(const char *name);
 ssize_t dmp_peer_list(char *buf);
 

@@ -75,7 +75,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data += 18;
 	size -= 18;
 
-	dmw_decode_state(data, size, &state);
+	if (!dmw_decode_state(data, size, &state)) {
+		__u8 sbuf[DMW_STATE_LEN];
+
+		/* only known flags; every field survives a round trip */
+		CHECK(!(state.flags & ~DMW_SF_MASK) && state.flags == data[6]);
+		dmw_encode_state(sbuf, &state);
+		CHECK(!memcmp(sbuf, data, 7) &&
+		      !memcmp(sbuf + 8, data + 8, DMW_STATE_LEN - 8));
+	}
 	if (dmw_decode_cdb(cdb, delivered, &c, &st)) {
 		check_sense(&st);
 		return 0;

@@ -293,6 +293,7 @@ static void test_state(void)
 	struct dmw_state s = {
 		.version = DMW_VERSION, .lbs_shift = 12, .generation = GEN,
 		.capacity = CAP_SECTORS, .max_split = 2048, .staging_kib = 65536,
+		.flags = DMW_SF_PERSISTENT | DMW_SF_SUSPECT,
 	}, out;
 	__u8 buf[DMW_STATE_LEN];
 
@@ -300,7 +301,15 @@ static void test_state(void)
 	ok(!dmw_decode_state(buf, sizeof(buf), &out) &&
 	   out.generation == GEN && out.capacity == CAP_SECTORS &&
 	   out.lbs_shift == 12 && out.max_split == 2048 &&
-	   out.staging_kib == 65536, "state round trip");
+	   out.staging_kib == 65536 &&
+	   out.flags == (DMW_SF_PERSISTENT | DMW_SF_SUSPECT),
+	   "state round trip");
+	ok(buf[6] == (DMW_SF_PERSISTENT | DMW_SF_SUSPECT) && buf[7] == 0,
+	   "state flags in byte 6, byte 7 reserved");
+	buf[DMW_SOFF_FLAGS] = 0x10;
+	ok(dmw_decode_state(buf, sizeof(buf), &out) == -EPROTO,
+	   "state with an unknown flag is refused");
+	buf[DMW_SOFF_FLAGS] = 0;
 	ok(dmw_decode_state(buf, DMW_STATE_LEN - 1, &out) == -EPROTO,
 	   "truncated state is refused");
 	buf[DMW_SOFF_VERSION] = 2;

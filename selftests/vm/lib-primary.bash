@@ -5,12 +5,12 @@
 
 DMW_PEER_CTL=/sys/devices/dualmirror_peer
 
-# dmw_peer_add BACKING: make BACKING a dualmirror peer disk with the peer
-# module; print "hostN /dev/sdX".
+# dmw_peer_add BACKING [meta=METADEV]: make BACKING a dualmirror peer disk
+# with the peer module; print "hostN /dev/sdX".
 dmw_peer_add() {
 	local backing=$1 h disk
 	dm_load_module dualmirror_peer || return 1
-	echo "$backing" >"$DMW_PEER_CTL/add" || return 1
+	echo "$*" >"$DMW_PEER_CTL/add" || return 1
 	for h in $(dm_scsi_hosts dualmirror_peer); do
 		[ "$(cat "/sys/class/scsi_host/$h/dualmirror/backing" 2>/dev/null)" = "$backing" ] ||
 			continue

@@ -142,6 +142,80 @@ enum dmw_type {
 #define DMW_SOFF_CAPACITY	16	/* in sectors */
 #define DMW_SOFF_MAX_SPLIT	24	/* in sectors */
 #define DMW_SOFF_STAGING	28	/* staging memory, in KiB */
+#define DMW_SOFF_FLAGS		6	/* DMW_SF_* */
+
+/*
+ * State flags: what the peer's metadata device (if it has one) says about
+ * its copy.  A claimant acts on them before it writes (see
+ * Documentation/dm-dualmirror.rst, "Fencing and split brain").
+ */
+/*
+ * PERSISTENT: the generation is kept on a metadata device.
+ * FRESH: not claimed since it was attached: what its volatile cache held
+ *	may be lost.
+ * SUSPECT: its copy has regions its metadata marks from when its node was
+ *	a primary.
+ * DIVERGED: as a primary, it acknowledged writes its peer never got.
+ */
+#define DMW_SF_PERSISTENT	0x01
+#define DMW_SF_FRESH		0x02
+#define DMW_SF_SUSPECT		0x04
+#define DMW_SF_DIVERGED		0x08
+#define DMW_SF_MASK		0x0f
+
+/*
+ * On-disk metadata: one device per node, whatever its role.  A 4 KiB
+ * superblock (struct dmw_meta_sb, little-endian) at byte 0, then the
+ * write-intent bitmap: bit N (little-endian bit order, as set_bit_le())
+ * set means region N may differ between the copies.  The primary
+ * (dm-dualmirror) keeps the bitmap; a peer (dualmirror_peer, "meta=")
+ * only keeps the generation, and reports a bitmap left from when its node
+ * was a primary as DMW_SF_SUSPECT.
+ */
+#define DMW_META_MAGIC		0x31415441454d5744ULL	/* "DWMETA11" */
+#define DMW_META_VERSION	1
+#define DMW_META_SB_SIZE	4096
+
+/*
+ * CLEAN: shut down cleanly, the bitmap is exactly the regions out of sync.
+ * PEER: last written by a peer; the bitmap is unused.
+ * DIVERGED: a primary acknowledged writes alone since its last CLAIM.
+ */
+#define DMW_SB_CLEAN		0x01
+#define DMW_SB_PEER		0x02
+#define DMW_SB_DIVERGED		0x04
+
+/**
+ * struct dmw_meta_sb - the metadata superblock, little-endian, at byte 0
+ * @magic: DMW_META_MAGIC
+ * @version: DMW_META_VERSION
+ * @crc: CRC-32C (seed ~0, not inverted) of the 4 KiB block with this
+ *	field zero
+ * @uuid: the mirror's identity, made when the metadata is created
+ * @region_shift: log2 of the region size in sectors (0: no bitmap yet)
+ * @flags: DMW_SB_*
+ * @nr_regions: bits in the bitmap (0: no bitmap yet)
+ * @sectors: the target's length when the bitmap was created
+ * @peer_generation: the generation of the last successful CLAIM, made
+ *	(primary) or taken (peer) by this node
+ * @events: bumped each time the metadata is loaded
+ * @claim_pending: the generation a CLAIM under way will give the peer
+ *	(written before it is sent, cleared after): a crash in between does
+ *	not leave this primary one generation behind its own CLAIM
+ */
+struct dmw_meta_sb {
+	__le64 magic;
+	__le32 version;
+	__le32 crc;
+	__u8 uuid[16];
+	__le32 region_shift;
+	__le32 flags;
+	__le64 nr_regions;
+	__le64 sectors;
+	__le64 peer_generation;
+	__le64 events;
+	__le64 claim_pending;
+};
 
 /*
  * Interrupt accounting.  An interrupt is one delivery that wakes its
@@ -250,10 +324,12 @@ struct dmw_desc {
  * @capacity: capacity in sectors
  * @max_split: largest SPLIT DATA the peer accepts, in sectors
  * @staging_kib: staging memory for split data, in KiB
+ * @flags: DMW_SF_*
  */
 struct dmw_state {
 	__u8 version;
 	__u8 lbs_shift;
+	__u8 flags;
 	__u64 generation;
 	__u64 capacity;
 	__u32 max_split;
@@ -875,6 +951,7 @@ static inline void dmw_encode_state(__u8 *buf, const struct dmw_state *s)
 	dmw_put_be(&buf[DMW_SOFF_MAGIC], DMW_STATE_MAGIC, 4);
 	buf[DMW_SOFF_VERSION] = s->version;
 	buf[DMW_SOFF_LBS_SHIFT] = s->lbs_shift;
+	buf[DMW_SOFF_FLAGS] = s->flags;
 	dmw_put_be(&buf[DMW_SOFF_GEN], s->generation, 8);
 	dmw_put_be(&buf[DMW_SOFF_CAPACITY], s->capacity, 8);
 	dmw_put_be(&buf[DMW_SOFF_MAX_SPLIT], s->max_split, 4);
@@ -898,11 +975,13 @@ static inline int dmw_decode_state(const __u8 *buf, __u32 len,
 		return -EPROTO;
 	s->version = buf[DMW_SOFF_VERSION];
 	s->lbs_shift = buf[DMW_SOFF_LBS_SHIFT];
+	s->flags = buf[DMW_SOFF_FLAGS];
 	s->generation = dmw_get_be(&buf[DMW_SOFF_GEN], 8);
 	s->capacity = dmw_get_be(&buf[DMW_SOFF_CAPACITY], 8);
 	s->max_split = dmw_get_be(&buf[DMW_SOFF_MAX_SPLIT], 4);
 	s->staging_kib = dmw_get_be(&buf[DMW_SOFF_STAGING], 4);
-	if (s->lbs_shift < DMW_SECTOR_SHIFT || s->lbs_shift > DMW_CHUNK_SHIFT)
+	if (s->lbs_shift < DMW_SECTOR_SHIFT || s->lbs_shift > DMW_CHUNK_SHIFT ||
+	    (s->flags & ~DMW_SF_MASK))
 		return -EPROTO;
 	return 0;
 }
