@@ -1,0 +1,225 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Active-active: two resources in opposite directions, from config files
+# only. r0's primary is this guest (A), r1's is the peer guest (B): each
+# node is the primary of one and the peer of the other at the same time.
+#  1. up on both nodes; fio verify on A's /dev/mapper/r0 and on B's
+#     /dev/mapper/r1 at once; both pairs of copies identical;
+#  2. failover of node A under fio on B's r1: A's mirror r0 and its export
+#     of r1 disappear at once; B's r1 goes on (degraded) without an error;
+#     "primary r0 --force" on B: B is the primary of both; A's data is on
+#     B (fio --verify_only); fio on B's r0 and r1 at once;
+#  3. A returns as the peer of both ("secondary r0", "up r1"): B's r0
+#     "connect", B's r1 reconnects by itself; both resync, both pairs of
+#     copies identical.
+# timeout: 900
+. "$(dirname "$0")/../lib.sh"
+. "$DM_SELFTESTS/vm/lib-primary.bash"
+. "$DM_SELFTESTS/pair/lib-pair.bash"
+
+dm_require_vm
+pair_require
+dm_require_cmd dmsetup fio iscsiadm iscsid
+ktap_print_header
+ktap_set_plan 26
+
+dm_dmesg_mark
+dm_load_module dm_dualmirror || ktap_print_msg "cannot load dm-dualmirror"
+
+CTL=$DM_REPO/scripts/dualmirrorctl
+OUT=$DM_RESULTS/pair-75-active-active
+mkdir -p "$OUT"
+MB=32
+SECTORS=$((MB * 2048))
+CONFDIR=/etc/dualmirror
+FIOARGS="--rw=randwrite --bs=4k --iodepth=8"
+
+# json KEY: a field of the JSON object on standard input.
+json() {
+	"$DM_PYTHON" -c 'import json,sys
+v = json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    v = v[int(k)] if isinstance(v, list) else v[k]
+print(v)' "$1"
+}
+
+pctl() {
+	peer "scripts/dualmirrorctl $* 2>&1"
+}
+
+# fio_a RES TAG OFFSET_MB SIZE_MB [FIO-ARGS]: fio verify on
+# /dev/mapper/RES here; fio_b the same on the peer guest.
+fio_a() {
+	local r=$1 tag=$2 off=$3 size=$4
+	shift 4
+	dmw_fio "$r" "$OUT/$tag.json" $FIOARGS --offset=${off}M --size=${size}M "$@" \
+		>"$OUT/$tag.log" 2>&1 && [ "$(dmw_fio_errors "$OUT/$tag.json")" = 0 ]
+}
+fio_b() {
+	local r=$1 tag=$2 off=$3 size=$4
+	shift 4
+	peer "dmw_fio $r /tmp/$tag.json $FIOARGS --offset=${off}M --size=${size}M $* \
+>/tmp/$tag.log 2>&1 && [ \"\$(dmw_fio_errors /tmp/$tag.json)\" = 0 ] || { tail -n 20 /tmp/$tag.log; false; }"
+}
+
+# st_a RES / st_b RES: "STATE OOS/TOTAL"; insync_a / insync_b RES.
+st_a() { echo "$(dmw_field "$1" 1) $(dmw_field "$1" 2)"; }
+st_b() { peer "echo \$(dmw_field $1 1) \$(dmw_field $1 2)"; }
+insync_a() { [ "$(st_a "$1")" = "connected 0/$SECTORS" ]; }
+insync_b() { [ "$(st_b "$1")" = "connected 0/$SECTORS" ]; }
+
+dm_iscsid_start
+peer dm_iscsid_start >/dev/null
+INI=$(sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi)
+PINI=$(peer "sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi")
+ME=$(hostname)
+PEERH=$(peer hostname)
+MYADDR=$(ip -4 -o addr show dev "$DM_LINK_DEV" | awk '{ print $4 }' | cut -d/ -f1)
+ktap_print_msg "A: $ME ($MYADDR), B: $PEERH ($DM_PEER_ADDR)"
+
+for d in a0 am0 a1 am1; do
+	dm_on_exit dm_nullb_remove r75$d
+done
+LA0=$(dm_nullb_create r75a0 $MB)
+MA0=$(dm_nullb_create r75am0 4)
+LA1=$(dm_nullb_create r75a1 $MB)
+MA1=$(dm_nullb_create r75am1 4)
+read -r PB0 PM0 PB1 PM1 < <(peer "set -e
+echo \$(dm_nullb_create r75b0 $MB) \$(dm_nullb_create r75bm0 4) \$(dm_nullb_create r75b1 $MB) \$(dm_nullb_create r75bm1 4)") ||
+	ktap_skip_all "no disks on the peer guest"
+dm_on_exit peer "'for d in b0 bm0 b1 bm1; do dm_nullb_remove r75\$d; done'"
+
+# conf NAME PRIMARY IQN A-DISK A-META B-DISK B-META [RESOURCE-LINES]
+conf() {
+	cat <<EOF
+# resource $1: written by selftests/pair/75-active-active.sh
+[resource]
+target_iqn = $3
+primary = $2
+$8
+[options]
+nosync = yes
+peer_timeout = 5000
+
+[node $ME]
+disk = $4
+meta = $5
+address = $MYADDR
+initiator = $INI
+
+[node $PEERH]
+disk = $6
+meta = $7
+address = $DM_PEER_ADDR
+initiator = $PINI
+EOF
+}
+mkdir -p "$CONFDIR"
+conf r0 "$ME" "$DM_IQN_PREFIX:r75a" "$LA0" "$MA0" "$PB0" "$PM0" "chap_user = mirror0
+chap_secret_file = $CONFDIR/r0.secret" >"$CONFDIR/r0.conf"
+conf r1 "$PEERH" "$DM_IQN_PREFIX:r75b" "$LA1" "$MA1" "$PB1" "$PM1" >"$CONFDIR/r1.conf"
+(umask 077; echo s3cret-s3cret-75 >"$CONFDIR/r0.secret")
+peer "mkdir -p $CONFDIR; (umask 077; echo s3cret-s3cret-75 >$CONFDIR/r0.secret)
+cat >$CONFDIR/r0.conf <<'EOF_CONF'
+$(cat "$CONFDIR/r0.conf")
+EOF_CONF
+cat >$CONFDIR/r1.conf <<'EOF_CONF'
+$(cat "$CONFDIR/r1.conf")
+EOF_CONF"
+rm -rf /var/lib/dualmirror
+peer "rm -rf /var/lib/dualmirror"
+dm_on_exit "rm -rf $CONFDIR /var/lib/dualmirror; peer 'rm -rf $CONFDIR /var/lib/dualmirror'"
+dm_on_exit "$CTL" down r0 --force
+dm_on_exit "$CTL" down r1 --force
+dm_on_exit peer "'scripts/dualmirrorctl down r0 --force; scripts/dualmirrorctl down r1 --force'"
+dm_on_exit "$CTL" down r0
+dm_on_exit "$CTL" down r1
+dm_on_exit peer "'scripts/dualmirrorctl down r0; scripts/dualmirrorctl down r1'"
+
+ktap_print_msg "at ${SECONDS}s: up"
+# ---- 1. up on both, fio on both at once ---------------------------------------------
+a=$(pctl up r0)
+b=$("$CTL" up r1 2>&1)
+assert_match "the peers first: r0 on B, r1 on A" "^r0: up \(peer: $PB0 .* r1: up \(peer: $LA1 " \
+	"$(echo "$a $b" | tr '\n' ' ')"
+a=$("$CTL" up r0 2>&1)
+b=$(pctl up r1)
+assert_match "then the primaries: r0 on A, r1 on B" "^r0: up \(primary: $LA0 .* r1: up \(primary: $PB1 " \
+	"$(echo "$a $b" | tr '\n' ' ')"
+dm_wait_for 30 insync_a r0
+peer "dmw_wait_state r1 connected 30"
+assert_eq "A: r0 primary, r1 peer; B: r0 peer, r1 primary (status --json)" "primary peer peer primary" \
+	"$("$CTL" status r0 --json | json role) $("$CTL" status r1 --json | json role) $(pctl status r0 --json | json role) $(pctl status r1 --json | json role)"
+assert_eq "both connected and in sync" "connected 0/$SECTORS connected 0/$SECTORS" "$(st_a r0) $(st_b r1)"
+fio_b r1 b1 0 8 >"$OUT/b1.out" 2>&1 &
+pid_b=$!
+fio_a r0 a1 0 8
+rc_a=$?
+wait $pid_b
+rc_b=$?
+assert_eq "fio verify on A's r0 and B's r1 at once" "0 0" "$rc_a $rc_b" || cat "$OUT/b1.out"
+assert_true "r0: the copies are identical" pair_same "$LA0" "$PB0" $SECTORS
+assert_true "r1: the copies are identical" pair_same "$LA1" "$PB1" $SECTORS
+
+ktap_print_msg "at ${SECONDS}s: failover of A"
+# ---- 2. node A fails under fio on B's r1 -------------------------------------------
+before=$(peer "dmw_field r1 3")
+fio_b r1 b2 8 4 --rate_iops=100 >"$OUT/b2.out" 2>&1 &
+pid_b=$!
+peer "dm_wait_for 60 dmw_field_gt r1 3 $((before + 50))"
+dmsetup suspend --nolockfs --noflush r0
+dmsetup remove -f r0 >/dev/null 2>&1
+dm_wait_for 30 bash -c '! dmsetup info r0 >/dev/null 2>&1 || dmsetup remove r0'
+"$CTL" down r1 --force >"$OUT/down-r1.log" 2>&1
+assert_eq "A: r0's mirror and r1's export are gone" "no no" \
+	"$(dmsetup info r0 >/dev/null 2>&1 && echo yes || echo no) $(test -d /sys/kernel/config/target/iscsi/$DM_IQN_PREFIX:r75b && echo yes || echo no)"
+wait $pid_b
+assert_eq "B's r1: fio verify ran through A's failure without an error" 0 "$?" ||
+	cat "$OUT/b2.out"
+assert_eq "B's r1 is degraded" degraded "$(peer 'dmw_field r1 1')"
+out=$(pctl primary r0 --force)
+rc=$?
+ktap_print_msg "B: $out"
+assert_match "primary r0 --force on B: A absent" "^0 .*r0: primary, peer $ME absent" "$rc $(echo "$out" | tr '\n' ' ')"
+assert_eq "B is the primary of both" "primary primary" \
+	"$(pctl status r0 --json | json role) $(pctl status r1 --json | json role)"
+assert_true "B's r0 holds A's writes (fio --verify_only 0-8 MiB)" fio_b r0 b3v 0 8 --verify_only
+fio_b r1 b4 12 4 >"$OUT/b4.out" 2>&1 &
+pid_b=$!
+fio_b r0 b3 8 4
+rc_a=$?
+wait $pid_b
+rc_b=$?
+assert_eq "fio verify on B's r0 and r1 at once, both degraded" "0 0" "$rc_a $rc_b" || cat "$OUT/b4.out"
+OOS0=$(peer "dmw_oos r0")
+assert_eq "B's r0: the regions written alone are out of sync (4 MiB)" 8192 "$OOS0"
+
+ktap_print_msg "at ${SECONDS}s: A returns"
+# ---- 3. A returns as the peer of both ---------------------------------------------
+out=$("$CTL" secondary r0 2>&1)
+assert_match "A: secondary r0 (the old primary becomes the peer)" "r0: secondary" "$out"
+out=$("$CTL" up r1 2>&1)
+assert_match "A: up r1 (the peer, as before)" "^r1: up \(peer: $LA1 " "$out"
+out=$(pctl connect r0)
+assert_match "B: connect r0 (logs in to A's export)" "^r0: connected to $ME" "$out"
+peer "dm_wait_for 180 bash -c 'dmw_field_is r0 2 0/$SECTORS && dmw_field_is r1 2 0/$SECTORS && dmw_field_is r0 1 connected && dmw_field_is r1 1 connected'"
+assert_eq "B: r0 and r1 resynced (r1 reconnected by itself)" \
+	"connected 0/$SECTORS connected 0/$SECTORS" "$(st_b r0) $(st_b r1)"
+J=$("$CTL" status r0 --json)
+assert_eq "A's r0 peer disk received only the regions written alone" \
+	$((OOS0 * 512)) "$(json stats.total_bytes_written <<<"$J")"
+assert_true "r0: the copies are identical" pair_same "$LA0" "$PB0" $SECTORS
+assert_true "r1: the copies are identical" pair_same "$LA1" "$PB1" $SECTORS
+both_b() { fio_b r0 b5 16 4 && fio_b r1 b6 16 4; }
+assert_true "fio verify on B's r0 and r1, mirrored again" both_b
+
+ktap_print_msg "at ${SECONDS}s: down"
+a=$(pctl down r0; pctl down r1)
+b=$("$CTL" down r0 2>&1; "$CTL" down r1 2>&1)
+assert_eq "down: B (primary of both), then A (peer of both)" \
+	"r0: down (primary) r1: down (primary) r0: down (peer) r1: down (peer)" \
+	"$(echo "$a $b" | tr '\n' ' ' | sed 's/ $//')"
+assert_true "peer guest: no kernel warning, oops or hang" pair_peer_dmesg_clean
+assert_dmesg_clean "no kernel warning, oops or hang in dmesg"
+ktap_finished
