@@ -251,7 +251,7 @@ def build_parser():
     sp.add_argument("--force", action="store_true",
                     help="also when not connected or not in sync: what only this "
                          "copy has is lost when the other node becomes the primary")
-    sp = verb("verify", _verb(resource.verify, attrs=("resync", "json")),
+    sp = verb("verify", _verb(resource.verify, attrs=("resync", "as_json")),
               "compare the two copies online",
               "On the primary: read both copies (the local disk and the peer's "
               "SCSI disk, O_DIRECT) region by region while the mirror runs, read "
@@ -263,7 +263,8 @@ def build_parser():
               "found (or an error), 2 bad usage.")
     sp.add_argument("--resync", action="store_true",
                     help="copy the differing regions from this node to the peer")
-    sp.add_argument("--json", action="store_true", help="the result as JSON")
+    sp.add_argument("--json", dest="as_json", action="store_true",
+                    help="the result as JSON")
     verb("adjust", _verb(resource.adjust), "apply a changed config file",
          "Re-read the config and apply what changed without losing the sync "
          "state: on the primary a new table (options) is loaded with "
