@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# timeout: 1200
 #
 # Switchover, failover and online verify of a resource from its config
 # file only (dualmirrorctl(8), "Switchover and failover" in
@@ -18,7 +19,6 @@
 #     verified on B, fio writes 4 MiB on B alone; "secondary" on A makes it
 #     the peer, "connect" on B resyncs exactly the regions written alone
 #     (the bytes A's peer disk received), copies identical.
-# timeout: 900
 . "$(dirname "$0")/../lib.sh"
 . "$DM_SELFTESTS/vm/lib-primary.bash"
 . "$DM_SELFTESTS/pair/lib-pair.bash"

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# timeout: 1200
 #
 # Active-active: two resources in opposite directions, from config files
 # only. r0's primary is this guest (A), r1's is the peer guest (B): each
@@ -13,7 +14,6 @@
 #  3. A returns as the peer of both ("secondary r0", "up r1"): B's r0
 #     "connect", B's r1 reconnects by itself; both resync, both pairs of
 #     copies identical.
-# timeout: 900
 . "$(dirname "$0")/../lib.sh"
 . "$DM_SELFTESTS/vm/lib-primary.bash"
 . "$DM_SELFTESTS/pair/lib-pair.bash"
