@@ -560,8 +560,17 @@ def _connect_absent(ctx, out):
                 pass
         raise
     _absent_remove(res.name)
-    out.write(f"{res.name}: connected to {other.name} ({disk}; "
-              f"{primary.dm_status(res.name)[0]})\n")
+    f = primary.dm_status(res.name)
+    if f[0] in ("degraded", "fenced"):
+        why = f[13] if len(f) > 13 else "?"
+        hint = ""
+        if why == "split_brain":
+            hint = (f": a split brain, both copies were written alone; 'connect "
+                    f"{res.name} --force' here makes this copy win (what only "
+                    f"{other.name} has is lost), or make {other.name} the primary")
+        raise Error(f"{res.name}: logged in to {other.name} ({disk}) but the mirror "
+                    f"is {f[0]}, last error {why}{hint}")
+    out.write(f"{res.name}: connected to {other.name} ({disk}; {f[0]})\n")
 
 
 def become_primary(ctx, out, force=False):
