@@ -197,10 +197,12 @@ assert_eq "B's r0: the regions written alone are out of sync (4 MiB)" 8192 "$OOS
 
 ktap_print_msg "at ${SECONDS}s: A returns"
 # ---- 3. A returns as the peer of both ---------------------------------------------
-out=$("$CTL" secondary r0 2>&1)
-assert_match "A: secondary r0 (the old primary becomes the peer)" "r0: secondary" "$out"
+# r1 first: B's session to A's r1 export retries its login; a portal that
+# answers without the target would end that session for good.
 out=$("$CTL" up r1 2>&1)
 assert_match "A: up r1 (the peer, as before)" "^r1: up \(peer: $LA1 " "$out"
+out=$("$CTL" secondary r0 2>&1)
+assert_match "A: secondary r0 (the old primary becomes the peer)" "r0: secondary" "$out"
 out=$(pctl connect r0)
 assert_match "B: connect r0 (logs in to A's export)" "^r0: connected to $ME" "$out"
 peer "dm_wait_for 180 bash -c 'dmw_field_is r0 2 0/$SECTORS && dmw_field_is r1 2 0/$SECTORS && dmw_field_is r0 1 connected && dmw_field_is r1 1 connected'"
