@@ -523,7 +523,7 @@ def message(ctx, out, verb, force=False):
         return
     if not primary.dm_exists(res.name):
         raise Error(f"{res.name} is not up")
-    if verb == "connect" and absent_disk(res.name):
+    if verb == "connect" and (absent_disk(res.name) or _peer_disk_gone(ctx)):
         return _connect_absent(ctx, out)
     msg = ("reconnect force" if force else "reconnect") if verb == "connect" \
         else "disconnect"
@@ -540,8 +540,25 @@ def message(ctx, out, verb, force=False):
     out.write(f"{res.name}: {verb}ed ({primary.dm_status(res.name)[0]})\n")
 
 
+def _peer_disk_gone(ctx):
+    """The table's peer disk is no disk of the session to the other node
+    (the session ended, or a new login gave the disk another name): the
+    target cannot reconnect to it, a reload with the current disk can."""
+    t = (primary.dm_table(ctx.res.name) or "").split()
+    if len(t) < 5 or t[2] != "dualmirror":
+        return False
+    have = []
+    for d in primary.disks(ctx.res.target_iqn):
+        try:
+            have.append(devnum(d))
+        except Error:
+            pass
+    return t[4] not in have
+
+
 def _connect_absent(ctx, out):
-    """The peer was absent: log in to its export, load the table with it."""
+    """The peer was absent (or its disk is gone): log in to its export,
+    load the table with its disk."""
     res, node, other = ctx.res, ctx.node, ctx.other
     was = primary.session(res.target_iqn) is not None
     try:
