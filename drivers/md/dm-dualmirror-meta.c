@@ -599,6 +599,34 @@ void dmw_meta_mark_oos_dirty(struct dmw_c *dmc)
 void dmw_meta_mark_range(struct dmw_c *dmc, unsigned long first,
 			 unsigned long last)
 {
+	dmw_meta_set_range(dmc, first, last);
+	dmw_meta_sync(dmc);
+}
+
+/**
+ * dmw_meta_sync - write the bits set by dmw_meta_set_range() now
+ * @dmc: the target
+ */
+void dmw_meta_sync(struct dmw_c *dmc)
+{
+	struct dmw_meta *m = &dmc->meta;
+
+	if (!m->dev)
+		return;
+	queue_work(m->wq, &m->work);
+	flush_work(&m->work);
+}
+
+/**
+ * dmw_meta_set_range - as dmw_meta_mark_range(), but the bits reach the
+ *	disk only with the next bitmap write (dmw_meta_sync())
+ * @dmc: the target
+ * @first: first region
+ * @last: last region
+ */
+void dmw_meta_set_range(struct dmw_c *dmc, unsigned long first,
+			unsigned long last)
+{
 	struct dmw_meta *m = &dmc->meta;
 	unsigned long r;
 
@@ -614,10 +642,6 @@ void dmw_meta_mark_range(struct dmw_c *dmc, unsigned long first,
 		}
 	}
 	spin_unlock_irq(&dmc->lock);
-	if (!m->dev)
-		return;
-	queue_work(m->wq, &m->work);
-	flush_work(&m->work);
 }
 
 /* Regions whose bit is set on disk (status). */

@@ -556,6 +556,52 @@ int dmw_peer_flush(struct dmw_io *io, bool nowait)
 	return 0;
 }
 
+/*
+ * Send @c, a command with data-in, synchronously; @buf gets at most @len
+ * bytes, *@got says how many came.  Return as dmw_peer_state_cmd(), but
+ * for the decoding.
+ */
+static int dmw_peer_in_cmd(struct dmw_c *dmc, const struct dmw_cmd *c,
+			   void *buf, u32 len, u32 *got)
+{
+	struct scsi_sense_hdr sshdr;
+	struct scsi_cmnd *scmd;
+	struct request *rq;
+	int result, r;
+
+	rq = scsi_alloc_request(dmc->peer_q, REQ_OP_DRV_IN, 0);
+	if (IS_ERR(rq))
+		return PTR_ERR(rq);
+	r = blk_rq_map_kern(dmc->peer_q, rq, buf, len, GFP_KERNEL);
+	if (r)
+		goto out_rq;
+	scmd = blk_mq_rq_to_pdu(rq);
+	r = dmw_encode_cdb(scmd->cmnd, c);
+	if (r)
+		goto out_rq;
+	scmd->cmd_len = DMW_CDB_LEN;
+	scmd->allowed = 1;
+	rq->timeout = dmc->peer_timeout;
+	rq->rq_flags |= RQF_QUIET;
+
+	blk_execute_rq(rq, false);
+	result = scmd->result;
+	*got = len - min_t(u32, scmd->resid_len, len);
+	if (host_byte(result) != DID_OK)
+		r = -EIO;
+	else if (get_status_byte(scmd) == SAM_STAT_CHECK_CONDITION &&
+		 scsi_normalize_sense(scmd->sense_buffer,
+				      SCSI_SENSE_BUFFERSIZE, &sshdr) &&
+		 dmw_sense_reason(sshdr.sense_key, sshdr.asc, sshdr.ascq) ==
+		 DMW_R_GENERATION)
+		r = -EPERM;
+	else if (result)
+		r = -ENOTTY;
+out_rq:
+	blk_mq_free_request(rq);
+	return r;
+}
+
 /**
  * dmw_peer_state_cmd - QUERY or CLAIM the peer, synchronously
  * @dmc: the target
@@ -580,51 +626,44 @@ int dmw_peer_state_cmd(struct dmw_c *dmc, u8 type, u64 expected, bool force,
 		.gen_tag = expected & DMW_GEN_TAG_MASK,
 		.flags = type == DMW_T_CLAIM && force ? DMW_F_FORCE : 0,
 	};
-	struct scsi_sense_hdr sshdr;
-	struct scsi_cmnd *scmd;
-	struct request *rq;
-	int result, r;
-	u32 resid;
+	u32 got;
 	u8 *buf;
+	int r;
 
 	buf = kzalloc(DMW_STATE_LEN, GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
-	rq = scsi_alloc_request(dmc->peer_q, REQ_OP_DRV_IN, 0);
-	if (IS_ERR(rq)) {
-		r = PTR_ERR(rq);
-		goto out;
-	}
-	r = blk_rq_map_kern(dmc->peer_q, rq, buf, DMW_STATE_LEN, GFP_KERNEL);
-	if (r)
-		goto out_rq;
-	scmd = blk_mq_rq_to_pdu(rq);
-	r = dmw_encode_cdb(scmd->cmnd, &c);
-	if (r)
-		goto out_rq;
-	scmd->cmd_len = DMW_CDB_LEN;
-	scmd->allowed = 1;
-	rq->timeout = dmc->peer_timeout;
-	rq->rq_flags |= RQF_QUIET;
-
-	blk_execute_rq(rq, false);
-	result = scmd->result;
-	resid = min_t(u32, scmd->resid_len, DMW_STATE_LEN);
-	if (host_byte(result) != DID_OK)
-		r = -EIO;
-	else if (get_status_byte(scmd) == SAM_STAT_CHECK_CONDITION &&
-		 scsi_normalize_sense(scmd->sense_buffer,
-				      SCSI_SENSE_BUFFERSIZE, &sshdr) &&
-		 dmw_sense_reason(sshdr.sense_key, sshdr.asc, sshdr.ascq) ==
-		 DMW_R_GENERATION)
-		r = -EPERM;
-	else if (result)
-		r = -ENOTTY;
-	else
-		r = dmw_decode_state(buf, DMW_STATE_LEN - resid, state);
-out_rq:
-	blk_mq_free_request(rq);
-out:
+	r = dmw_peer_in_cmd(dmc, &c, buf, DMW_STATE_LEN, &got);
+	if (!r)
+		r = dmw_decode_state(buf, got, state);
 	kfree(buf);
+	return r;
+}
+
+/**
+ * dmw_peer_bitmap_cmd - read a chunk of the peer's suspect bitmap (BITMAP)
+ * @dmc: the target
+ * @chunk: chunk index
+ * @buf: at least @len bytes, kmalloc()ed (mapped for the request)
+ * @len: bytes wanted, at most DMW_BITMAP_CHUNK
+ *
+ * Process context.
+ *
+ * Return: 0 (all @len bytes came), -EPROTO if fewer came, or as
+ * dmw_peer_state_cmd().
+ */
+int dmw_peer_bitmap_cmd(struct dmw_c *dmc, u32 chunk, void *buf, u32 len)
+{
+	struct dmw_cmd c = {
+		.type = DMW_T_BITMAP,
+		.lba = chunk,
+		.param_len = len,
+	};
+	u32 got;
+	int r;
+
+	r = dmw_peer_in_cmd(dmc, &c, buf, len, &got);
+	if (!r && got != len)
+		r = -EPROTO;
 	return r;
 }

@@ -1015,6 +1015,53 @@ static void dmw_put_devices(struct dmw_c *dmc)
 }
 
 /*
+ * The peer's node was a primary and its bitmap says which regions it may
+ * have written without this copy (DMW_SF_SUSPECT): read it (BITMAP) and
+ * mark those regions here, on disk, before the CLAIM makes the peer
+ * forget them.  Its regions may be of another size than ours.
+ */
+static int dmw_take_peer_bitmap(struct dmw_c *dmc,
+				const struct dmw_state *state)
+{
+	u64 bytes = DIV_ROUND_UP(state->bm_regions, 8), off, n = 0;
+	sector_t len = dmc->ti->len;
+	unsigned long bit, nbits;
+	u32 chunk, want;
+	int r = 0;
+	u8 *buf;
+
+	buf = kmalloc(DMW_BITMAP_CHUNK, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	for (chunk = 0, off = 0; off < bytes && !r;
+	     chunk++, off += DMW_BITMAP_CHUNK) {
+		want = min_t(u64, bytes - off, DMW_BITMAP_CHUNK);
+		r = dmw_peer_bitmap_cmd(dmc, chunk, buf, want);
+		if (r)
+			break;
+		nbits = min_t(u64, (u64)want * 8, state->bm_regions - off * 8);
+		for (bit = find_next_bit_le(buf, nbits, 0); bit < nbits;
+		     bit = find_next_bit_le(buf, nbits, bit + 1)) {
+			u64 start = (off * 8 + bit) << state->bm_shift;
+			u64 end = start + (1ULL << state->bm_shift) - 1;
+
+			if (start >= len)
+				break;
+			end = min_t(u64, end, len - 1);
+			dmw_meta_set_range(dmc, start >> dmc->region_shift,
+					   end >> dmc->region_shift);
+			n++;
+		}
+	}
+	kfree(buf);
+	dmw_meta_sync(dmc);
+	if (!r)
+		DMINFO("the peer's node marked %llu regions as a primary: resyncing them",
+		       n);
+	return r;
+}
+
+/*
  * CLAIM the peer with the generation this primary last knew (@force:
  * whatever it is).  A QUERY first reads what the peer's metadata says of
  * its copy (DMW_SF_*), because the CLAIM clears it:
@@ -1049,6 +1096,10 @@ static int dmw_claim_peer(struct dmw_c *dmc, bool force,
 	flags = state->flags;
 	if ((flags & DMW_SF_DIVERGED) && READ_ONCE(m->diverged) && !force)
 		return -EXDEV;
+	/* only the regions it marked, if it says which */
+	if ((flags & DMW_SF_SUSPECT) && state->bm_regions &&
+	    !dmw_take_peer_bitmap(dmc, state))
+		flags &= ~(DMW_SF_SUSPECT | DMW_SF_DIVERGED);
 
 	/* a crash between the CLAIM and the superblock write: see below */
 	if (m->dev && expected && !force) {

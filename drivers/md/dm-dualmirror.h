@@ -408,6 +408,10 @@ unsigned long dmw_meta_dirty_regions(struct dmw_c *dmc);
 void dmw_meta_mark_oos_dirty(struct dmw_c *dmc);
 void dmw_meta_mark_range(struct dmw_c *dmc, unsigned long first,
 			 unsigned long last);
+void dmw_meta_set_range(struct dmw_c *dmc, unsigned long first,
+			unsigned long last);
+void dmw_meta_sync(struct dmw_c *dmc);
+int dmw_peer_bitmap_cmd(struct dmw_c *dmc, u32 chunk, void *buf, u32 len);
 void dmw_note_error(struct dmw_c *dmc, int error);
 
 /* dm-dualmirror-peer.c */

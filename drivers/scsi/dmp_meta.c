@@ -23,6 +23,7 @@
 #include <linux/crc32c.h>
 #include <linux/highmem.h>
 #include <linux/uuid.h>
+#include <linux/vmalloc.h>
 
 #include "dualmirror_peer.h"
 
@@ -58,29 +59,47 @@ static u32 dmp_meta_crc(struct dmw_meta_sb *sb)
 	return crc;
 }
 
-/* Is any of the first @nr_regions bits of the bitmap on disk set? */
-static int dmp_meta_bitmap_set(struct dmp_peer *peer, struct page *page,
-			       u64 nr_regions, bool *set)
+/*
+ * Read the first @nr_regions bits of the bitmap on disk; keep them in
+ * peer->bm if any is set (the suspect regions BITMAP serves).  The
+ * superblock's buffer is reused: the caller reads it again.
+ */
+static int dmp_meta_bitmap_load(struct dmp_peer *peer, u64 nr_regions,
+				unsigned int shift)
 {
 	u64 bytes = DIV_ROUND_UP(nr_regions, 8), off;
+	bool set = false;
+	u8 *bm;
 	int r;
 
-	*set = false;
-	if (bytes > bdev_nr_bytes(peer->meta_bdev) - DMW_META_SB_SIZE)
+	if (!nr_regions)
+		return 0;
+	if (shift < DMW_BM_SHIFT_MIN || shift > DMW_BM_SHIFT_MAX ||
+	    nr_regions > (u64)DMW_BITMAP_CHUNK * 8 * 65536 ||
+	    bytes > bdev_nr_bytes(peer->meta_bdev) - DMW_META_SB_SIZE)
 		return -EINVAL;
-	for (off = 0; off < bytes && !*set; off += DMP_META_IO) {
-		unsigned int n = min_t(u64, bytes - off, DMP_META_IO);
-		u8 *p;
-
-		r = dmp_meta_io(peer, page, REQ_OP_READ,
+	bm = vzalloc(round_up(bytes, DMP_META_IO));
+	if (!bm)
+		return -ENOMEM;
+	for (off = 0; off < bytes; off += DMP_META_IO) {
+		r = dmp_meta_io(peer, peer->meta_page, REQ_OP_READ,
 				(DMW_META_SB_SIZE + off) >> SECTOR_SHIFT);
-		if (r)
+		if (r) {
+			vfree(bm);
 			return r;
-		p = kmap_local_page(page);
-		/* bits past nr_regions in the last byte are never set */
-		*set = memchr_inv(p, 0, n);
-		kunmap_local(p);
+		}
+		memcpy(bm + off, page_address(peer->meta_page), DMP_META_IO);
 	}
+	/* bits past nr_regions in the last byte are never set */
+	memset(bm + bytes, 0, round_up(bytes, DMP_META_IO) - bytes);
+	set = memchr_inv(bm, 0, bytes);
+	if (!set) {
+		vfree(bm);
+		return 0;
+	}
+	peer->bm = bm;
+	peer->bm_regions = nr_regions;
+	peer->bm_shift = shift;
 	return 0;
 }
 
@@ -92,7 +111,6 @@ static int dmp_meta_load(struct dmp_peer *peer)
 {
 	struct dmw_meta_sb *sb = peer->meta_sb;
 	u8 flags = DMW_SF_PERSISTENT | DMW_SF_FRESH;
-	bool set;
 	u32 sbf;
 	int r;
 
@@ -129,8 +147,8 @@ static int dmp_meta_load(struct dmp_peer *peer)
 		/* last a primary: the regions it marked may differ */
 		if (sbf & DMW_SB_DIVERGED)
 			flags |= DMW_SF_DIVERGED;
-		r = dmp_meta_bitmap_set(peer, peer->meta_page,
-					le64_to_cpu(sb->nr_regions), &set);
+		r = dmp_meta_bitmap_load(peer, le64_to_cpu(sb->nr_regions),
+					 le32_to_cpu(sb->region_shift));
 		if (!r)
 			r = dmp_meta_io(peer, peer->meta_page, REQ_OP_READ, 0);
 		if (r) {
@@ -138,7 +156,7 @@ static int dmp_meta_load(struct dmp_peer *peer)
 			       DMP_NAME, peer->meta_path, r);
 			return r;
 		}
-		if (set)
+		if (peer->bm)
 			flags |= DMW_SF_SUSPECT;
 	}
 	peer->meta_flags = flags;
@@ -189,11 +207,44 @@ err:
 }
 
 /**
+ * dmp_meta_drop_bitmap - forget the suspect regions (a CLAIM took them)
+ * @peer: the peer, with claim_mutex held (or not visible)
+ */
+void dmp_meta_drop_bitmap(struct dmp_peer *peer)
+{
+	vfree(peer->bm);
+	peer->bm = NULL;
+	peer->bm_regions = 0;
+	peer->bm_shift = 0;
+}
+
+/**
+ * dmp_meta_bitmap_chunk - copy a chunk of the suspect bitmap (BITMAP)
+ * @peer: the peer
+ * @chunk: chunk index (of DMW_BITMAP_CHUNK bytes)
+ * @buf: where to copy
+ * @len: bytes wanted, at most DMW_BITMAP_CHUNK; zeroes past the end
+ */
+void dmp_meta_bitmap_chunk(struct dmp_peer *peer, u32 chunk, u8 *buf,
+			   u32 len)
+{
+	u64 off = (u64)chunk * DMW_BITMAP_CHUNK, bytes;
+
+	memset(buf, 0, len);
+	mutex_lock(&peer->claim_mutex);
+	bytes = DIV_ROUND_UP(peer->bm_regions, 8);
+	if (peer->bm && off < bytes)
+		memcpy(buf, peer->bm + off, min_t(u64, len, bytes - off));
+	mutex_unlock(&peer->claim_mutex);
+}
+
+/**
  * dmp_meta_close - release the metadata device (removal, failed add)
  * @peer: the peer
  */
 void dmp_meta_close(struct dmp_peer *peer)
 {
+	dmp_meta_drop_bitmap(peer);
 	if (peer->meta_page)
 		__free_page(peer->meta_page);
 	peer->meta_page = NULL;

@@ -540,6 +540,7 @@ static int dmp_claim(struct dmp_cmd *dc, struct dmw_status *st)
 		return dmw_fail(st, DMW_R_RESOURCES, 1, DMW_OFF_TYPE,
 				DMW_NO_BIT);
 	}
+	dmp_meta_drop_bitmap(peer);
 	spin_lock(&peer->lock);
 	peer->generation = old + 1;
 	peer->meta_flags &= ~(DMW_SF_FRESH | DMW_SF_SUSPECT | DMW_SF_DIVERGED);
@@ -572,6 +573,10 @@ static int dmp_state_cmd(struct dmp_cmd *dc)
 		return dmp_refuse(dc, &st);
 	s.version = DMW_VERSION;
 	s.lbs_shift = peer->lbs_shift;
+	mutex_lock(&peer->claim_mutex);
+	s.bm_regions = peer->bm_regions;
+	s.bm_shift = peer->bm_shift;
+	mutex_unlock(&peer->claim_mutex);
 	spin_lock(&peer->lock);
 	s.generation = peer->generation;
 	s.flags = peer->meta_flags;
@@ -583,12 +588,32 @@ static int dmp_state_cmd(struct dmp_cmd *dc)
 	return dmp_copy_to_sg(dc, buf, sizeof(buf), dc->mc.param_len);
 }
 
+/* BITMAP: a chunk of the suspect regions, zeroes past them */
+static int dmp_bitmap_cmd(struct dmp_cmd *dc)
+{
+	struct scsi_cmnd *scmd = dc->scmd;
+	u32 len = dc->mc.param_len;
+	int ret;
+	u8 *buf;
+
+	if (scsi_bufflen(scmd) && scmd->sc_data_direction != DMA_FROM_DEVICE)
+		return dmp_refuse_reason(dc, DMW_R_XFER_LEN, 1, DMW_OFF_LEN32);
+	buf = kvmalloc(max(len, 1U), GFP_NOIO);
+	if (!buf)
+		return dmp_refuse_reason(dc, DMW_R_RESOURCES, 1, DMW_OFF_LEN32);
+	dmp_meta_bitmap_chunk(dc->peer, dc->mc.lba, buf, len);
+	ret = dmp_copy_to_sg(dc, buf, len, len);
+	kvfree(buf);
+	return ret;
+}
+
 static const u8 dmp_type_framing[] = {
 	[DMW_T_INLINE] = DMP_FR_INLINE,
 	[DMW_T_SPLIT_DATA] = DMP_FR_SPLIT,
 	[DMW_T_SPLIT_DESC] = DMP_FR_SPLIT,
 	[DMW_T_QUERY] = DMP_FR_CONTROL,
 	[DMW_T_CLAIM] = DMP_FR_CONTROL,
+	[DMW_T_BITMAP] = DMP_FR_CONTROL,
 };
 
 /**
@@ -623,6 +648,8 @@ int dmp_execute_mirror(struct dmp_cmd *dc)
 		return dmp_split_data(dc);
 	case DMW_T_SPLIT_DESC:
 		return dmp_split_desc(dc);
+	case DMW_T_BITMAP:
+		return dmp_bitmap_cmd(dc);
 	default:
 		return dmp_state_cmd(dc);
 	}

@@ -137,6 +137,11 @@ enum dmp_fence {
  *	(and only the adder's before the host is visible)
  * @meta_valid: @meta_sb is a valid superblock (else the device is new);
  *	under @claim_mutex
+ * @bm: the suspect regions: the bitmap the metadata kept from the node's
+ *	life as a primary, or NULL; @bm, @bm_regions and @bm_shift under
+ *	@claim_mutex
+ * @bm_regions: bits in @bm
+ * @bm_shift: log2 of its region size in sectors
  * @lock: protects @generation, @fence, @meta_flags, @staged, @parked,
  *	@dying; never taken from bio completion
  * @generation: current generation (persistent with @meta_bdev)
@@ -171,6 +176,9 @@ struct dmp_peer {
 	struct page *meta_page;
 	struct dmw_meta_sb *meta_sb;
 	bool meta_valid;
+	u8 *bm;
+	u64 bm_regions;
+	unsigned int bm_shift;
 
 	spinlock_t lock;		/* see @lock above */
 	u64 generation;
@@ -307,6 +315,9 @@ int dmp_peer_add(const char *path, const char *meta);
 int dmp_meta_open(struct dmp_peer *peer, const char *path);
 void dmp_meta_close(struct dmp_peer *peer);
 int dmp_meta_persist(struct dmp_peer *peer, u64 generation);
+void dmp_meta_drop_bitmap(struct dmp_peer *peer);
+void dmp_meta_bitmap_chunk(struct dmp_peer *peer, u32 chunk, u8 *buf,
+			   u32 len);
 int dmp_peer_remove(const char *name);
 ssize_t dmp_peer_list(char *buf);
 

@@ -28,6 +28,7 @@ def main(out):
         "claim_first": seed(8, cdb(5, 0, 0, 0, bytes(2) + (32).to_bytes(4, "big"))),
         "claim_stale": seed(0, cdb(5, 0, GEN - 1, 0, bytes(2) + (32).to_bytes(4, "big"))),
         "claim_force": seed(0, cdb(5, 1, 0xBEEF, 0, bytes(2) + (32).to_bytes(4, "big"))),
+        "bitmap": seed(0, cdb(8, 0, 0, 0, (3).to_bytes(2, "big") + (65536).to_bytes(4, "big"))),
     }
     nr = 9
     ncrc = (nr * 512 + 4095) // 4096

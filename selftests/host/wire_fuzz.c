@@ -82,7 +82,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(!(state.flags & ~DMW_SF_MASK) && state.flags == data[6]);
 		dmw_encode_state(sbuf, &state);
 		CHECK(!memcmp(sbuf, data, 7) &&
-		      !memcmp(sbuf + 8, data + 8, DMW_STATE_LEN - 8));
+		      !memcmp(sbuf + 8, data + 8, DMW_SOFF_BM_SHIFT + 1 - 8));
+		CHECK(!state.bm_regions ||
+		      (state.bm_shift >= DMW_BM_SHIFT_MIN &&
+		       state.bm_shift <= DMW_BM_SHIFT_MAX));
 	}
 	if (dmw_decode_cdb(cdb, delivered, &c, &st)) {
 		check_sense(&st);
@@ -96,20 +99,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(!(c.flags & ~DMW_F_CLAIM_MASK) && !c.seq_tag);
 	else
 		CHECK(!c.flags);
-	if (c.type == DMW_T_QUERY)
+	if (c.type == DMW_T_QUERY || c.type == DMW_T_BITMAP)
 		CHECK(!c.gen_tag && !c.seq_tag);
+	if (c.type == DMW_T_BITMAP)
+		CHECK(c.lba <= 0xffff && c.param_len <= DMW_BITMAP_CHUNK);
 	claim_ok = (c.flags & DMW_F_FORCE) || c.gen_tag == (gen & DMW_GEN_TAG_MASK);
 	if (dmw_check_cmd(&c, size, cap, lbs, gen, &st)) {
 		check_sense(&st);
 		if (c.type == DMW_T_CLAIM)
 			CHECK(!claim_ok && st.reason == DMW_R_GENERATION);
-		CHECK(c.type != DMW_T_QUERY);
+		CHECK(c.type != DMW_T_QUERY && c.type != DMW_T_BITMAP);
 		return 0;
 	}
 	if (c.type == DMW_T_CLAIM)
 		CHECK(claim_ok);
 	CHECK(c.type == DMW_T_QUERY || c.type == DMW_T_CLAIM ||
-	      size == dmw_data_len(&c));
+	      c.type == DMW_T_BITMAP || size == dmw_data_len(&c));
 	if (c.type == DMW_T_INLINE)
 		CHECK(c.lba + c.nr_sectors <= cap &&
 		      dmw_use_inline(c.lba, c.nr_sectors, DMW_INLINE_MAX_BYTES));

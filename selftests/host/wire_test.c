@@ -310,6 +310,18 @@ static void test_state(void)
 	ok(dmw_decode_state(buf, sizeof(buf), &out) == -EPROTO,
 	   "state with an unknown flag is refused");
 	buf[DMW_SOFF_FLAGS] = 0;
+	s.bm_regions = 1000;
+	s.bm_shift = 10;
+	dmw_encode_state(buf, &s);
+	ok(!dmw_decode_state(buf, sizeof(buf), &out) && out.bm_regions == 1000 &&
+	   out.bm_shift == 10 && buf[32] == 0 && buf[39] == 0xe8 &&
+	   buf[40] == 10, "suspect bitmap: regions at byte 32, shift at 40");
+	buf[DMW_SOFF_BM_SHIFT] = 2;
+	ok(dmw_decode_state(buf, sizeof(buf), &out) == -EPROTO,
+	   "suspect bitmap with a region shift below 3 is refused");
+	s.bm_regions = 0;
+	s.bm_shift = 0;
+	dmw_encode_state(buf, &s);
 	ok(dmw_decode_state(buf, DMW_STATE_LEN - 1, &out) == -EPROTO,
 	   "truncated state is refused");
 	buf[DMW_SOFF_VERSION] = 2;
@@ -391,6 +403,32 @@ static void test_cdb_rejections(void)
 		st = refuse(cdb, 16, 32, CAP_SECTORS, 9);
 		ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 5, 7),
 		   "QUERY with a tag byte set: pointer at byte 5 bit 7");
+	}
+	{
+		struct dmw_cmd b = { .type = DMW_T_BITMAP, .lba = 0x1234,
+				     .param_len = DMW_BITMAP_CHUNK }, out;
+		struct dmw_status bst;
+
+		encode(cdb, b);
+		ok(cdb[9] == 0x80 && cdb[10] == 0x12 && cdb[11] == 0x34 &&
+		   !dmw_decode_cdb(cdb, 16, &out, &bst) && out.lba == 0x1234 &&
+		   out.param_len == DMW_BITMAP_CHUNK &&
+		   !dmw_check_cmd(&out, 0, CAP_SECTORS, 9, GEN, &bst),
+		   "BITMAP: chunk in bytes 10-11, accepted at any generation");
+		b.lba = 0x10000;
+		ok(dmw_encode_cdb(cdb, &b) == -EINVAL,
+		   "BITMAP: a chunk index over 16 bits is not encoded");
+		b.lba = 0;
+		encode(cdb, b);
+		dmw_put_be(&cdb[12], DMW_BITMAP_CHUNK + 1, 4);
+		st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
+		ok(sense_is(&st, DMW_R_LENGTH, 5, 0x24, 0, 1, 12, -1),
+		   "BITMAP of more than 64 KiB: pointer at byte 12");
+		encode(cdb, b);
+		cdb[3] = 1;
+		st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
+		ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 3, 0),
+		   "BITMAP with a generation tag: pointer at byte 3 bit 0");
 	}
 
 	encode(cdb, split_cmd(64, 1));
@@ -485,8 +523,8 @@ static void test_claim(void)
 	__u8 cdb[16];
 
 	ok(!dmw_encode_cdb(cdb, &legacy) &&
-	   !strcmp(hex(cdb), "7f 00 00 00 00 00 00 08 f9 50 00 00 00 00 00 20"),
-	   "CLAIM without tag or flags (the primary's initializer): same bytes as before, tag 0");
+	   !strcmp(hex(cdb), "7f 00 00 00 00 00 00 08 f9 50 00 00 00 00 00 30"),
+	   "CLAIM without tag or flags (the primary's initializer): tag 0, 48 bytes");
 	st = claim_check(cdb, 0);
 	ok(st.reason == DMW_R_OK,
 	   "CLAIM tag 0 without FORCE on a never-claimed disk (generation 0): accepted");

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# timeout: 900
 #
 # The peer keeps its generation on a metadata device ("meta=" on add), so
 # that what the primary relies on survives a peer reboot (its disk removed
@@ -10,11 +11,11 @@
 #  - a stale primary stays fenced: before, the re-added peer was at
 #    generation 0 and the stale primary's reconnect claimed it by force;
 #  - a peer disk whose node was last a primary with regions marked
-#    (a failover) is resynced whole when claimed;
+#    (a failover, the old primary rejoining as the peer): the claimant
+#    reads that bitmap (BITMAP) and resyncs those regions only;
 #  - a split brain (that node wrote alone as a primary, and so did this
 #    primary) is refused until "reconnect force", which makes this copy
 #    win.
-# timeout: 600
 . "$(dirname "$0")/../lib.sh"
 . "$DM_SELFTESTS/vm/lib-primary.bash"
 . "$DM_SELFTESTS/pair/lib-pair.bash"
@@ -23,7 +24,7 @@ dm_require_vm
 pair_require
 dm_require_cmd dmsetup iscsiadm iscsid
 ktap_print_header
-ktap_set_plan 37
+ktap_set_plan 44
 
 dm_dmesg_mark
 dm_load_module dm_dualmirror || ktap_print_msg "cannot load dm-dualmirror"
@@ -123,11 +124,10 @@ assert_true "copies byte-identical" pair_same "$L" "$PB" $SECTORS
 # 3. Another primary claims the peer; the peer reboots; the stale
 # primary stays fenced (at generation 0 again, it would have won).
 assert_true "B: created over the same peer disk (claims it)" \
-	dmsetup create s42b --table "0 $SECTORS dualmirror $L2 $P 3 meta_dev $M2 nosync"
+	dmsetup create s42b --table "0 $SECTORS dualmirror $L2 $P 2 meta_dev $M2"
 assert_false "A: a write fails once B claimed the peer" \
 	dd if=/dev/urandom of=/dev/mapper/s42 bs=4k count=1 seek=100 oflag=direct status=none
-# B (nosync: only what it writes is compared) writes 8-9 MiB mirrored,
-# 10-11 MiB alone
+# B writes 8-9 MiB mirrored, 10-11 MiB alone (its initial sync runs)
 dd if=/dev/urandom of=/dev/mapper/s42b bs=64k count=16 seek=128 oflag=direct status=none
 dmsetup message s42b 0 disconnect
 dd if=/dev/urandom of=/dev/mapper/s42b bs=64k count=16 seek=160 oflag=direct status=none
@@ -145,13 +145,13 @@ assert_eq "the peer is still at generation 3" 3 "$(pinfo generation)"
 dmsetup remove s42
 assert_true "B: reconnect" reconnect s42b
 assert_true "B: connected" dmw_wait_state s42b connected 120
-assert_true "B's writes are on the peer" pair_same_at "$L2" "$PB" 16384 6144
+assert_true "B's copy is the peer's" pair_same "$L2" "$PB" $SECTORS
 
 # pp_primary [WRITE]: the peer's node becomes a primary over PB and PM
 # (as after a failover) whose own peer is gone before it could claim it;
 # it writes alone if WRITE (regions marked, diverged), else it only has
-# regions marked (as when it crashed with writes in flight); then it
-# stops, and PB is a peer disk again.
+# the first MiB marked and changed on its disk (as when it crashed with
+# writes in flight); then it stops, and PB is a peer disk again.
 pp_primary() {
 	PD=
 	peer "set -e
@@ -168,13 +168,14 @@ if [ -n '$1' ]; then
 else
 	dmsetup message s42pp 0 resync 0 2048
 fi
-dmsetup remove s42pp" || return 1
+dmsetup remove s42pp
+[ -n '$1' ] || dd if=/dev/urandom of=$PB bs=64k count=16 oflag=direct status=none" || return 1
 	peer_up
 	[ -n "$PD" ]
 }
 
 # 4. Failover and back: the old peer's node was a primary and stopped
-# with regions marked: when B claims its disk again, it copies all of it.
+# with regions marked: B reads which and copies those only.
 dmsetup message s42b 0 disconnect
 pp_primary
 assert_true "the peer's node was a primary with regions marked" test -n "$PD"
@@ -182,9 +183,12 @@ assert_eq "its disk: suspect, not diverged" "persistent fresh suspect" \
 	"$(pinfo meta_flags)"
 dm_dmesg_mark
 assert_true "B: reconnect" reconnect s42b
-assert_true "B: full resync finishes: connected" dmw_wait_state s42b connected 180
-assert_true "B: it said why" \
-	grep -q "written by its node as a primary: full resync" <(dm_dmesg_since_mark)
+assert_true "B: resync finishes: connected" dmw_wait_state s42b connected 180
+assert_true "B: it read the 2 regions the peer's node marked" \
+	grep -q "marked 2 regions as a primary: resyncing them" <(dm_dmesg_since_mark)
+assert_false "B: no full resync" \
+	grep -q "full resync" <(dm_dmesg_since_mark)
+assert_eq "the peer no longer says suspect" "persistent" "$(pinfo meta_flags)"
 assert_true "copies byte-identical" pair_same "$L2" "$PB" $SECTORS
 
 # 5. Split brain: the peer's node wrote alone as a primary, and so did B.
@@ -202,6 +206,7 @@ assert_eq "nothing was claimed: the peer's generation is unchanged" 5 \
 	"$(pinfo generation)"
 assert_true "B: reconnect force" dmsetup message s42b 0 reconnect force
 assert_true "B: full resync finishes: connected" dmw_wait_state s42b connected 180
+assert_eq "B: generation 6 on both" "6 6" "$(dmw_field s42b 10) $(pinfo generation)"
 assert_true "B's copy won, byte for byte" pair_same "$L2" "$PB" $SECTORS
 
 assert_true "peer guest: no kernel warning, oops or hang" pair_peer_dmesg_clean

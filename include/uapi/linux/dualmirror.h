@@ -27,9 +27,10 @@
  *     SPLIT DATA    10-11: reserved; 12-15: NUMBER OF SECTORS
  *     SPLIT DESC    10-11: reserved; 12-15: PARAMETER LIST LENGTH
  *     QUERY, CLAIM  10-11: reserved; 12-15: ALLOCATION LENGTH
+ *     BITMAP        10-11: CHUNK; 12-15: ALLOCATION LENGTH
  *
- * QUERY and CLAIM have no SEQUENCE TAG (bytes 4-6 are zero); QUERY has no
- * GENERATION TAG either.  FLAGS are defined for INLINE (DMW_F_FUA,
+ * QUERY, CLAIM and BITMAP have no SEQUENCE TAG (bytes 4-6 are zero); QUERY
+ * and BITMAP have no GENERATION TAG either.  FLAGS are defined for INLINE (DMW_F_FUA,
  * DMW_F_PREFLUSH) and CLAIM (DMW_F_FORCE) only, and zero otherwise.
  *
  * All multi-byte fields are big-endian.  A sector is 512 bytes, whatever
@@ -83,6 +84,9 @@
  *	split data and returns its new state; fences older primaries.  Its
  *	generation tag must equal the peer's current one unless DMW_F_FORCE
  *	is set: a stale primary cannot fence a newer one by reconnecting
+ * @DMW_T_BITMAP: data-in: one chunk of the write-intent bitmap the peer's
+ *	metadata kept from when its node was a primary (DMW_SF_SUSPECT), for
+ *	the claimant to resync only those regions; no change
  */
 enum dmw_type {
 	DMW_T_INLINE = 1,
@@ -90,6 +94,7 @@ enum dmw_type {
 	DMW_T_SPLIT_DESC = 3,
 	DMW_T_QUERY = 4,
 	DMW_T_CLAIM = 5,
+	DMW_T_BITMAP = 8,
 };
 
 /* Write flags: bits 3-0 of CDB byte 9 (INLINE) and of the descriptor */
@@ -134,7 +139,7 @@ enum dmw_type {
 
 /* State (data-in of QUERY and CLAIM) */
 #define DMW_STATE_MAGIC		0x444d5753U	/* "DMWS" */
-#define DMW_STATE_LEN		32
+#define DMW_STATE_LEN		48
 #define DMW_SOFF_MAGIC		0
 #define DMW_SOFF_VERSION	4
 #define DMW_SOFF_LBS_SHIFT	5	/* log2(logical block size) */
@@ -143,6 +148,14 @@ enum dmw_type {
 #define DMW_SOFF_MAX_SPLIT	24	/* in sectors */
 #define DMW_SOFF_STAGING	28	/* staging memory, in KiB */
 #define DMW_SOFF_FLAGS		6	/* DMW_SF_* */
+#define DMW_SOFF_BM_REGIONS	32	/* regions in the suspect bitmap, or 0 */
+#define DMW_SOFF_BM_SHIFT	40	/* log2 of its region size in sectors */
+
+/* BITMAP: the suspect bitmap is read in chunks of at most 64 KiB */
+#define DMW_OFF_CHUNK		10
+#define DMW_BITMAP_CHUNK	65536U
+#define DMW_BM_SHIFT_MIN	3	/* region sizes of 8 ... */
+#define DMW_BM_SHIFT_MAX	24	/* ... to 16777216 sectors */
 
 /*
  * State flags: what the peer's metadata device (if it has one) says about
@@ -279,12 +292,14 @@ struct dmw_status {
  * @flags: DMW_F_FUA, DMW_F_PREFLUSH (INLINE) or DMW_F_FORCE (CLAIM); zero
  *	otherwise
  * @gen_tag: low 16 bits of the generation (for CLAIM: of the generation
- *	the claimant last knew; ignored for QUERY)
- * @seq_tag: low 24 bits of the sequence number (ignored for QUERY, CLAIM)
- * @lba: first sector (INLINE only)
+ *	the claimant last knew; ignored for QUERY and BITMAP)
+ * @seq_tag: low 24 bits of the sequence number (ignored for QUERY, CLAIM,
+ *	BITMAP)
+ * @lba: first sector (INLINE); the chunk index (BITMAP: byte offset
+ *	@lba * DMW_BITMAP_CHUNK of the bitmap)
  * @nr_sectors: sectors of data (INLINE, SPLIT DATA)
  * @param_len: parameter list length (SPLIT DESC) or allocation length
- *	(QUERY, CLAIM)
+ *	(QUERY, CLAIM, BITMAP)
  */
 struct dmw_cmd {
 	__u8 type;
@@ -325,6 +340,8 @@ struct dmw_desc {
  * @max_split: largest SPLIT DATA the peer accepts, in sectors
  * @staging_kib: staging memory for split data, in KiB
  * @flags: DMW_SF_*
+ * @bm_regions: bits in the suspect bitmap BITMAP reads (0: none)
+ * @bm_shift: log2 of its region size in sectors
  */
 struct dmw_state {
 	__u8 version;
@@ -334,6 +351,8 @@ struct dmw_state {
 	__u64 capacity;
 	__u32 max_split;
 	__u32 staging_kib;
+	__u64 bm_regions;
+	__u8 bm_shift;
 };
 
 /* Big-endian field access of any width up to 8 bytes, unaligned. */
@@ -602,6 +621,13 @@ static inline int dmw_encode_cdb(__u8 *cdb, const struct dmw_cmd *c)
 		dmw_encode_common(cdb, c, 0);
 		dmw_put_be(&cdb[DMW_OFF_LEN32], c->param_len, 4);
 		return 0;	/* no tags */
+	case DMW_T_BITMAP:
+		if (c->lba > 0xffff || c->param_len > DMW_BITMAP_CHUNK)
+			return -EINVAL;
+		dmw_encode_common(cdb, c, 0);
+		dmw_put_be(&cdb[DMW_OFF_CHUNK], c->lba, 2);
+		dmw_put_be(&cdb[DMW_OFF_LEN32], c->param_len, 4);
+		return 0;	/* no tags */
 	case DMW_T_CLAIM:
 		if (c->flags & ~DMW_F_CLAIM_MASK)
 			return -EINVAL;
@@ -688,6 +714,7 @@ static inline int dmw_decode_cdb(const __u8 *cdb, unsigned int len,
 	case DMW_T_SPLIT_DESC:
 	case DMW_T_QUERY:
 	case DMW_T_CLAIM:
+	case DMW_T_BITMAP:
 		break;
 	default:
 		return dmw_fail(st, DMW_R_SERVICE_ACTION, 1, DMW_OFF_TYPE, 7);
@@ -696,9 +723,10 @@ static inline int dmw_decode_cdb(const __u8 *cdb, unsigned int len,
 	if (dmw_check_zero(cdb, DMW_OFF_TYPE, 1,
 			   c->type == DMW_T_CLAIM ? 0x0f & ~DMW_F_CLAIM_MASK : 0x0f,
 			   1, st) ||
-	    dmw_check_zero(cdb, DMW_OFF_RSVD, 2, 0xff, 1, st))
+	    (c->type != DMW_T_BITMAP &&
+	     dmw_check_zero(cdb, DMW_OFF_RSVD, 2, 0xff, 1, st)))
 		return -EINVAL;
-	if (c->type == DMW_T_QUERY &&
+	if ((c->type == DMW_T_QUERY || c->type == DMW_T_BITMAP) &&
 	    dmw_check_zero(cdb, DMW_OFF_GEN, 5, 0xff, 1, st))
 		return -EINVAL;
 	if (c->type == DMW_T_CLAIM) {
@@ -718,6 +746,13 @@ static inline int dmw_decode_cdb(const __u8 *cdb, unsigned int len,
 		c->param_len = dmw_get_be(&cdb[DMW_OFF_LEN32], 4);
 		if (c->param_len < DMW_DESC_HDR_LEN ||
 		    c->param_len > DMW_DESC_MAX_LEN)
+			return dmw_fail(st, DMW_R_LENGTH, 1, DMW_OFF_LEN32,
+					DMW_NO_BIT);
+		break;
+	case DMW_T_BITMAP:
+		c->lba = dmw_get_be(&cdb[DMW_OFF_CHUNK], 2);
+		c->param_len = dmw_get_be(&cdb[DMW_OFF_LEN32], 4);
+		if (c->param_len > DMW_BITMAP_CHUNK)
 			return dmw_fail(st, DMW_R_LENGTH, 1, DMW_OFF_LEN32,
 					DMW_NO_BIT);
 		break;
@@ -800,7 +835,8 @@ static inline int dmw_check_cmd(const struct dmw_cmd *c, __u32 xfer_len,
 	if (c->type == DMW_T_CLAIM && !(c->flags & DMW_F_FORCE) &&
 	    c->gen_tag != (generation & DMW_GEN_TAG_MASK))
 		return dmw_fail(st, DMW_R_GENERATION, 1, DMW_OFF_GEN, DMW_NO_BIT);
-	if (c->type == DMW_T_QUERY || c->type == DMW_T_CLAIM)
+	if (c->type == DMW_T_QUERY || c->type == DMW_T_CLAIM ||
+	    c->type == DMW_T_BITMAP)
 		return dmw_ok(st);
 	if (xfer_len != dmw_data_len(c))
 		return dmw_fail(st, DMW_R_XFER_LEN, 1, len_off, DMW_NO_BIT);
@@ -956,6 +992,8 @@ static inline void dmw_encode_state(__u8 *buf, const struct dmw_state *s)
 	dmw_put_be(&buf[DMW_SOFF_CAPACITY], s->capacity, 8);
 	dmw_put_be(&buf[DMW_SOFF_MAX_SPLIT], s->max_split, 4);
 	dmw_put_be(&buf[DMW_SOFF_STAGING], s->staging_kib, 4);
+	dmw_put_be(&buf[DMW_SOFF_BM_REGIONS], s->bm_regions, 8);
+	buf[DMW_SOFF_BM_SHIFT] = s->bm_shift;
 }
 
 /**
@@ -980,8 +1018,15 @@ static inline int dmw_decode_state(const __u8 *buf, __u32 len,
 	s->capacity = dmw_get_be(&buf[DMW_SOFF_CAPACITY], 8);
 	s->max_split = dmw_get_be(&buf[DMW_SOFF_MAX_SPLIT], 4);
 	s->staging_kib = dmw_get_be(&buf[DMW_SOFF_STAGING], 4);
+	s->bm_regions = dmw_get_be(&buf[DMW_SOFF_BM_REGIONS], 8);
+	s->bm_shift = buf[DMW_SOFF_BM_SHIFT];
 	if (s->lbs_shift < DMW_SECTOR_SHIFT || s->lbs_shift > DMW_CHUNK_SHIFT ||
 	    (s->flags & ~DMW_SF_MASK))
+		return -EPROTO;
+	/* the bitmap's bytes fit the 16-bit chunk index */
+	if (s->bm_regions &&
+	    (s->bm_shift < DMW_BM_SHIFT_MIN || s->bm_shift > DMW_BM_SHIFT_MAX ||
+	     s->bm_regions > (__u64)DMW_BITMAP_CHUNK * 8 * 65536))
 		return -EPROTO;
 	return 0;
 }
