@@ -27,7 +27,7 @@ dm_require_vm
 pair_require
 dm_require_cmd dmsetup fio iscsiadm iscsid
 ktap_print_header
-ktap_set_plan 50
+ktap_set_plan 49
 
 dm_dmesg_mark
 dm_load_module dm_dualmirror || ktap_print_msg "cannot load dm-dualmirror"
