@@ -214,8 +214,6 @@ void dmp_meta_drop_bitmap(struct dmp_peer *peer)
 {
 	vfree(peer->bm);
 	peer->bm = NULL;
-	peer->bm_regions = 0;
-	peer->bm_shift = 0;
 }
 
 /**

@@ -573,14 +573,13 @@ static int dmp_state_cmd(struct dmp_cmd *dc)
 		return dmp_refuse(dc, &st);
 	s.version = DMW_VERSION;
 	s.lbs_shift = peer->lbs_shift;
-	mutex_lock(&peer->claim_mutex);
-	s.bm_regions = peer->bm_regions;
-	s.bm_shift = peer->bm_shift;
-	mutex_unlock(&peer->claim_mutex);
 	spin_lock(&peer->lock);
 	s.generation = peer->generation;
 	s.flags = peer->meta_flags;
 	spin_unlock(&peer->lock);
+	/* the suspect bitmap, until a CLAIM took it over */
+	s.bm_regions = s.flags & DMW_SF_SUSPECT ? peer->bm_regions : 0;
+	s.bm_shift = s.flags & DMW_SF_SUSPECT ? peer->bm_shift : 0;
 	s.capacity = peer->capacity;
 	s.max_split = peer->max_split;
 	s.staging_kib = peer->staging_bytes >> 10;

@@ -138,10 +138,10 @@ enum dmp_fence {
  * @meta_valid: @meta_sb is a valid superblock (else the device is new);
  *	under @claim_mutex
  * @bm: the suspect regions: the bitmap the metadata kept from the node's
- *	life as a primary, or NULL; @bm, @bm_regions and @bm_shift under
+ *	life as a primary, or NULL (none, or a CLAIM took it over); under
  *	@claim_mutex
- * @bm_regions: bits in @bm
- * @bm_shift: log2 of its region size in sectors
+ * @bm_regions: bits in @bm; set when the disk is added, then constant
+ * @bm_shift: log2 of its region size in sectors; the same
  * @lock: protects @generation, @fence, @meta_flags, @staged, @parked,
  *	@dying; never taken from bio completion
  * @generation: current generation (persistent with @meta_bdev)
