@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# timeout: 900
 #
 # Mirroring across the link between two guests: the peer guest exports a
 # dualmirror_peer disk with "dualmirrorctl peer export", the primary logs
@@ -11,7 +12,6 @@
 # one for one; concurrent overlapping writes leave both copies equal; the
 # two copies are byte-identical after every step (the peer's read on the
 # peer from its backing device).
-# timeout: 600
 . "$(dirname "$0")/../lib.sh"
 . "$DM_SELFTESTS/vm/lib-primary.bash"
 . "$DM_SELFTESTS/pair/lib-pair.bash"

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# timeout: 900
 #
 # The sync state across the link, with the write-intent bitmap on a
 # metadata device: the initial sync copies a whole device whose copies
@@ -11,7 +12,6 @@
 # claim it wins, the other is fenced (its writes fail) until "reconnect
 # force" makes its copy win. Every step ends with the copies compared
 # byte for byte.
-# timeout: 900
 . "$(dirname "$0")/../lib.sh"
 . "$DM_SELFTESTS/vm/lib-primary.bash"
 . "$DM_SELFTESTS/pair/lib-pair.bash"

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# timeout: 900
 #
 # Crash states from dm-log-writes: the mirror's local leg and its metadata
 # device are two dm-linear slices of one dm-log-writes device (over a
@@ -16,7 +17,6 @@
 # disk over the replayed peer copy, and once it has resynced (what the
 # replayed bitmap names) the two copies must be byte-identical, fsck.ext4
 # clean, and the files those of the step.
-# timeout: 900
 . "$(dirname "$0")/../lib.sh"
 . "$DM_SELFTESTS/vm/lib-primary.bash"
 . "$DM_SELFTESTS/pair/lib-pair.bash"

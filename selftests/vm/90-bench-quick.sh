@@ -6,7 +6,7 @@
 # figure of every configuration that can be built here, and its report
 # (scripts/bench.d/report.py --check) finds none missing. It never judges
 # a figure: speed is for `make bench` and Documentation/benchmarks.rst.
-# timeout: 480
+# timeout: 1200
 . "$(dirname "$0")/../lib.sh"
 
 dm_require_vm
