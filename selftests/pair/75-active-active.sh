@@ -3,16 +3,16 @@
 # timeout: 1200
 #
 # Active-active: two resources in opposite directions, from config files
-# only. r0's primary is this guest (A), r1's is the peer guest (B): each
+# only. aa0's primary is this guest (A), aa1's is the peer guest (B): each
 # node is the primary of one and the peer of the other at the same time.
-#  1. up on both nodes; fio verify on A's /dev/mapper/r0 and on B's
-#     /dev/mapper/r1 at once; both pairs of copies identical;
-#  2. failover of node A under fio on B's r1: A's mirror r0 and its export
-#     of r1 disappear at once; B's r1 goes on (degraded) without an error;
-#     "primary r0 --force" on B: B is the primary of both; A's data is on
-#     B (fio --verify_only); fio on B's r0 and r1 at once;
-#  3. A returns as the peer of both ("secondary r0", "up r1"): B's r0
-#     "connect", B's r1 reconnects by itself; both resync, both pairs of
+#  1. up on both nodes; fio verify on A's /dev/mapper/aa0 and on B's
+#     /dev/mapper/aa1 at once; both pairs of copies identical;
+#  2. failover of node A under fio on B's aa1: A's mirror aa0 and its export
+#     of aa1 disappear at once; B's aa1 goes on (degraded) without an error;
+#     "primary aa0 --force" on B: B is the primary of both; A's data is on
+#     B (fio --verify_only); fio on B's aa0 and aa1 at once;
+#  3. A returns as the peer of both ("secondary aa0", "up aa1"): B's aa0
+#     "connect", B's aa1 reconnects by itself; both resync, both pairs of
 #     copies identical.
 . "$(dirname "$0")/../lib.sh"
 . "$DM_SELFTESTS/vm/lib-primary.bash"
@@ -116,111 +116,111 @@ initiator = $PINI
 EOF
 }
 mkdir -p "$CONFDIR"
-conf r0 "$ME" "$DM_IQN_PREFIX:r75a" "$LA0" "$MA0" "$PB0" "$PM0" "chap_user = mirror0
-chap_secret_file = $CONFDIR/r0.secret" >"$CONFDIR/r0.conf"
-conf r1 "$PEERH" "$DM_IQN_PREFIX:r75b" "$LA1" "$MA1" "$PB1" "$PM1" >"$CONFDIR/r1.conf"
-(umask 077; echo s3cret-s3cret-75 >"$CONFDIR/r0.secret")
-peer "mkdir -p $CONFDIR; (umask 077; echo s3cret-s3cret-75 >$CONFDIR/r0.secret)
-cat >$CONFDIR/r0.conf <<'EOF_CONF'
-$(cat "$CONFDIR/r0.conf")
+conf aa0 "$ME" "$DM_IQN_PREFIX:r75a" "$LA0" "$MA0" "$PB0" "$PM0" "chap_user = mirror0
+chap_secret_file = $CONFDIR/aa0.secret" >"$CONFDIR/aa0.conf"
+conf aa1 "$PEERH" "$DM_IQN_PREFIX:r75b" "$LA1" "$MA1" "$PB1" "$PM1" >"$CONFDIR/aa1.conf"
+(umask 077; echo s3cret-s3cret-75 >"$CONFDIR/aa0.secret")
+peer "mkdir -p $CONFDIR; (umask 077; echo s3cret-s3cret-75 >$CONFDIR/aa0.secret)
+cat >$CONFDIR/aa0.conf <<'EOF_CONF'
+$(cat "$CONFDIR/aa0.conf")
 EOF_CONF
-cat >$CONFDIR/r1.conf <<'EOF_CONF'
-$(cat "$CONFDIR/r1.conf")
+cat >$CONFDIR/aa1.conf <<'EOF_CONF'
+$(cat "$CONFDIR/aa1.conf")
 EOF_CONF"
 rm -rf /var/lib/dualmirror
 peer "rm -rf /var/lib/dualmirror"
 dm_on_exit "rm -rf $CONFDIR /var/lib/dualmirror; peer 'rm -rf $CONFDIR /var/lib/dualmirror'"
-dm_on_exit "$CTL" down r0 --force
-dm_on_exit "$CTL" down r1 --force
-dm_on_exit peer "'scripts/dualmirrorctl down r0 --force; scripts/dualmirrorctl down r1 --force'"
-dm_on_exit "$CTL" down r0
-dm_on_exit "$CTL" down r1
-dm_on_exit peer "'scripts/dualmirrorctl down r0; scripts/dualmirrorctl down r1'"
+dm_on_exit "$CTL" down aa0 --force
+dm_on_exit "$CTL" down aa1 --force
+dm_on_exit peer "'scripts/dualmirrorctl down aa0 --force; scripts/dualmirrorctl down aa1 --force'"
+dm_on_exit "$CTL" down aa0
+dm_on_exit "$CTL" down aa1
+dm_on_exit peer "'scripts/dualmirrorctl down aa0; scripts/dualmirrorctl down aa1'"
 
 ktap_print_msg "at ${SECONDS}s: up"
 # ---- 1. up on both, fio on both at once ---------------------------------------------
-a=$(pctl up r0)
-b=$("$CTL" up r1 2>&1)
-assert_match "the peers first: r0 on B, r1 on A" "^r0: up \(peer: $PB0 .* r1: up \(peer: $LA1 " \
+a=$(pctl up aa0)
+b=$("$CTL" up aa1 2>&1)
+assert_match "the peers first: aa0 on B, aa1 on A" "^aa0: up \(peer: $PB0 .* aa1: up \(peer: $LA1 " \
 	"$(echo "$a $b" | tr '\n' ' ')"
-a=$("$CTL" up r0 2>&1)
-b=$(pctl up r1)
-assert_match "then the primaries: r0 on A, r1 on B" "^r0: up \(primary: $LA0 .* r1: up \(primary: $PB1 " \
+a=$("$CTL" up aa0 2>&1)
+b=$(pctl up aa1)
+assert_match "then the primaries: aa0 on A, aa1 on B" "^aa0: up \(primary: $LA0 .* aa1: up \(primary: $PB1 " \
 	"$(echo "$a $b" | tr '\n' ' ')"
-dm_wait_for 30 insync_a r0
-peer "dmw_wait_state r1 connected 30"
-assert_eq "A: r0 primary, r1 peer; B: r0 peer, r1 primary (status --json)" "primary peer peer primary" \
-	"$("$CTL" status r0 --json | json role) $("$CTL" status r1 --json | json role) $(pctl status r0 --json | json role) $(pctl status r1 --json | json role)"
-assert_eq "both connected and in sync" "connected 0/$SECTORS connected 0/$SECTORS" "$(st_a r0) $(st_b r1)"
-fio_b r1 b1 0 8 >"$OUT/b1.out" 2>&1 &
+dm_wait_for 30 insync_a aa0
+peer "dmw_wait_state aa1 connected 30"
+assert_eq "A: aa0 primary, aa1 peer; B: aa0 peer, aa1 primary (status --json)" "primary peer peer primary" \
+	"$("$CTL" status aa0 --json | json role) $("$CTL" status aa1 --json | json role) $(pctl status aa0 --json | json role) $(pctl status aa1 --json | json role)"
+assert_eq "both connected and in sync" "connected 0/$SECTORS connected 0/$SECTORS" "$(st_a aa0) $(st_b aa1)"
+fio_b aa1 b1 0 8 >"$OUT/b1.out" 2>&1 &
 pid_b=$!
-fio_a r0 a1 0 8
+fio_a aa0 a1 0 8
 rc_a=$?
 wait $pid_b
 rc_b=$?
-assert_eq "fio verify on A's r0 and B's r1 at once" "0 0" "$rc_a $rc_b" || cat "$OUT/b1.out"
-assert_true "r0: the copies are identical" pair_same "$LA0" "$PB0" $SECTORS
-assert_true "r1: the copies are identical" pair_same "$LA1" "$PB1" $SECTORS
+assert_eq "fio verify on A's aa0 and B's aa1 at once" "0 0" "$rc_a $rc_b" || cat "$OUT/b1.out"
+assert_true "aa0: the copies are identical" pair_same "$LA0" "$PB0" $SECTORS
+assert_true "aa1: the copies are identical" pair_same "$LA1" "$PB1" $SECTORS
 
 ktap_print_msg "at ${SECONDS}s: failover of A"
-# ---- 2. node A fails under fio on B's r1 -------------------------------------------
-before=$(peer "dmw_field r1 3")
-fio_b r1 b2 8 4 --rate_iops=100 >"$OUT/b2.out" 2>&1 &
+# ---- 2. node A fails under fio on B's aa1 -------------------------------------------
+before=$(peer "dmw_field aa1 3")
+fio_b aa1 b2 8 4 --rate_iops=100 >"$OUT/b2.out" 2>&1 &
 pid_b=$!
-peer "dm_wait_for 60 dmw_field_gt r1 3 $((before + 50))"
-dmsetup suspend --nolockfs --noflush r0
-dmsetup remove -f r0 >/dev/null 2>&1
-dm_wait_for 30 bash -c '! dmsetup info r0 >/dev/null 2>&1 || dmsetup remove r0'
-"$CTL" down r1 --force >"$OUT/down-r1.log" 2>&1
-assert_eq "A: r0's mirror and r1's export are gone" "no no" \
-	"$(dmsetup info r0 >/dev/null 2>&1 && echo yes || echo no) $(test -d /sys/kernel/config/target/iscsi/$DM_IQN_PREFIX:r75b && echo yes || echo no)"
+peer "dm_wait_for 60 dmw_field_gt aa1 3 $((before + 50))"
+dmsetup suspend --nolockfs --noflush aa0
+dmsetup remove -f aa0 >/dev/null 2>&1
+dm_wait_for 30 bash -c '! dmsetup info aa0 >/dev/null 2>&1 || dmsetup remove aa0'
+"$CTL" down aa1 --force >"$OUT/down-aa1.log" 2>&1
+assert_eq "A: aa0's mirror and aa1's export are gone" "no no" \
+	"$(dmsetup info aa0 >/dev/null 2>&1 && echo yes || echo no) $(test -d /sys/kernel/config/target/iscsi/$DM_IQN_PREFIX:r75b && echo yes || echo no)"
 wait $pid_b
-assert_eq "B's r1: fio verify ran through A's failure without an error" 0 "$?" ||
+assert_eq "B's aa1: fio verify ran through A's failure without an error" 0 "$?" ||
 	cat "$OUT/b2.out"
-assert_eq "B's r1 is degraded" degraded "$(peer 'dmw_field r1 1')"
-out=$(pctl primary r0 --force)
+assert_eq "B's aa1 is degraded" degraded "$(peer 'dmw_field aa1 1')"
+out=$(pctl primary aa0 --force)
 rc=$?
 ktap_print_msg "B: $out"
-assert_match "primary r0 --force on B: A absent" "^0 .*r0: primary, peer $ME absent" "$rc $(echo "$out" | tr '\n' ' ')"
+assert_match "primary aa0 --force on B: A absent" "^0 .*aa0: primary, peer $ME absent" "$rc $(echo "$out" | tr '\n' ' ')"
 assert_eq "B is the primary of both" "primary primary" \
-	"$(pctl status r0 --json | json role) $(pctl status r1 --json | json role)"
-assert_true "B's r0 holds A's writes (fio --verify_only 0-8 MiB)" fio_b r0 b3v 0 8 --verify_only
-fio_b r1 b4 12 4 >"$OUT/b4.out" 2>&1 &
+	"$(pctl status aa0 --json | json role) $(pctl status aa1 --json | json role)"
+assert_true "B's aa0 holds A's writes (fio --verify_only 0-8 MiB)" fio_b aa0 b3v 0 8 --verify_only
+fio_b aa1 b4 12 4 >"$OUT/b4.out" 2>&1 &
 pid_b=$!
-fio_b r0 b3 8 4
+fio_b aa0 b3 8 4
 rc_a=$?
 wait $pid_b
 rc_b=$?
-assert_eq "fio verify on B's r0 and r1 at once, both degraded" "0 0" "$rc_a $rc_b" || cat "$OUT/b4.out"
-OOS0=$(peer "dmw_oos r0")
-assert_eq "B's r0: the regions written alone are out of sync (4 MiB)" 8192 "$OOS0"
+assert_eq "fio verify on B's aa0 and aa1 at once, both degraded" "0 0" "$rc_a $rc_b" || cat "$OUT/b4.out"
+OOS0=$(peer "dmw_oos aa0")
+assert_eq "B's aa0: the regions written alone are out of sync (4 MiB)" 8192 "$OOS0"
 
 ktap_print_msg "at ${SECONDS}s: A returns"
 # ---- 3. A returns as the peer of both ---------------------------------------------
-# r1 first: B's session to A's r1 export retries its login; a portal that
+# aa1 first: B's session to A's aa1 export retries its login; a portal that
 # answers without the target would end that session for good.
-out=$("$CTL" up r1 2>&1)
-assert_match "A: up r1 (the peer, as before)" "^r1: up \(peer: $LA1 " "$out"
-out=$("$CTL" secondary r0 2>&1)
-assert_match "A: secondary r0 (the old primary becomes the peer)" "r0: secondary" "$out"
-out=$(pctl connect r0)
-assert_match "B: connect r0 (logs in to A's export)" "^r0: connected to $ME" "$out"
-peer "dm_wait_for 180 bash -c 'dmw_field_is r0 2 0/$SECTORS && dmw_field_is r1 2 0/$SECTORS && dmw_field_is r0 1 connected && dmw_field_is r1 1 connected'"
-assert_eq "B: r0 and r1 resynced (r1 reconnected by itself)" \
-	"connected 0/$SECTORS connected 0/$SECTORS" "$(st_b r0) $(st_b r1)"
-J=$("$CTL" status r0 --json)
-assert_eq "A's r0 peer disk received only the regions written alone" \
+out=$("$CTL" up aa1 2>&1)
+assert_match "A: up aa1 (the peer, as before)" "^aa1: up \(peer: $LA1 " "$out"
+out=$("$CTL" secondary aa0 2>&1)
+assert_match "A: secondary aa0 (the old primary becomes the peer)" "aa0: secondary" "$out"
+out=$(pctl connect aa0)
+assert_match "B: connect aa0 (logs in to A's export)" "^aa0: connected to $ME" "$out"
+peer "dm_wait_for 180 bash -c 'dmw_field_is aa0 2 0/$SECTORS && dmw_field_is aa1 2 0/$SECTORS && dmw_field_is aa0 1 connected && dmw_field_is aa1 1 connected'"
+assert_eq "B: aa0 and aa1 resynced (aa1 reconnected by itself)" \
+	"connected 0/$SECTORS connected 0/$SECTORS" "$(st_b aa0) $(st_b aa1)"
+J=$("$CTL" status aa0 --json)
+assert_eq "A's aa0 peer disk received only the regions written alone" \
 	$((OOS0 * 512)) "$(json stats.total_bytes_written <<<"$J")"
-assert_true "r0: the copies are identical" pair_same "$LA0" "$PB0" $SECTORS
-assert_true "r1: the copies are identical" pair_same "$LA1" "$PB1" $SECTORS
-both_b() { fio_b r0 b5 16 4 && fio_b r1 b6 16 4; }
-assert_true "fio verify on B's r0 and r1, mirrored again" both_b
+assert_true "aa0: the copies are identical" pair_same "$LA0" "$PB0" $SECTORS
+assert_true "aa1: the copies are identical" pair_same "$LA1" "$PB1" $SECTORS
+both_b() { fio_b aa0 b5 16 4 && fio_b aa1 b6 16 4; }
+assert_true "fio verify on B's aa0 and aa1, mirrored again" both_b
 
 ktap_print_msg "at ${SECONDS}s: down"
-a=$(pctl down r0; pctl down r1)
-b=$("$CTL" down r0 2>&1; "$CTL" down r1 2>&1)
+a=$(pctl down aa0; pctl down aa1)
+b=$("$CTL" down aa0 2>&1; "$CTL" down aa1 2>&1)
 assert_eq "down: B (primary of both), then A (peer of both)" \
-	"r0: down (primary) r1: down (primary) r0: down (peer) r1: down (peer)" \
+	"aa0: down (primary) aa1: down (primary) aa0: down (peer) aa1: down (peer)" \
 	"$(echo "$a $b" | tr '\n' ' ' | sed 's/ $//')"
 assert_true "peer guest: no kernel warning, oops or hang" pair_peer_dmesg_clean
 assert_dmesg_clean "no kernel warning, oops or hang in dmesg"
