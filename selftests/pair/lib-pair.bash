@@ -124,3 +124,87 @@ pair_peer_dmesg_clean() {
 	peer "dmesg >/tmp/pair-dmesg.txt
 ! grep -v -e '^#' -e '^\$' scripts/vm/dmesg-bad-patterns | grep -E -f - /tmp/pair-dmesg.txt"
 }
+
+# ---- iSER on soft-RoCE, and either transport ----------------------------------
+
+PAIR_RXE=/sys/class/infiniband/rxe0/ports/1
+
+# pair_rxe_add: a soft-RoCE device rxe0 on the link's NIC of this guest,
+# ACTIVE (waits 10 s). Works here and, through "peer", on the peer.
+pair_rxe_add() {
+	modprobe rdma_rxe 2>/dev/null || return 1
+	[ -d /sys/class/infiniband/rxe0 ] ||
+		rdma link add rxe0 type rxe netdev "$DM_LINK_DEV" || return 1
+	dm_wait_for 10 grep -q ACTIVE $PAIR_RXE/state
+}
+
+# pair_rxe_up: rxe0 on both guests.
+pair_rxe_up() {
+	pair_rxe_add || return 1
+	peer "$(declare -f pair_rxe_add); PAIR_RXE=$PAIR_RXE; pair_rxe_add"
+}
+
+# pair_rxe_down: remove rxe0 from both guests.
+pair_rxe_down() {
+	rdma link delete rxe0 2>/dev/null
+	peer "rdma link delete rxe0 2>/dev/null; true"
+}
+
+# pair_peer_disk_on TRANSPORT NAME MB [ATTR=VALUE...]: pair_peer_disk,
+# exported for TRANSPORT (tcp or iser: the portal also listens for iSER).
+pair_peer_disk_on() {
+	local t=$1 name=$2 mb=$3
+	shift 3
+	peer "set -e
+b=\$(dm_nullb_create $name $mb $*)
+d=\$(scripts/dualmirrorctl peer add \$b)
+dm_start_dbus
+scripts/dualmirrorctl peer export \$d $PAIR_IQN-$name --portal $PAIR_PORTAL --transport $t >/dev/null 2>&1
+echo \$b \$d"
+}
+
+# pair_attach_on TRANSPORT NAME: pair_attach over TRANSPORT.
+pair_attach_on() {
+	"$DM_REPO/scripts/dualmirrorctl" primary attach "$PAIR_PORTAL" "$PAIR_IQN-$2" \
+		--transport "$1"
+}
+
+# pair_session_transport NAME: the transport of the session to the peer
+# disk NAME as open-iscsi names it (tcp, iser).
+pair_session_transport() {
+	iscsiadm -m session -P 1 2>/dev/null | awk -v t="$PAIR_IQN-$1" '
+		$1 == "Target:" { on = ($2 == t) }
+		on && /Iface Transport:/ { print $3; exit }'
+}
+
+# pair_rxe_retries / peer_rxe_retries: the RDMA requester's retries of
+# this guest's / the peer's rxe0: "RETRIES NAKS EXCEEDED" (rxe's
+# completer_retry_err: send queue rewinds, after a timeout or a NAK;
+# rcvd_seq_err: sequence NAKs received; retry_exceeded_err: queue pairs
+# that gave up); "- - -" without rxe0.
+pair_rxe_retries() {
+	(cd $PAIR_RXE/hw_counters 2>/dev/null &&
+		cat completer_retry_err rcvd_seq_err retry_exceeded_err | paste -sd " ") ||
+		echo - - -
+}
+peer_rxe_retries() {
+	peer "$(declare -f pair_rxe_retries); PAIR_RXE=$PAIR_RXE; pair_rxe_retries"
+}
+
+# pair_rxe_delta BEFORE AFTER: "retries R naks N exceeded E", the differences
+# of two pair_rxe_retries (a counter that restarted, rxe0 added again,
+# counts from 0; one that is missing is "-").
+pair_rxe_delta() {
+	local -a a b d
+	local i
+	read -r -a a <<<"$1"
+	read -r -a b <<<"$2"
+	for i in 0 1 2; do
+		if [[ "${a[i]}" =~ ^[0-9]+$ && "${b[i]}" =~ ^[0-9]+$ ]]; then
+			d[i]=$((b[i] >= a[i] ? b[i] - a[i] : b[i]))
+		else
+			d[i]=-
+		fi
+	done
+	echo "retries ${d[0]} naks ${d[1]} exceeded ${d[2]}"
+}
