@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# timeout: 900
 #
 # A resource from a config file (dualmirror.conf(5)), the same file on both
 # guests: "dualmirrorctl up r0" on the peer, then on the primary; fio
@@ -9,7 +10,6 @@
 # its serial number); adjust (a new table, the bitmap kept); bad config
 # files refused with FILE:LINE and nothing changed; usage errors exit 2;
 # the systemd unit checked with systemd-analyze verify.
-# timeout: 600
 . "$(dirname "$0")/../lib.sh"
 . "$DM_SELFTESTS/vm/lib-primary.bash"
 . "$DM_SELFTESTS/pair/lib-pair.bash"
