@@ -347,13 +347,31 @@ def _reachable(node, timeout=5.0):
         return False
 
 
+class Unreachable(Error):
+    """The other node's export cannot be logged in to."""
+
+
 def _login(ctx):
-    """Log in to the other node's export; return its disk, checked."""
+    """Log in to the other node's export; return its disk, checked.
+    Unreachable if there is no login; Error if the disk is not the one
+    seen before (that is never a reason to go on without it)."""
     res, other = ctx.res, ctx.other
     if not _reachable(other):
-        raise Error(f"{other.portal} does not answer")
-    disk = primary.attach(other.portal, res.target_iqn, chap_of(res), res.transport)
-    check_identity(res, disk)
+        raise Unreachable(f"{other.portal} does not answer")
+    try:
+        disk = primary.attach(other.portal, res.target_iqn, chap_of(res),
+                              res.transport)
+    except Error as e:
+        raise Unreachable(str(e)) from None
+    try:
+        check_identity(res, disk)
+    except Error:
+        if primary.session(res.target_iqn):
+            try:
+                primary.detach(res.target_iqn)
+            except Error:
+                pass
+        raise
     return disk
 
 
@@ -385,7 +403,7 @@ def primary_up(ctx, out, force=False):
     was = primary.session(res.target_iqn) is not None
     try:
         disk = _login(ctx)
-    except Error as e:
+    except Unreachable as e:
         if not force:
             raise Error(f"{res.name}: cannot reach {other.name}'s export "
                         f"{res.target_iqn}: {e}") from None
@@ -563,7 +581,7 @@ def _connect_absent(ctx, out):
     was = primary.session(res.target_iqn) is not None
     try:
         disk = _login(ctx)
-    except Error as e:
+    except Unreachable as e:
         raise Error(f"{res.name}: {other.name}'s export {res.target_iqn} is not "
                     f"reachable yet ({e}): run 'secondary {res.name}' on "
                     f"{other.name}, then connect again") from None
@@ -615,7 +633,7 @@ def become_primary(ctx, out, force=False):
     disk = None
     try:
         disk = _login(ctx)
-    except Error as e:
+    except Unreachable as e:
         if not force:
             if not was and primary.session(res.target_iqn):
                 primary.detach(res.target_iqn)
