@@ -22,7 +22,7 @@ dm_require_vm
 pair_require
 dm_require_cmd dmsetup fio iscsiadm iscsid
 ktap_print_header
-ktap_set_plan 26
+ktap_set_plan 27
 
 dm_dmesg_mark
 dm_load_module dm_dualmirror || ktap_print_msg "cannot load dm-dualmirror"
@@ -177,6 +177,8 @@ assert_eq "A: aa0's mirror and aa1's export are gone" "no no" \
 wait $pid_b
 assert_eq "B's aa1: fio verify ran through A's failure without an error" 0 "$?" ||
 	cat "$OUT/b2.out"
+# The target sees the peer gone at its next write: one more, after A died.
+assert_true "fio verify on B's aa1 after A's failure (20-21 MiB)" fio_b aa1 b2b 20 1
 assert_eq "B's aa1 is degraded" degraded "$(peer 'dmw_field aa1 1')"
 out=$(pctl primary aa0 --force)
 rc=$?
