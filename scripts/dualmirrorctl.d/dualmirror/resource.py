@@ -255,16 +255,16 @@ def _norm_table(t):
 # The table's peer_dev must be a SCSI disk that speaks dualmirror, and open
 # at load time; when the other node is unreachable ('primary --force' after
 # losing the primary) there is none.  The mirror then starts over a stand-in:
-# a dualmirror_peer disk of this node over a device-mapper "error" device of
-# the right size (dualmirror-absent-NAME), set offline once the table is
-# loaded.  Its constructor QUERY is answered; the first CLAIM fails (the
+# a dualmirror_peer disk of this node over a device-mapper device of the
+# right size that fails every I/O (dualmirror-absent-NAME: "error", but for
+# a first MiB of "zero" for the partition scan), set offline once the
+# table is loaded.  Its constructor QUERY is answered; the first CLAIM fails (the
 # device is offline), so the target starts degraded, marks every write in
 # the bitmap on its meta device, and is told 'disconnect' (its automatic
 # reconnect could only reach the stand-in).  'connect NAME' logs in to the
 # other node's export once it is there, loads the table with that disk
 # (dmsetup reload: the metadata keeps the bitmap), and removes the stand-in.
-# Nothing is ever written to the stand-in: it is offline, never claimed, and
-# its backing device fails every I/O.
+# Nothing is ever written to the stand-in: it is offline and never claimed.
 
 ABSENT_PREFIX = "dualmirror-absent-"
 
@@ -285,9 +285,15 @@ def absent_disk(name):
 
 
 def _absent_create(name, size):
+    """The stand-in peer disk: its first MiB reads as zeroes (so that the
+    partition scan of the new SCSI disk finds nothing and logs no I/O
+    error), the rest fails every I/O."""
     dm = ABSENT_PREFIX + name
     if not primary.dm_exists(dm):
-        rc, _, err = run_rc(["dmsetup", "create", dm, "--table", f"0 {size} error"])
+        size = int(size)
+        z = min(2048, size)
+        table = f"0 {z} zero\n" + (f"{z} {size - z} error\n" if size > z else "")
+        rc, _, err = run_rc(["dmsetup", "create", dm], input=table)
         if rc != 0:
             raise Error(f"{name}: cannot create the stand-in {dm}: {err.strip()}")
     run_rc(["dmsetup", "mknodes", dm])
