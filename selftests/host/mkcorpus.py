@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Write the fuzzer's seed corpus: one valid input per message type."""
+"""Write the fuzzer's seed corpus: valid inputs of every message type, and
+DISCARD / WRITE ZEROES at their limits."""
 import struct
 import sys
 
@@ -29,6 +30,13 @@ def main(out):
         "claim_stale": seed(0, cdb(5, 0, GEN - 1, 0, bytes(2) + (32).to_bytes(4, "big"))),
         "claim_force": seed(0, cdb(5, 1, 0xBEEF, 0, bytes(2) + (32).to_bytes(4, "big"))),
         "bitmap": seed(0, cdb(8, 0, 0, 0, (3).to_bytes(2, "big") + (65536).to_bytes(4, "big"))),
+        # DISCARD / WRITE ZEROES: NUMBER OF SECTORS in bytes 4-6, LBA in 10-15
+        "discard": seed(0, cdb(6, 0, GEN, 4096, (2048).to_bytes(6, "big"))),
+        "discard_4k": seed(1, cdb(6, 0, GEN, 64, (8192).to_bytes(6, "big"))),
+        "discard_past_end": seed(4, cdb(6, 0, GEN, 8, (60).to_bytes(6, "big"))),
+        "write_zeroes": seed(0, cdb(7, 0, GEN, 256, (8).to_bytes(6, "big"))),
+        "write_zeroes_nounmap": seed(0, cdb(7, 1, GEN, 1 << 22, (1 << 30).to_bytes(6, "big"))),
+        "write_zeroes_data": seed(0, cdb(7, 0, GEN, 1, (8).to_bytes(6, "big")), bytes(512)),
     }
     nr = 9
     ncrc = (nr * 512 + 4095) // 4096

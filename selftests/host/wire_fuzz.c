@@ -9,9 +9,12 @@
  * goes through the same calls the peer makes.  Besides memory errors, the
  * target aborts when a property breaks: a CDB or descriptor that decodes
  * must re-encode to the same bytes, an accepted write must lie inside the
- * device, only INLINE and CLAIM carry flags, a CLAIM is accepted exactly
- * when it carries FORCE or the generation's low 16 bits, and every refusal
- * must build a sense with its sense key.
+ * device, only INLINE, CLAIM and WRITE ZEROES carry flags, a CLAIM is
+ * accepted exactly when it carries FORCE or the generation's low 16 bits,
+ * and every refusal must build a sense with its sense key.  DISCARD and
+ * WRITE ZEROES CDBs are also judged by zero_oracle(), written from
+ * Documentation/dualmirror-protocol.rst without the codec: the verdict,
+ * the first reason and the decoded range must agree with it.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -55,6 +58,53 @@ static void fuzz_desc(const struct dmw_cmd *c, const __u8 *data, size_t len,
 	CHECK(!memcmp(again, data, len));
 }
 
+static uint64_t be(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		v = v * 256 + p[i];
+	return v;
+}
+
+/*
+ * The protocol document's rules for a CDB whose byte 9 says DISCARD (6)
+ * or WRITE ZEROES (7), in the order the peer applies them.  Returns the
+ * reason it must be refused for, DMW_R_OK if it must be accepted.
+ */
+static unsigned int zero_oracle(const uint8_t *cdb, unsigned int delivered,
+				size_t xfer, uint64_t cap, unsigned int lbs,
+				uint64_t gen)
+{
+	unsigned int type = cdb[9] / 16, flags = cdb[9] % 16;
+	unsigned int allowed = type == 7 ? 1 : 0;
+	uint64_t nr = be(cdb + 4, 3), lba = be(cdb + 10, 6);
+	uint64_t blk = (1ULL << lbs) / 512;
+
+	if (delivered < 1 || cdb[0] != 0x7f)
+		return DMW_R_OPCODE;
+	if (delivered < 16 || cdb[7] != 8)
+		return DMW_R_CDB_LEN;
+	if ((cdb[8] & 0xf8) != 0xf8)
+		return DMW_R_SERVICE_ACTION;
+	if ((cdb[8] & 7) != 1)
+		return DMW_R_VERSION;
+	if (cdb[1] || (flags & ~allowed))
+		return DMW_R_RESERVED;
+	if (nr == 0 || nr > 4194304)
+		return DMW_R_LENGTH;
+	if (xfer)
+		return DMW_R_XFER_LEN;
+	if (be(cdb + 2, 2) != gen % 65536)
+		return DMW_R_GENERATION;
+	if (lba > cap || nr > cap - lba)
+		return DMW_R_LBA_RANGE;
+	if (lba % blk || nr % blk)
+		return DMW_R_ALIGNMENT;
+	return DMW_R_OK;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	__u8 cdb[DMW_CDB_LEN], again[DMW_CDB_LEN];
@@ -86,6 +136,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(!state.bm_regions ||
 		      (state.bm_shift >= DMW_BM_SHIFT_MIN &&
 		       state.bm_shift <= DMW_BM_SHIFT_MAX));
+		CHECK(!(dmw_decode_state_caps(data, size) & ~DMW_CAP_MASK));
+	}
+	if (cdb[9] >> 4 == DMW_T_DISCARD || cdb[9] >> 4 == DMW_T_WRITE_ZEROES) {
+		unsigned int want = zero_oracle(cdb, delivered, size, cap, lbs, gen);
+
+		if (!dmw_decode_cdb(cdb, delivered, &c, &st))
+			dmw_check_cmd(&c, size, cap, lbs, gen, &st);
+		CHECK(st.reason == want);
+		if (want == DMW_R_OK)
+			CHECK(c.lba == be(cdb + 10, 6) && c.nr_sectors == be(cdb + 4, 3) &&
+			      c.flags == (cdb[9] & 15) && c.type == cdb[9] >> 4);
 	}
 	if (dmw_decode_cdb(cdb, delivered, &c, &st)) {
 		check_sense(&st);
@@ -95,6 +156,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(!memcmp(again, cdb, DMW_CDB_LEN));
 	if (c.type == DMW_T_INLINE)
 		CHECK(!(c.flags & ~DMW_F_WRITE_MASK));
+	else if (c.type == DMW_T_WRITE_ZEROES)
+		CHECK(!(c.flags & ~DMW_F_ZEROES_MASK) && !c.seq_tag);
 	else if (c.type == DMW_T_CLAIM)
 		CHECK(!(c.flags & ~DMW_F_CLAIM_MASK) && !c.seq_tag);
 	else
@@ -103,6 +166,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(!c.gen_tag && !c.seq_tag);
 	if (c.type == DMW_T_BITMAP)
 		CHECK(c.lba <= 0xffff && c.param_len <= DMW_BITMAP_CHUNK);
+	if (dmw_type_is_zero(c.type))
+		CHECK(!c.seq_tag && dmw_data_len(&c) == 0 && !dmw_data_is_out(&c));
 	claim_ok = (c.flags & DMW_F_FORCE) || c.gen_tag == (gen & DMW_GEN_TAG_MASK);
 	if (dmw_check_cmd(&c, size, cap, lbs, gen, &st)) {
 		check_sense(&st);
@@ -118,6 +183,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (c.type == DMW_T_INLINE)
 		CHECK(c.lba + c.nr_sectors <= cap &&
 		      dmw_use_inline(c.lba, c.nr_sectors, DMW_INLINE_MAX_BYTES));
+	if (dmw_type_is_zero(c.type))
+		CHECK(c.lba <= cap && c.nr_sectors <= cap - c.lba &&
+		      c.nr_sectors && c.nr_sectors <= DMW_ZERO_MAX_SECTORS && !size);
 	if (c.type == DMW_T_SPLIT_DESC)
 		fuzz_desc(&c, data, size, cap, lbs, gen);
 	return 0;

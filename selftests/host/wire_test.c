@@ -361,7 +361,7 @@ static void test_cdb_rejections(void)
 	ok(sense_is(&st, DMW_R_SERVICE_ACTION, 5, 0x24, 0, 1, 8, -1),
 	   "service action outside F800h-FFFFh: pointer at byte 8");
 	encode(cdb, inline_cmd(8, 8, 0, 1));
-	cdb[9] = 0x60;	/* type 6 */
+	cdb[9] = 0xf0;	/* type 15 */
 	st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
 	ok(sense_is(&st, DMW_R_SERVICE_ACTION, 5, 0x24, 0, 1, 9, 7),
 	   "unknown message type: pointer at byte 9 bit 7");
@@ -705,6 +705,171 @@ static void test_desc_rejections(void)
 	   "CRC mismatch in chunk 3: LOGICAL BLOCK GUARD CHECK FAILED at its slot");
 }
 
+static struct dmw_cmd zero_cmd(__u8 type, __u64 lba, __u32 nr, __u8 flags)
+{
+	struct dmw_cmd c = {
+		.type = type, .flags = flags, .gen_tag = GEN_TAG,
+		.lba = lba, .nr_sectors = nr,
+	};
+	return c;
+}
+
+static void test_zero_round_trips(void)
+{
+	static const __u32 lens[] = { 1, 8, 256, 257, 65536, DMW_ZERO_MAX_SECTORS };
+	static const __u8 types[] = { DMW_T_DISCARD, DMW_T_WRITE_ZEROES };
+	static const char * const names[] = { "discard", "write zeroes" };
+	struct dmw_cmd c, out;
+	struct dmw_status st;
+	unsigned int i, t;
+	__u8 cdb[16];
+
+	for (t = 0; t < 2; t++) {
+		for (i = 0; i < ARRAY_SIZE(lens); i++) {
+			c = zero_cmd(types[t], 2048, lens[i], 0);
+			ok(round_trip(&c), "%s round trip, %u sectors", names[t],
+			   lens[i]);
+		}
+		c = zero_cmd(types[t], CAP_SECTORS - 8, 8, 0);
+		ok(round_trip(&c), "%s round trip ending at the last sector",
+		   names[t]);
+		c = zero_cmd(types[t], DMW_ZERO_LBA_LIMIT - 1, 1, 0);
+		ok(!dmw_encode_cdb(cdb, &c) && !dmw_decode_cdb(cdb, 16, &out, &st) &&
+		   out.lba == DMW_ZERO_LBA_LIMIT - 1 && out.nr_sectors == 1 &&
+		   out.type == types[t], "%s at the largest LBA (2^48 - 1) survives",
+		   names[t]);
+		ok(dmw_data_len(&out) == 0 && !dmw_data_is_out(&out),
+		   "%s moves no data", names[t]);
+		c = zero_cmd(types[t], DMW_ZERO_LBA_LIMIT, 1, 0);
+		ok(dmw_encode_cdb(cdb, &c) == -EINVAL,
+		   "%s encode refuses an LBA of 2^48", names[t]);
+		c = zero_cmd(types[t], 8, 0, 0);
+		ok(dmw_encode_cdb(cdb, &c) == -EINVAL,
+		   "%s encode refuses zero length", names[t]);
+		c = zero_cmd(types[t], 8, DMW_ZERO_MAX_SECTORS + 1, 0);
+		ok(dmw_encode_cdb(cdb, &c) == -EINVAL,
+		   "%s encode refuses more than DMW_ZERO_MAX_SECTORS", names[t]);
+		c = zero_cmd(types[t], 8, 8, 0x02);
+		ok(dmw_encode_cdb(cdb, &c) == -EINVAL,
+		   "%s encode refuses flag bit 1", names[t]);
+	}
+	c = zero_cmd(DMW_T_WRITE_ZEROES, 4096, 64, DMW_F_NOUNMAP);
+	ok(round_trip(&c), "write zeroes round trip with NOUNMAP");
+	c = zero_cmd(DMW_T_DISCARD, 4096, 64, DMW_F_NOUNMAP);
+	ok(dmw_encode_cdb(cdb, &c) == -EINVAL, "discard encode refuses NOUNMAP");
+
+	c = zero_cmd(DMW_T_DISCARD, 0x123456789aULL, 0x1000, 0);
+	c.gen_tag = 0x7788;
+	c.seq_tag = 0xabcdef;	/* not carried */
+	dmw_encode_cdb(cdb, &c);
+	ok(!strcmp(hex(cdb), "7f 00 77 88 00 10 00 08 f9 60 00 12 34 56 78 9a"),
+	   "DISCARD: tag in 2-3, sectors in 4-6, type 6 in byte 9, LBA in 10-15: %s",
+	   hex(cdb));
+	c = zero_cmd(DMW_T_WRITE_ZEROES, 8, DMW_ZERO_MAX_SECTORS, DMW_F_NOUNMAP);
+	c.gen_tag = 0x0001;
+	dmw_encode_cdb(cdb, &c);
+	ok(!strcmp(hex(cdb), "7f 00 00 01 40 00 00 08 f9 71 00 00 00 00 00 08"),
+	   "WRITE ZEROES NOUNMAP of 2 GiB: byte 9 = 71h: %s", hex(cdb));
+	ok(!dmw_decode_cdb(cdb, 16, &out, &st) && out.seq_tag == 0 &&
+	   out.flags == DMW_F_NOUNMAP && out.nr_sectors == DMW_ZERO_MAX_SECTORS,
+	   "WRITE ZEROES decodes: no sequence tag, NOUNMAP, length");
+}
+
+static void test_zero_rejections(void)
+{
+	struct dmw_cmd c;
+	struct dmw_status st;
+	__u8 cdb[16];
+
+	encode(cdb, zero_cmd(DMW_T_DISCARD, 8, 8, 0));
+	cdb[9] |= 0x01;
+	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 9, 0),
+	   "DISCARD with flag bit 0 (NOUNMAP is WRITE ZEROES' only): byte 9 bit 0");
+	encode(cdb, zero_cmd(DMW_T_WRITE_ZEROES, 8, 8, 0));
+	cdb[9] |= 0x04;
+	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 9, 2),
+	   "WRITE ZEROES with reserved flag bit 2: byte 9 bit 2");
+	encode(cdb, zero_cmd(DMW_T_WRITE_ZEROES, 8, 8, 0));
+	cdb[1] = 0x01;
+	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 1, 0),
+	   "WRITE ZEROES with CONTROL set: byte 1 bit 0");
+	encode(cdb, zero_cmd(DMW_T_DISCARD, 8, 8, 0));
+	dmw_put_be(&cdb[4], 0, 3);
+	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_LENGTH, 5, 0x24, 0, 1, 4, -1),
+	   "DISCARD of 0 sectors: pointer at byte 4");
+	dmw_put_be(&cdb[4], DMW_ZERO_MAX_SECTORS + 1, 3);
+	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_LENGTH, 5, 0x24, 0, 1, 4, -1),
+	   "DISCARD over 2 GiB: pointer at byte 4");
+	dmw_put_be(&cdb[4], 0xffffff, 3);
+	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
+	ok(st.reason == DMW_R_LENGTH, "DISCARD of ffffffh sectors: refused");
+
+	encode(cdb, zero_cmd(DMW_T_DISCARD, CAP_SECTORS - 8, 8, 0));
+	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
+	ok(st.reason == DMW_R_OK, "DISCARD ending at the last sector is accepted");
+	encode(cdb, zero_cmd(DMW_T_DISCARD, CAP_SECTORS - 7, 8, 0));
+	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_LBA_RANGE, 5, 0x21, 0, 1, -1, -1),
+	   "DISCARD one sector past the end: LBA OUT OF RANGE");
+	encode(cdb, zero_cmd(DMW_T_WRITE_ZEROES, DMW_ZERO_LBA_LIMIT - 1,
+			     DMW_ZERO_MAX_SECTORS, 0));
+	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_LBA_RANGE, 5, 0x21, 0, 1, -1, -1),
+	   "WRITE ZEROES at LBA 2^48 - 1: LBA OUT OF RANGE");
+	st = refuse(cdb, 16, 0, ~0ULL, 9);
+	ok(st.reason == DMW_R_OK,
+	   "WRITE ZEROES of 2 GiB from 2^48 - 1 on a device of 2^64 sectors: accepted");
+
+	encode(cdb, zero_cmd(DMW_T_DISCARD, 9, 8, 0));
+	st = refuse(cdb, 16, 0, CAP_SECTORS, 12);
+	ok(sense_is(&st, DMW_R_ALIGNMENT, 5, 0x24, 0, 1, 10, -1),
+	   "DISCARD LBA not on a 4 KiB block: pointer at the LBA (byte 10)");
+	encode(cdb, zero_cmd(DMW_T_WRITE_ZEROES, 8, 9, 0));
+	st = refuse(cdb, 16, 0, CAP_SECTORS, 12);
+	ok(sense_is(&st, DMW_R_ALIGNMENT, 5, 0x24, 0, 1, 4, -1),
+	   "WRITE ZEROES length not whole 4 KiB blocks: pointer at byte 4");
+	encode(cdb, zero_cmd(DMW_T_WRITE_ZEROES, 8, 8, 0));
+	st = refuse(cdb, 16, 512, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_XFER_LEN, 5, 0x24, 0, 1, 4, -1),
+	   "WRITE ZEROES with data-out: pointer at byte 4");
+	c = zero_cmd(DMW_T_DISCARD, 8, 8, 0);
+	c.gen_tag = GEN_TAG ^ 1;
+	encode(cdb, c);
+	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
+	ok(sense_is(&st, DMW_R_GENERATION, 7, 0x27, 0, 1, -1, -1),
+	   "DISCARD with a stale generation tag: DATA PROTECT / WRITE PROTECTED");
+}
+
+static void test_state_caps(void)
+{
+	struct dmw_state s = {
+		.version = DMW_VERSION, .lbs_shift = 9, .generation = 1,
+		.capacity = CAP_SECTORS,
+	}, out;
+	__u8 buf[DMW_STATE_LEN];
+
+	dmw_encode_state(buf, &s);
+	ok(dmw_decode_state_caps(buf, sizeof(buf)) == 0 && buf[7] == 0,
+	   "a state without capabilities announces none (byte 7 zero)");
+	dmw_encode_state_caps(buf, DMW_CAP_DISCARD | DMW_CAP_WRITE_ZEROES | 0x80);
+	ok(buf[7] == 0x03 && !dmw_decode_state(buf, sizeof(buf), &out) &&
+	   dmw_decode_state_caps(buf, sizeof(buf)) ==
+	   (DMW_CAP_DISCARD | DMW_CAP_WRITE_ZEROES),
+	   "capabilities in byte 7: discard, write zeroes; unknown bits dropped");
+	buf[7] = 0xff;
+	ok(!dmw_decode_state(buf, sizeof(buf), &out) &&
+	   dmw_decode_state_caps(buf, sizeof(buf)) == DMW_CAP_MASK,
+	   "a newer peer's unknown capability bits are ignored");
+	ok(dmw_decode_state_caps(buf, 7) == 0, "a state of 7 bytes has no capabilities");
+	ok(DMW_IRQS_NODATA == 2 && DMW_IRQS_INLINE == 3 && DMW_IRQS_SPLIT == 6,
+	   "interrupts: 2 per DISCARD or WRITE ZEROES, 3 per inline, 6 per split write");
+}
+
 static void test_peer_state_senses(void)
 {
 	struct dmw_status st = { .bit = DMW_NO_BIT };
@@ -746,6 +911,9 @@ int main(void)
 	test_state();
 	test_cdb_rejections();
 	test_claim();
+	test_zero_round_trips();
+	test_zero_rejections();
+	test_state_caps();
 	test_desc_rejections();
 	test_peer_state_senses();
 	printf("1..%u\n", tests);

@@ -19,6 +19,7 @@
  *   bytes 2-3   GENERATION TAG: low 16 bits of the peer generation (the
  *               one the claimant last knew, for CLAIM; zero for QUERY)
  *   bytes 4-6   SEQUENCE TAG: low 24 bits of the operation's sequence number
+ *               (DISCARD, WRITE ZEROES: NUMBER OF SECTORS instead)
  *   byte  7     ADDITIONAL CDB LENGTH (08h)
  *   byte  8     SERVICE ACTION (MSB): F8h | VERSION (bits 2-0)
  *   byte  9     SERVICE ACTION (LSB): TYPE (bits 7-4) | FLAGS (bits 3-0)
@@ -28,10 +29,13 @@
  *     SPLIT DESC    10-11: reserved; 12-15: PARAMETER LIST LENGTH
  *     QUERY, CLAIM  10-11: reserved; 12-15: ALLOCATION LENGTH
  *     BITMAP        10-11: CHUNK; 12-15: ALLOCATION LENGTH
+ *     DISCARD, WRITE ZEROES  10-15: LBA (48 bits); no data
  *
  * QUERY, CLAIM and BITMAP have no SEQUENCE TAG (bytes 4-6 are zero); QUERY
- * and BITMAP have no GENERATION TAG either.  FLAGS are defined for INLINE (DMW_F_FUA,
- * DMW_F_PREFLUSH) and CLAIM (DMW_F_FORCE) only, and zero otherwise.
+ * and BITMAP have no GENERATION TAG either.  DISCARD and WRITE ZEROES carry
+ * their NUMBER OF SECTORS in bytes 4-6.  FLAGS are defined for INLINE
+ * (DMW_F_FUA, DMW_F_PREFLUSH), CLAIM (DMW_F_FORCE) and WRITE ZEROES
+ * (DMW_F_NOUNMAP) only, and zero otherwise.
  *
  * All multi-byte fields are big-endian.  A sector is 512 bytes, whatever
  * the logical block size of the disks.
@@ -70,6 +74,8 @@
 #define DMW_OFF_INL_LBA		11
 #define DMW_OFF_RSVD		10	/* 2 reserved bytes of non-inline types */
 #define DMW_OFF_LEN32		12
+#define DMW_OFF_ZERO_LEN	4	/* DISCARD, WRITE ZEROES: 24 bits */
+#define DMW_OFF_ZERO_LBA	10	/* DISCARD, WRITE ZEROES: 48 bits */
 
 /**
  * enum dmw_type - message type, bits 7-4 of CDB byte 9
@@ -84,6 +90,10 @@
  *	split data and returns its new state; fences older primaries.  Its
  *	generation tag must equal the peer's current one unless DMW_F_FORCE
  *	is set: a stale primary cannot fence a newer one by reconnecting
+ * @DMW_T_DISCARD: no data: the peer discards the range on its backing
+ *	device (a peer that advertises DMW_CAP_DISCARD)
+ * @DMW_T_WRITE_ZEROES: no data: the peer zeroes the range, offloaded to
+ *	its backing device or by writing zeroes (DMW_CAP_WRITE_ZEROES)
  * @DMW_T_BITMAP: data-in: one chunk of the write-intent bitmap the peer's
  *	metadata kept from when its node was a primary (DMW_SF_SUSPECT), for
  *	the claimant to resync only those regions; no change
@@ -94,6 +104,8 @@ enum dmw_type {
 	DMW_T_SPLIT_DESC = 3,
 	DMW_T_QUERY = 4,
 	DMW_T_CLAIM = 5,
+	DMW_T_DISCARD = 6,
+	DMW_T_WRITE_ZEROES = 7,
 	DMW_T_BITMAP = 8,
 };
 
@@ -106,6 +118,10 @@ enum dmw_type {
 #define DMW_F_FORCE		0x01	/* claim whatever the generation tag */
 #define DMW_F_CLAIM_MASK	DMW_F_FORCE
 
+/* WRITE ZEROES flags: bits 3-0 of CDB byte 9; DISCARD has none */
+#define DMW_F_NOUNMAP		0x01	/* keep the range allocated (REQ_NOUNMAP) */
+#define DMW_F_ZEROES_MASK	DMW_F_NOUNMAP
+
 #define DMW_GEN_TAG_MASK	0xffffULL
 #define DMW_SEQ_TAG_MASK	0xffffffULL
 
@@ -115,6 +131,14 @@ enum dmw_type {
 #define DMW_INLINE_LBA_BITS	40
 #define DMW_INLINE_LBA_LIMIT	(1ULL << DMW_INLINE_LBA_BITS)
 #define DMW_INLINE_DEFAULT	32768U	/* claim 3: 32 KiB */
+
+/*
+ * DISCARD and WRITE ZEROES framing: a 24-bit NUMBER OF SECTORS (at most
+ * 2 GiB, so that the byte count fits 32 bits) and a 48-bit LBA
+ */
+#define DMW_ZERO_MAX_SECTORS	(1U << 22)
+#define DMW_ZERO_LBA_BITS	48
+#define DMW_ZERO_LBA_LIMIT	(1ULL << DMW_ZERO_LBA_BITS)
 
 /* Split framing: one CRC32C per 4 KiB chunk of data, at most 8 MiB */
 #define DMW_CHUNK_SHIFT		12
@@ -150,6 +174,16 @@ enum dmw_type {
 #define DMW_SOFF_FLAGS		6	/* DMW_SF_* */
 #define DMW_SOFF_BM_REGIONS	32	/* regions in the suspect bitmap, or 0 */
 #define DMW_SOFF_BM_SHIFT	40	/* log2 of its region size in sectors */
+#define DMW_SOFF_CAPS		7	/* DMW_CAP_* (dmw_encode_state_caps()) */
+
+/*
+ * Capabilities, byte 7 of the state: which commands without data the peer
+ * takes.  A peer that predates them leaves the byte zero.
+ */
+#define DMW_CAP_DISCARD		0x01	/* DISCARD: its backing device discards */
+#define DMW_CAP_WRITE_ZEROES	0x02	/* WRITE ZEROES, offloaded or written */
+#define DMW_CAP_ZEROES_OFFLOAD	0x04	/* zeroed by its backing device */
+#define DMW_CAP_MASK		0x07
 
 /* BITMAP: the suspect bitmap is read in chunks of at most 64 KiB */
 #define DMW_OFF_CHUNK		10
@@ -242,6 +276,8 @@ struct dmw_meta_sb {
 #define DMW_IRQS_PER_CMD	(DMW_IRQ_CMD + DMW_IRQ_DATA + DMW_IRQ_STATUS)
 #define DMW_IRQS_INLINE		(1 * DMW_IRQS_PER_CMD)
 #define DMW_IRQS_SPLIT		(2 * DMW_IRQS_PER_CMD)
+/* DISCARD, WRITE ZEROES: a command without data: two */
+#define DMW_IRQS_NODATA		(DMW_IRQ_CMD + DMW_IRQ_STATUS)
 
 /**
  * enum dmw_reason - why a message was refused
@@ -289,15 +325,16 @@ struct dmw_status {
 /**
  * struct dmw_cmd - a decoded mirror CDB, in host byte order
  * @type: enum dmw_type
- * @flags: DMW_F_FUA, DMW_F_PREFLUSH (INLINE) or DMW_F_FORCE (CLAIM); zero
- *	otherwise
+ * @flags: DMW_F_FUA, DMW_F_PREFLUSH (INLINE), DMW_F_FORCE (CLAIM) or
+ *	DMW_F_NOUNMAP (WRITE ZEROES); zero otherwise
  * @gen_tag: low 16 bits of the generation (for CLAIM: of the generation
  *	the claimant last knew; ignored for QUERY and BITMAP)
  * @seq_tag: low 24 bits of the sequence number (ignored for QUERY, CLAIM,
- *	BITMAP)
- * @lba: first sector (INLINE); the chunk index (BITMAP: byte offset
- *	@lba * DMW_BITMAP_CHUNK of the bitmap)
- * @nr_sectors: sectors of data (INLINE, SPLIT DATA)
+ *	BITMAP, DISCARD, WRITE ZEROES)
+ * @lba: first sector (INLINE, DISCARD, WRITE ZEROES); the chunk index
+ *	(BITMAP: byte offset @lba * DMW_BITMAP_CHUNK of the bitmap)
+ * @nr_sectors: sectors of data (INLINE, SPLIT DATA), or of the range
+ *	(DISCARD, WRITE ZEROES)
  * @param_len: parameter list length (SPLIT DESC) or allocation length
  *	(QUERY, CLAIM, BITMAP)
  */
@@ -573,6 +610,18 @@ static inline int dmw_use_inline(__u64 lba, __u32 nr_sectors,
 	       lba < DMW_INLINE_LBA_LIMIT;
 }
 
+/* Is @type a command without data that changes a range (DISCARD, WRITE ZEROES)? */
+static inline int dmw_type_is_zero(unsigned int type)
+{
+	return type == DMW_T_DISCARD || type == DMW_T_WRITE_ZEROES;
+}
+
+/* The flags a DISCARD or WRITE ZEROES may carry. */
+static inline __u8 dmw_zero_flags(unsigned int type)
+{
+	return type == DMW_T_WRITE_ZEROES ? DMW_F_ZEROES_MASK : 0;
+}
+
 static inline void dmw_encode_common(__u8 *cdb, const struct dmw_cmd *c,
 				     __u8 low_nibble)
 {
@@ -635,6 +684,17 @@ static inline int dmw_encode_cdb(__u8 *cdb, const struct dmw_cmd *c)
 		dmw_put_be(&cdb[DMW_OFF_LEN32], c->param_len, 4);
 		dmw_put_be(&cdb[DMW_OFF_GEN], c->gen_tag, 2);
 		return 0;	/* no sequence tag */
+	case DMW_T_DISCARD:
+	case DMW_T_WRITE_ZEROES:
+		if (!c->nr_sectors || c->nr_sectors > DMW_ZERO_MAX_SECTORS ||
+		    c->lba >= DMW_ZERO_LBA_LIMIT ||
+		    (c->flags & ~dmw_zero_flags(c->type)))
+			return -EINVAL;
+		dmw_encode_common(cdb, c, c->flags);
+		dmw_put_be(&cdb[DMW_OFF_GEN], c->gen_tag, 2);
+		dmw_put_be(&cdb[DMW_OFF_ZERO_LEN], c->nr_sectors, 3);
+		dmw_put_be(&cdb[DMW_OFF_ZERO_LBA], c->lba, 6);
+		return 0;	/* the length takes the sequence tag's place */
 	default:
 		return -EINVAL;
 	}
@@ -710,6 +770,19 @@ static inline int dmw_decode_cdb(const __u8 *cdb, unsigned int len,
 		c->nr_sectors = cdb[DMW_OFF_INL_LEN] + 1;
 		c->lba = dmw_get_be(&cdb[DMW_OFF_INL_LBA], 5);
 		return dmw_ok(st);
+	case DMW_T_DISCARD:
+	case DMW_T_WRITE_ZEROES:
+		if (dmw_check_zero(cdb, DMW_OFF_TYPE, 1,
+				   0x0f & ~dmw_zero_flags(c->type), 1, st))
+			return -EINVAL;
+		c->flags = low;
+		c->seq_tag = 0;
+		c->nr_sectors = dmw_get_be(&cdb[DMW_OFF_ZERO_LEN], 3);
+		c->lba = dmw_get_be(&cdb[DMW_OFF_ZERO_LBA], 6);
+		if (!c->nr_sectors || c->nr_sectors > DMW_ZERO_MAX_SECTORS)
+			return dmw_fail(st, DMW_R_LENGTH, 1, DMW_OFF_ZERO_LEN,
+					DMW_NO_BIT);
+		return dmw_ok(st);
 	case DMW_T_SPLIT_DATA:
 	case DMW_T_SPLIT_DESC:
 	case DMW_T_QUERY:
@@ -768,7 +841,7 @@ static inline int dmw_decode_cdb(const __u8 *cdb, unsigned int len,
  * @c: decoded command
  *
  * Data-out for INLINE, SPLIT DATA and SPLIT DESC; data-in (at most this
- * much) for QUERY and CLAIM.
+ * much) for QUERY and CLAIM; none for DISCARD and WRITE ZEROES.
  */
 static inline __u32 dmw_data_len(const struct dmw_cmd *c)
 {
@@ -776,6 +849,9 @@ static inline __u32 dmw_data_len(const struct dmw_cmd *c)
 	case DMW_T_INLINE:
 	case DMW_T_SPLIT_DATA:
 		return c->nr_sectors << DMW_SECTOR_SHIFT;
+	case DMW_T_DISCARD:
+	case DMW_T_WRITE_ZEROES:
+		return 0;
 	default:
 		return c->param_len;
 	}
@@ -821,7 +897,9 @@ static inline int dmw_check_range(__u64 lba, __u32 nr, __u64 capacity,
  * DMW_R_GENERATION, and so is a CLAIM without DMW_F_FORCE: a CLAIM's tag
  * is the generation its sender last knew, so only the primary that holds
  * the current generation (or, on a disk never claimed, generation 0) takes
- * it over without force.  QUERY is always accepted.
+ * it over without force.  QUERY is always accepted.  DISCARD and WRITE
+ * ZEROES move no data (@xfer_len must be 0) and are checked like an
+ * INLINE write: generation tag, range and alignment.
  *
  * Return: 0 or -EINVAL with @st filled in.
  */
@@ -829,8 +907,9 @@ static inline int dmw_check_cmd(const struct dmw_cmd *c, __u32 xfer_len,
 				__u64 capacity, unsigned int lbs_shift,
 				__u64 generation, struct dmw_status *st)
 {
-	unsigned int len_off = c->type == DMW_T_INLINE ? DMW_OFF_INL_LEN
-						       : DMW_OFF_LEN32;
+	unsigned int len_off = c->type == DMW_T_INLINE ? DMW_OFF_INL_LEN :
+			       dmw_type_is_zero(c->type) ? DMW_OFF_ZERO_LEN :
+			       DMW_OFF_LEN32;
 
 	if (c->type == DMW_T_CLAIM && !(c->flags & DMW_F_FORCE) &&
 	    c->gen_tag != (generation & DMW_GEN_TAG_MASK))
@@ -845,6 +924,10 @@ static inline int dmw_check_cmd(const struct dmw_cmd *c, __u32 xfer_len,
 	if (c->type == DMW_T_INLINE &&
 	    dmw_check_range(c->lba, c->nr_sectors, capacity, lbs_shift, 1,
 			    DMW_OFF_INL_LBA, DMW_OFF_INL_LEN, st))
+		return -EINVAL;
+	if (dmw_type_is_zero(c->type) &&
+	    dmw_check_range(c->lba, c->nr_sectors, capacity, lbs_shift, 1,
+			    DMW_OFF_ZERO_LBA, DMW_OFF_ZERO_LEN, st))
 		return -EINVAL;
 	return dmw_ok(st);
 }
@@ -1029,6 +1112,30 @@ static inline int dmw_decode_state(const __u8 *buf, __u32 len,
 	     s->bm_regions > (__u64)DMW_BITMAP_CHUNK * 8 * 65536))
 		return -EPROTO;
 	return 0;
+}
+
+/**
+ * dmw_encode_state_caps - store the capabilities in an encoded state
+ * @buf: DMW_STATE_LEN bytes, encoded by dmw_encode_state()
+ * @caps: DMW_CAP_*
+ */
+static inline void dmw_encode_state_caps(__u8 *buf, __u8 caps)
+{
+	buf[DMW_SOFF_CAPS] = caps & DMW_CAP_MASK;
+}
+
+/**
+ * dmw_decode_state_caps - the capabilities of a state dmw_decode_state()
+ *	accepted
+ * @buf: the data
+ * @len: bytes received
+ *
+ * Return: DMW_CAP_* the peer announced; bits this code does not know are
+ * ignored (a newer peer), and a state too short to hold them has none.
+ */
+static inline __u8 dmw_decode_state_caps(const __u8 *buf, __u32 len)
+{
+	return len > DMW_SOFF_CAPS ? buf[DMW_SOFF_CAPS] & DMW_CAP_MASK : 0;
 }
 
 #endif /* _UAPI_LINUX_DUALMIRROR_H */
