@@ -329,7 +329,7 @@ static enum rq_end_io_ret dmw_rq_end_io(struct request *rq, blk_status_t sts)
 	if (ok) {
 		int irqs = DMW_IRQ_CMD + DMW_IRQ_STATUS;
 
-		if (scmd->cmnd[0] == DMW_OPCODE)
+		if (dmw_framing_has_data(pio->framing))
 			irqs += DMW_IRQ_DATA;
 		atomic_add(irqs, &pio->irqs);
 	} else {
@@ -603,6 +603,44 @@ out_rq:
 }
 
 /**
+ * dmw_peer_zero - send the peer leg of a discard or write zeroes
+ * @io: the bio's dmw_io; io->type, io->sector, io->nr_sectors, io->gen and
+ *	io->wflags (DMW_F_NOUNMAP) are set
+ * @nowait: as for dmw_peer_write()
+ *
+ * One DISCARD or WRITE ZEROES command: the range in the CDB, no data, so
+ * two interrupts (the command reaching the peer, its status reaching us)
+ * and two PDUs on iSCSI.
+ *
+ * Return: as dmw_peer_write().
+ */
+int dmw_peer_zero(struct dmw_io *io, bool nowait)
+{
+	struct dmw_cmd c = {
+		.type = io->type,
+		.flags = io->wflags & dmw_zero_flags(io->type),
+		.gen_tag = io->gen & DMW_GEN_TAG_MASK,
+		.lba = io->sector,
+		.nr_sectors = io->nr_sectors,
+	};
+	u8 cdb[DMW_CDB_LEN];
+	struct request *rq[1];
+	struct dmw_pio *pio;
+
+	pio = dmw_pio_alloc(io->dmc, io->type == DMW_T_DISCARD ?
+			    DMW_FR_DISCARD : DMW_FR_ZEROES, 0, nowait);
+	if (!pio)
+		return -EAGAIN;
+	if (dmw_encode_cdb(cdb, &c))
+		return dmw_pio_fail(pio, rq, 0, DMW_E_MAPPING);
+	rq[0] = dmw_rq_alloc(pio, cdb, DMW_CDB_LEN, NULL, nowait);
+	if (IS_ERR(rq[0]))
+		return dmw_pio_fail(pio, rq, 1, dmw_rq_error_code(rq[0], nowait));
+	dmw_pio_start(io, pio, rq, 1);
+	return 0;
+}
+
+/**
  * dmw_peer_state_cmd - QUERY or CLAIM the peer, synchronously
  * @dmc: the target
  * @type: DMW_T_QUERY or DMW_T_CLAIM
@@ -610,7 +648,7 @@ out_rq:
  * @force: CLAIM: claim even if the peer's generation is not @expected
  * @state: the peer's state after the command
  *
- * Process context.
+ * Process context.  A successful answer also sets dmc->peer_caps.
  *
  * Return: 0; -EPERM if the peer refused the CLAIM because its generation
  * is not @expected (another primary claimed it); -ENOTTY if it refused
@@ -636,6 +674,8 @@ int dmw_peer_state_cmd(struct dmw_c *dmc, u8 type, u64 expected, bool force,
 	r = dmw_peer_in_cmd(dmc, &c, buf, DMW_STATE_LEN, &got);
 	if (!r)
 		r = dmw_decode_state(buf, got, state);
+	if (!r)
+		WRITE_ONCE(dmc->peer_caps, dmw_decode_state_caps(buf, got));
 	kfree(buf);
 	return r;
 }

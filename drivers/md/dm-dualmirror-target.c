@@ -339,13 +339,16 @@ static bool dmw_peer_usable(struct dmw_c *dmc, struct dmw_io *io)
 }
 
 /*
- * Send the peer leg of @io: a flush for an empty write, else the data.
+ * Send the peer leg of @io: a DISCARD or WRITE ZEROES for a bio of that
+ * kind, a flush for an empty write, else the data.
  * @nowait: map context: sleep for nothing (dm's SRCU read lock is held).
  * Return: 0; -EAGAIN if @nowait and a request or pool element was not
  * there (nothing sent); -EIO if it could not be started (error noted).
  */
 static int dmw_peer_send(struct dmw_io *io, bool nowait)
 {
+	if (io->type)
+		return dmw_peer_zero(io, nowait);
 	if (!io->nr_sectors)
 		return dmw_peer_flush(io, nowait);
 	return dmw_peer_write(io, io->src, io->wflags, nowait);
@@ -441,10 +444,38 @@ static void dmw_local_end_io(struct bio *clone)
 	dmw_io_put(io);
 }
 
-static u8 dmw_write_flags(struct bio *bio)
+static u8 dmw_write_flags(struct dmw_io *io, struct bio *bio)
 {
+	if (io->type == DMW_T_WRITE_ZEROES)
+		return bio->bi_opf & REQ_NOUNMAP ? DMW_F_NOUNMAP : 0;
+	if (io->type)
+		return 0;
 	return (bio->bi_opf & REQ_FUA ? DMW_F_FUA : 0) |
 	       (bio->bi_opf & REQ_PREFLUSH ? DMW_F_PREFLUSH : 0);
+}
+
+/* What the peer leg of a usable peer becomes (dmw_peer_leg_of()). */
+enum dmw_leg {
+	DMW_LEG_SEND,		/* sent */
+	DMW_LEG_SKIP,		/* not needed: a discard the peer cannot do */
+	DMW_LEG_RESYNC,		/* the range goes out of sync, resync copies it */
+};
+
+/*
+ * A discard is a hint: a peer whose backing device cannot discard (no
+ * DMW_CAP_DISCARD) keeps what the range held, and the leg is skipped.  A
+ * write zeroes defines the range's content: a peer that does not take
+ * WRITE ZEROES (one that predates it) gets the zeroes by resync.
+ */
+static int dmw_peer_leg_of(struct dmw_c *dmc, struct dmw_io *io)
+{
+	u8 caps = READ_ONCE(dmc->peer_caps);
+
+	if (io->type == DMW_T_DISCARD && !(caps & DMW_CAP_DISCARD))
+		return DMW_LEG_SKIP;
+	if (io->type == DMW_T_WRITE_ZEROES && !(caps & DMW_CAP_WRITE_ZEROES))
+		return DMW_LEG_RESYNC;
+	return DMW_LEG_SEND;
 }
 
 static void dmw_io_issue(struct dmw_io *io)
@@ -452,7 +483,7 @@ static void dmw_io_issue(struct dmw_io *io)
 	struct dmw_c *dmc = io->dmc;
 	struct bio *bio = io->bio;
 	struct bio *clone;
-	int r;
+	int r, leg = DMW_LEG_RESYNC;
 
 	/* A fenced primary acknowledges no write: the peer may be ahead. */
 	if (READ_ONCE(dmc->state) == DMW_S_FENCED) {
@@ -473,10 +504,12 @@ static void dmw_io_issue(struct dmw_io *io)
 	clone->bi_private = io;
 	dm_submit_bio_remap(bio, clone);
 
-	if (dmw_peer_usable(dmc, io)) {
+	if (dmw_peer_usable(dmc, io))
+		leg = dmw_peer_leg_of(dmc, io);
+	if (leg == DMW_LEG_SEND) {
 		atomic_inc(&io->pending);
 		io->src = bio;
-		io->wflags = dmw_write_flags(bio);
+		io->wflags = dmw_write_flags(io, bio);
 		io->deadline = jiffies + dmc->peer_timeout;
 		r = dmw_peer_send(io, true);
 		if (r == -EAGAIN)
@@ -485,6 +518,8 @@ static void dmw_io_issue(struct dmw_io *io)
 			dmw_peer_leg_done(io, true);
 		if (r != -EIO && bio->bi_opf & REQ_FUA)
 			this_cpu_add(dmc->stats->fua, 1);
+	} else if (leg == DMW_LEG_SKIP) {
+		this_cpu_add(dmc->stats->discards_skipped, 1);
 	} else {
 		dmw_mark_oos(dmc, io->sector, io->nr_sectors);
 		/* a reconnect between the check and the mark: resync it */
@@ -576,15 +611,20 @@ static int dmw_map(struct dm_target *ti, struct bio *bio)
 				dm_target_offset(ti, bio->bi_iter.bi_sector);
 		return DM_MAPIO_REMAPPED;
 	case REQ_OP_WRITE:
+	case REQ_OP_DISCARD:
+	case REQ_OP_WRITE_ZEROES:
 		break;
 	default:
-		/* Discard, write zeroes: never on one leg only. */
+		/* Secure erase: never on one leg only. */
 		return DM_MAPIO_KILL;
 	}
 
-	if (bio_sectors(bio))
-		dmw_limit_segments(dmc, bio);
 	io = dm_per_bio_data(bio, sizeof(*io));
+	io->type = bio_op(bio) == REQ_OP_DISCARD ? DMW_T_DISCARD :
+		   bio_op(bio) == REQ_OP_WRITE_ZEROES ? DMW_T_WRITE_ZEROES : 0;
+	/* a discard or write zeroes has no pages: nothing to map */
+	if (bio_sectors(bio) && !io->type)
+		dmw_limit_segments(dmc, bio);
 	io->dmc = dmc;
 	io->bio = bio;
 	io->sector = bio_sectors(bio) ?
@@ -1476,8 +1516,14 @@ static int dmw_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto bad_meta;
 
 	ti->num_flush_bios = 1;
-	ti->num_discard_bios = 0;
-	ti->num_write_zeroes_bios = 0;
+	/*
+	 * The limits of both (dmw_io_hints()) are the local disk's: the peer
+	 * disk is an sd device whose own discard limits say nothing of the
+	 * peer's backing device, which QUERY announced.
+	 */
+	ti->num_discard_bios = 1;
+	ti->discards_supported = true;
+	ti->num_write_zeroes_bios = 1;
 	ti->per_io_data_size = sizeof(struct dmw_io);
 	ti->private = dmc;
 	queue_delayed_work(dmc->wq, &dmc->timeout_work, dmc->peer_timeout);
@@ -1623,6 +1669,8 @@ static u64 dmw_mean_us(struct dmw_c *dmc, int fr)
  * <fua writes> <overlap waits> <last peer error> <retries>
  * <regions set in the on-disk bitmap, or - without metadata>
  * <resync KiB/s> <resync seconds left> <bitmap write errors>
+ * <discard ops> <discard irqs> <write zeroes ops> <write zeroes irqs>
+ * <discards not sent to the peer>
  */
 static void dmw_status(struct dm_target *ti, status_type_t type,
 		       unsigned int status_flags, char *result,
@@ -1657,6 +1705,12 @@ static void dmw_status(struct dm_target *ti, status_type_t type,
 			DMEMIT(" -");
 		dmw_resync_progress(dmc, &kibps, &eta);
 		DMEMIT(" %llu %llu %llu", kibps, eta, dmw_stat(dmc, meta_errors));
+		DMEMIT(" %llu %llu %llu %llu %llu",
+		       dmw_stat(dmc, ops[DMW_FR_DISCARD]),
+		       dmw_stat(dmc, irqs[DMW_FR_DISCARD]),
+		       dmw_stat(dmc, ops[DMW_FR_ZEROES]),
+		       dmw_stat(dmc, irqs[DMW_FR_ZEROES]),
+		       dmw_stat(dmc, discards_skipped));
 		break;
 	case STATUSTYPE_TABLE:
 		/* devices as major:minor, like every target; the rest as given */
@@ -1714,6 +1768,8 @@ static void dmw_latency(struct dmw_c *dmc, char *result, unsigned int maxlen)
 		[DMW_FR_INLINE] = "inline",
 		[DMW_FR_SPLIT] = "split",
 		[DMW_FR_FLUSH] = "flush",
+		[DMW_FR_DISCARD] = "discard",
+		[DMW_FR_ZEROES] = "write_zeroes",
 	};
 	unsigned int sz = 0;
 	int fr, i;
@@ -1891,18 +1947,34 @@ static int dmw_iterate_devices(struct dm_target *ti,
 	return r;
 }
 
+/*
+ * Discard and write zeroes go to both legs, but the local leg must do
+ * them: the target takes them when, and as far as, the local disk does.
+ * A WRITE ZEROES that the peer's backing device cannot offload is written
+ * there as zeroes: such a command is kept to the size of a write.
+ */
 static void dmw_io_hints(struct dm_target *ti, struct queue_limits *limits)
 {
 	struct dmw_c *dmc = ti->private;
+	struct block_device *local = dmc->local->bdev;
+	unsigned int zeroes_max = READ_ONCE(dmc->peer_caps) &
+				  DMW_CAP_ZEROES_OFFLOAD ?
+				  DMW_ZERO_MAX_SECTORS : dmc->max_io;
 
 	limits->max_sectors = min(limits->max_sectors, dmc->max_io);
-	limits->max_discard_sectors = 0;
-	limits->max_write_zeroes_sectors = 0;
+	limits->max_hw_discard_sectors = min(bdev_max_discard_sectors(local),
+					     DMW_ZERO_MAX_SECTORS);
+	limits->max_discard_sectors = limits->max_hw_discard_sectors;
+	limits->discard_granularity = max(bdev_discard_granularity(local),
+					  dmc->lbs);
+	limits->discard_alignment = bdev_discard_alignment(local);
+	limits->max_write_zeroes_sectors =
+		min(bdev_write_zeroes_sectors(local), zeroes_max);
 }
 
 static struct target_type dualmirror_target = {
 	.name = "dualmirror",
-	.version = {1, 1, 0},
+	.version = {1, 2, 0},
 	.module = THIS_MODULE,
 	.ctr = dmw_ctr,
 	.dtr = dmw_dtr,

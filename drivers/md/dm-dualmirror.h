@@ -49,8 +49,16 @@ enum dmw_framing {
 	DMW_FR_INLINE,
 	DMW_FR_SPLIT,
 	DMW_FR_FLUSH,
+	DMW_FR_DISCARD,
+	DMW_FR_ZEROES,
 	DMW_FR_NR
 };
+
+/* Do commands of framing @fr move data (a data interrupt each)? */
+static inline bool dmw_framing_has_data(int fr)
+{
+	return fr == DMW_FR_INLINE || fr == DMW_FR_SPLIT;
+}
 
 /* Last peer error: a dmw_reason, or one of these */
 enum dmw_error {
@@ -83,6 +91,8 @@ enum dmw_error {
  * @retries: peer legs sent again after a transient failure
  * @fua: writes sent to the peer with DMW_F_FUA
  * @overlap_waits: writes that waited for an overlapping one
+ * @discards_skipped: discards not sent to a peer whose backing device
+ *	cannot discard (it did not announce DMW_CAP_DISCARD)
  */
 struct dmw_stats {
 	u64 ops[DMW_FR_NR];
@@ -94,6 +104,7 @@ struct dmw_stats {
 	u64 retries;
 	u64 fua;
 	u64 overlap_waits;
+	u64 discards_skipped;
 };
 
 /* A counter summed over all CPUs (this_cpu_add() updates them). */
@@ -186,6 +197,9 @@ struct dmw_meta {
  * @state: enum dmw_mirror_state, changed by dmw_set_state() under @lock
  * @flags: DMW_RESYNCING, DMW_STOPPING, DMW_NO_RECONNECT
  * @generation: the peer generation learnt by the last CLAIM
+ * @peer_caps: DMW_CAP_* of the peer's last QUERY or CLAIM answer; written
+ *	by dmw_peer_state_cmd() (process context, under no lock: one byte,
+ *	WRITE_ONCE/READ_ONCE), read when a discard or write zeroes is issued
  * @seq: last sequence number used
  * @max_io: largest write in sectors (ti->max_io_len)
  * @max_segs: most data segments of one passthrough request
@@ -250,6 +264,7 @@ struct dmw_c {
 	int state;
 	unsigned long flags;
 	u64 generation;
+	u8 peer_caps;
 	atomic64_t seq;
 	unsigned int max_io;
 	unsigned int max_segs;
@@ -310,6 +325,8 @@ struct dmw_c {
  * @meta_seq: the bitmap write it waits for (dmw_meta.seq)
  * @src: the data sent to the peer (the write itself, or a resync copy)
  * @wflags: DMW_F_* of the peer leg
+ * @type: 0 for a write or a flush; DMW_T_DISCARD or DMW_T_WRITE_ZEROES for
+ *	a bio that changes a range without data (set in map, then constant)
  */
 struct dmw_io {
 	struct dmw_c *dmc;
@@ -332,6 +349,7 @@ struct dmw_io {
 	u64 meta_seq;
 	struct bio *src;
 	u8 wflags;
+	u8 type;
 };
 
 /* Bio vectors of a small peer I/O object: 64 KiB, unaligned */
@@ -420,6 +438,7 @@ int dmw_peer_state_cmd(struct dmw_c *dmc, u8 type, u64 expected, bool force,
 		       struct dmw_state *state);
 int dmw_peer_write(struct dmw_io *io, struct bio *src, u8 flags, bool nowait);
 int dmw_peer_flush(struct dmw_io *io, bool nowait);
+int dmw_peer_zero(struct dmw_io *io, bool nowait);
 const char *dmw_error_name(unsigned int error);
 
 #endif /* DM_DUALMIRROR_H */

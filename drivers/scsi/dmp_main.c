@@ -246,6 +246,50 @@ int dmp_submit_pages(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
 	return DMP_ASYNC;
 }
 
+/**
+ * dmp_submit_zero - discard or zero a range of the backing device
+ * @dc: the command that completes when the range is done
+ * @discard: discard (else write zeroes)
+ * @sector: first sector
+ * @nr_sects: length in sectors
+ * @nounmap: write zeroes: keep the range allocated (BLKDEV_ZERO_NOUNMAP)
+ * @end: completion, as for dmp_submit_sg()
+ *
+ * The block layer builds a chain of bios (as many as the backing device's
+ * limits need; for write zeroes without offload, bios of the zero page)
+ * and submits all but the last; the last one ends only when every bio of
+ * the chain has, so its end_io completes the command exactly once.
+ * Nothing waits here: the worker goes on to the next command.
+ *
+ * Return: DMP_ASYNC.
+ */
+int dmp_submit_zero(struct dmp_cmd *dc, bool discard, sector_t sector,
+		    sector_t nr_sects, bool nounmap,
+		    void (*end)(struct dmp_cmd *dc))
+{
+	struct block_device *bdev = dc->peer->bdev;
+	struct bio *bio = NULL;
+	int ret;
+
+	dmp_io_start(dc, end);
+	if (discard)
+		ret = __blkdev_issue_discard(bdev, sector, nr_sects, GFP_NOIO,
+					     &bio);
+	else
+		ret = __blkdev_issue_zeroout(bdev, sector, nr_sects, GFP_NOIO,
+					     &bio,
+					     nounmap ? BLKDEV_ZERO_NOUNMAP : 0);
+	if (ret)
+		WRITE_ONCE(dc->bio_status, errno_to_blk_status(ret));
+	if (bio) {
+		bio->bi_end_io = dmp_bio_end_io;
+		bio->bi_private = dc;
+		dmp_bio_submit(dc, bio);
+	}
+	dmp_put(dc);
+	return DMP_ASYNC;
+}
+
 /* Completion of a plain read, write or flush. */
 void dmp_bio_end_default(struct dmp_cmd *dc)
 {

@@ -18,6 +18,11 @@
  * CLAIM (with the current generation's tag, or FORCE) advances the
  * generation, fences standard writes, drops staged data, fails parked
  * DESCs and waits for writes of the old generation still in flight.
+ *
+ * DISCARD and WRITE ZEROES carry their range in the CDB and no data; they
+ * are checked like INLINE writes, hold their generation like them, and
+ * become a chain of discard or write zeroes bios on the backing device
+ * (write zeroes by writing the zero page when the device has no offload).
  */
 #include <linux/bio.h>
 #include <linux/highmem.h>
@@ -245,6 +250,46 @@ static int dmp_inline(struct dmp_cmd *dc)
 	dc->bytes = mc->nr_sectors << DMW_SECTOR_SHIFT;
 	return dmp_submit_sg(dc, dmp_write_opf(mc->flags), mc->lba, dc->bytes,
 			     dmp_write_end);
+}
+
+/* The mirror commands without data this peer takes (QUERY, CLAIM). */
+u8 dmp_caps(struct dmp_peer *peer)
+{
+	u8 caps = DMW_CAP_WRITE_ZEROES;
+
+	if (bdev_max_discard_sectors(peer->bdev))
+		caps |= DMW_CAP_DISCARD;
+	if (bdev_write_zeroes_sectors(peer->bdev))
+		caps |= DMW_CAP_ZEROES_OFFLOAD;
+	return caps;
+}
+
+/*
+ * DISCARD or WRITE ZEROES: checked as an INLINE write is (no data in
+ * either direction), then applied under a reference on the generation.
+ * A DISCARD to a backing device that cannot discard (it did not announce
+ * DMW_CAP_DISCARD) is refused as the unknown type of an older peer is.
+ */
+static int dmp_zero(struct dmp_cmd *dc)
+{
+	struct dmw_cmd *mc = &dc->mc;
+	bool discard = mc->type == DMW_T_DISCARD;
+	struct dmw_status st;
+	u64 gen;
+
+	if (scsi_bufflen(dc->scmd))
+		return dmp_refuse_reason(dc, DMW_R_XFER_LEN, 1, DMW_OFF_ZERO_LEN);
+	if (dmp_check_cmd(dc, &gen, &st))
+		return dmp_refuse(dc, &st);
+	if (discard && !(dmp_caps(dc->peer) & DMW_CAP_DISCARD)) {
+		dmw_fail(&st, DMW_R_SERVICE_ACTION, 1, DMW_OFF_TYPE, 7);
+		return dmp_refuse(dc, &st);
+	}
+	if (!dmp_write_begin(dc, gen))
+		return dmp_refuse_reason(dc, DMW_R_GENERATION, 1, DMW_OFF_GEN);
+	dc->bytes = mc->nr_sectors << DMW_SECTOR_SHIFT;
+	return dmp_submit_zero(dc, discard, mc->lba, mc->nr_sectors,
+			       mc->flags & DMW_F_NOUNMAP, dmp_write_end);
 }
 
 /*
@@ -584,6 +629,7 @@ static int dmp_state_cmd(struct dmp_cmd *dc)
 	s.max_split = peer->max_split;
 	s.staging_kib = peer->staging_bytes >> 10;
 	dmw_encode_state(buf, &s);
+	dmw_encode_state_caps(buf, dmp_caps(peer));
 	return dmp_copy_to_sg(dc, buf, sizeof(buf), dc->mc.param_len);
 }
 
@@ -612,6 +658,8 @@ static const u8 dmp_type_framing[] = {
 	[DMW_T_SPLIT_DESC] = DMP_FR_SPLIT,
 	[DMW_T_QUERY] = DMP_FR_CONTROL,
 	[DMW_T_CLAIM] = DMP_FR_CONTROL,
+	[DMW_T_DISCARD] = DMP_FR_DISCARD,
+	[DMW_T_WRITE_ZEROES] = DMP_FR_ZEROES,
 	[DMW_T_BITMAP] = DMP_FR_CONTROL,
 };
 
@@ -647,6 +695,9 @@ int dmp_execute_mirror(struct dmp_cmd *dc)
 		return dmp_split_data(dc);
 	case DMW_T_SPLIT_DESC:
 		return dmp_split_desc(dc);
+	case DMW_T_DISCARD:
+	case DMW_T_WRITE_ZEROES:
+		return dmp_zero(dc);
 	case DMW_T_BITMAP:
 		return dmp_bitmap_cmd(dc);
 	default:

@@ -252,6 +252,19 @@ static ssize_t split_timeout_ms_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(split_timeout_ms);
 
+/* What QUERY announces: "discard write_zeroes zeroes_offload", or fewer. */
+static ssize_t capabilities_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	u8 caps = dmp_caps(dmp_dev_peer(dev));
+
+	return sysfs_emit(buf, "%s%s%s\n",
+			  caps & DMW_CAP_DISCARD ? "discard " : "",
+			  caps & DMW_CAP_WRITE_ZEROES ? "write_zeroes" : "",
+			  caps & DMW_CAP_ZEROES_OFFLOAD ? " zeroes_offload" : "");
+}
+static DEVICE_ATTR_RO(capabilities);
+
 static struct attribute *dmp_info_attrs[] = {
 	&dev_attr_backing.attr,
 	&dev_attr_backing_dev.attr,
@@ -267,6 +280,7 @@ static struct attribute *dmp_info_attrs[] = {
 	&dev_attr_staging_kib.attr,
 	&dev_attr_max_split_sectors.attr,
 	&dev_attr_split_timeout_ms.attr,
+	&dev_attr_capabilities.attr,
 	NULL
 };
 
@@ -299,6 +313,8 @@ static const char * const dmp_framing_names[DMP_FR_NR] = {
 	[DMP_FR_INLINE] = "inline",
 	[DMP_FR_SPLIT] = "split",
 	[DMP_FR_CONTROL] = "control",
+	[DMP_FR_DISCARD] = "discard",
+	[DMP_FR_ZEROES] = "write_zeroes",
 	[DMP_FR_TOTAL] = "total",
 };
 

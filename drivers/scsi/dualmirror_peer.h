@@ -26,15 +26,19 @@
 #define DMP_CAN_QUEUE		128
 
 /*
- * Counters.  Each mirror framing (inline, split, control) and the total
- * count commands (command interrupts), data transfers (data interrupts),
- * writes applied and bytes written; refusals are counted per framing and
- * per reason.  Standard SCSI commands are counted apart.
+ * Counters.  Each mirror framing (inline, split, control, discard, write
+ * zeroes) and the total count commands (command interrupts), data
+ * transfers (data interrupts), writes applied and bytes written (for
+ * discard and write zeroes: ranges applied and their bytes); refusals are
+ * counted per framing and per reason.  Standard SCSI commands are counted
+ * apart.
  */
 enum dmp_framing {
 	DMP_FR_INLINE,
 	DMP_FR_SPLIT,
 	DMP_FR_CONTROL,
+	DMP_FR_DISCARD,
+	DMP_FR_ZEROES,
 	DMP_FR_TOTAL,
 	DMP_FR_NR
 };
@@ -265,6 +269,9 @@ int dmp_submit_sg(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
 int dmp_submit_pages(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
 		     struct page **pages, unsigned int bytes,
 		     void (*end)(struct dmp_cmd *dc));
+int dmp_submit_zero(struct dmp_cmd *dc, bool discard, sector_t sector,
+		    sector_t nr_sects, bool nounmap,
+		    void (*end)(struct dmp_cmd *dc));
 void dmp_bio_end_default(struct dmp_cmd *dc);
 void dmp_gen_put(struct dmp_cmd *dc);
 int dmp_copy_to_sg(struct dmp_cmd *dc, const void *buf, unsigned int len,
@@ -301,6 +308,7 @@ void dmp_reaper_fn(struct work_struct *work);
 bool dmp_plain_write_begin(struct dmp_cmd *dc);
 int dmp_peer_release(struct dmp_peer *peer);
 const char *dmp_fence_name(int fence);
+u8 dmp_caps(struct dmp_peer *peer);
 
 /* dmp_sysfs.c */
 extern const struct attribute_group *dmp_shost_groups[];
