@@ -27,14 +27,14 @@ repo=${DM_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)}
 . "$repo/scripts/bench.d/lib.sh"
 DRBDSETUP=/lib/drbd/drbdsetup-84
 
-ALL_CONFIGS="local iscsi dm-inline dm-split dm-meta dm-mirror md-raid1 drbd"
+ALL_CONFIGS="local iscsi iser dm-inline dm-inline-iser dm-split dm-split-iser dm-meta dm-mirror md-raid1 drbd"
 ALL_WORKLOADS="randwrite-4k-qd1 randwrite-4k-qd32 seqwrite-64k seqwrite-1m randrw-4k-70-30"
 
 out=
 runtime=4
 rounds=3
 size_mb=256
-configs=$ALL_CONFIGS
+configs=
 workloads=$ALL_WORKLOADS
 profile=0
 pair=0
@@ -55,6 +55,11 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ -n "$out" ] || die "--out DIR is required"
+# iSER runs between two guests only: one guest's default leaves it out.
+if [ -z "$configs" ]; then
+	configs=$ALL_CONFIGS
+	[ "$pair" = 1 ] || configs=$(tr ' ' '\n' <<<"$configs" | grep -v iser | paste -sd ' ')
+fi
 [ "$pair" = 1 ] || [ -z "$netem_delay" ] || die "--netem-delay needs --pair"
 if [ "$pair" = 1 ]; then
 	[ -n "${DM_PEER_CTL:-}" ] && [ -n "${DM_PEER_ADDR:-}" ] && [ -n "${DM_LINK_DEV:-}" ] ||
@@ -83,11 +88,17 @@ on_peer() {
 #                plain iSCSI floor, and the remote leg of dm-mirror and md
 # DM_BACKING     the backing disk of dualmirror_peer (exported through pscsi)
 # DRBD_BACKING   DRBD's peer disk
-# LOCAL is the primary's, the other three the peer's (on the peer guest
+# and, with --pair and an iSER configuration, two more for iSER:
+# FLOOR_ISER_BACKING (the plain iSER floor) and DM_ISER_BACKING
+# (dualmirror_peer over iSER).
+# LOCAL is the primary's, the others the peer's (on the peer guest
 # with --pair).
-LOCAL= FLOOR_BACKING= DM_BACKING= DRBD_BACKING=
+LOCAL= FLOOR_BACKING= DM_BACKING= DRBD_BACKING= FLOOR_ISER_BACKING= DM_ISER_BACKING=
 LOCAL_NAMES="bench-local"
 PEER_NAMES="bench-floor bench-dm bench-drbd"
+ISER=0
+case " $configs " in *"iser "*) ISER=1 ;; esac
+[ "$ISER" = 0 ] || PEER_NAMES="$PEER_NAMES bench-floor-iser bench-dm-iser"
 
 if [ "$pair" = 1 ]; then
 	PORTAL=$DM_PEER_ADDR:3260
@@ -106,7 +117,8 @@ setup_disks() {
 	# shellcheck disable=SC2086 # lists of names
 	read -r LOCAL <<<"$(bench_disks "$size_mb" $LOCAL_NAMES)"
 	# shellcheck disable=SC2086 # (the agent merges stderr: the last line)
-	read -r FLOOR_BACKING DM_BACKING DRBD_BACKING <<<"$(on_peer bench_disks "$size_mb" $PEER_NAMES | tail -n 1)"
+	read -r FLOOR_BACKING DM_BACKING DRBD_BACKING FLOOR_ISER_BACKING DM_ISER_BACKING \
+		<<<"$(on_peer bench_disks "$size_mb" $PEER_NAMES | tail -n 1)"
 	[ -b "$LOCAL" ] || die "no local disk"
 	[ -n "$DRBD_BACKING" ] || die "the peer's disks could not be made"
 }
@@ -127,18 +139,25 @@ setup_lio() {
 	done
 }
 
-# iscsi_login IQN: discover, set the node's login parameters to match the
-# target's, log in; print "SID SDNAME".
+# iscsi_login IQN [iser]: discover, set the node's login parameters to
+# match the target's, log in (over iSER: open-iscsi's iser iface); print
+# "SID SDNAME".
 iscsi_login() {
-	local iqn=$1 sid= sd= i
-	iscsiadm -m discovery -t st -p "$PORTAL" >/dev/null
-	local n=(iscsiadm -m node -T "$iqn" -p "$PORTAL" -o update)
-	"${n[@]}" -n node.session.iscsi.InitialR2T -v No
-	"${n[@]}" -n node.session.iscsi.ImmediateData -v Yes
-	"${n[@]}" -n node.session.iscsi.FirstBurstLength -v 65536
-	"${n[@]}" -n node.conn[0].iscsi.MaxRecvDataSegmentLength -v 65536
+	local iqn=$1 sid= sd= i iface=()
+	[ "${2:-}" != iser ] || iface=(-I iser)
+	iscsiadm -m discovery -t st -p "$PORTAL" "${iface[@]}" >/dev/null
+	local n=(iscsiadm -m node -T "$iqn" -p "$PORTAL" "${iface[@]}" -o update)
+	if [ "${2:-}" = iser ]; then
+		"${n[@]}" -n node.session.iscsi.InitialR2T -v Yes
+		"${n[@]}" -n node.session.iscsi.ImmediateData -v No
+	else
+		"${n[@]}" -n node.session.iscsi.InitialR2T -v No
+		"${n[@]}" -n node.session.iscsi.ImmediateData -v Yes
+		"${n[@]}" -n node.session.iscsi.FirstBurstLength -v 65536
+		"${n[@]}" -n node.conn[0].iscsi.MaxRecvDataSegmentLength -v 65536
+	fi
 	"${n[@]}" -n node.session.queue_depth -v 32
-	iscsiadm -m node -T "$iqn" -p "$PORTAL" --login >/dev/null
+	iscsiadm -m node -T "$iqn" -p "$PORTAL" "${iface[@]}" --login >/dev/null
 	sid=$(iscsiadm -m session | awk -v t="$iqn" '$4 == t { gsub(/[][]/, "", $2); print $2 }')
 	[ -n "$sid" ] || die "no iSCSI session to $iqn after login"
 	for i in $(seq 100); do
@@ -154,6 +173,7 @@ iscsi_login() {
 iscsi_logout() {
 	iscsiadm -m node -T "$1" -p "$PORTAL" --logout >/dev/null 2>&1 || true
 	iscsiadm -m node -T "$1" -p "$PORTAL" -o delete >/dev/null 2>&1 || true
+	iscsiadm -m node -T "$1" -p "$PORTAL" -I iser -o delete >/dev/null 2>&1 || true
 }
 
 # The negotiated parameters of a session, for the record.
@@ -172,6 +192,30 @@ setup_floor() {
 	FLOOR_SD=/dev/$FLOOR_SD
 	iscsi_negotiated "$FLOOR_SID" >"$raw/iscsi-floor-session.txt"
 	log "plain iSCSI floor: $FLOOR_BACKING -> LIO block -> session $FLOOR_SID -> $FLOOR_SD"
+}
+
+# The plain iSER floor: soft-RoCE on both guests, FLOOR_ISER_BACKING
+# exported over iSER (LIO block backstore), logged in with the iser iface.
+# Sets ISER_READY, or ISER_REASON.
+ISER_READY= ISER_REASON= FLOOR_ISER_SD= FLOOR_ISER_SID=
+setup_iser_floor() {
+	local r
+	if [ "$pair" = 0 ]; then
+		ISER_REASON="iSER runs between the two guests only (scripts/bench --pair)"
+		return 1
+	fi
+	r=$(rxe_up) || { ISER_REASON="soft-RoCE on the primary: $r"; return 1; }
+	r=$(on_peer rxe_up) || { ISER_REASON="soft-RoCE on the peer: $(tail -n 1 <<<"$r")"; return 1; }
+	on_peer lio_export_iser "$IQN_FLOOR_ISER" "$FLOOR_ISER_BACKING" "$PORTAL" >"$raw/lio-floor-iser.txt" 2>&1 ||
+		{ ISER_REASON="LIO export over iSER: $(tail -n 1 "$raw/lio-floor-iser.txt")"; return 1; }
+	modprobe ib_iser || { ISER_REASON="modprobe ib_iser failed"; return 1; }
+	r=$(iscsi_login "$IQN_FLOOR_ISER" iser 2>"$raw/err.txt") ||
+		{ ISER_REASON="iSER login: $(tail -n 1 "$raw/err.txt")"; return 1; }
+	read -r FLOOR_ISER_SID FLOOR_ISER_SD <<<"$r"
+	FLOOR_ISER_SD=/dev/$FLOOR_ISER_SD
+	iscsi_negotiated "$FLOOR_ISER_SID" >"$raw/iser-floor-session.txt"
+	log "plain iSER floor: $FLOOR_ISER_BACKING -> LIO block (iSER) -> session $FLOOR_ISER_SID -> $FLOOR_ISER_SD"
+	ISER_READY=1
 }
 
 # ---- configurations --------------------------------------------------------
@@ -195,6 +239,13 @@ setup_iscsi() {
 	[ "$pair" = 1 ] || INFO=${INFO/iSCSI session/loopback iSCSI session}
 }
 teardown_iscsi() { :; }
+
+setup_iser() {
+	[ -n "$ISER_READY" ] || { REASON=$ISER_REASON; return 1; }
+	DEV=$FLOOR_ISER_SD SIDS=$FLOOR_ISER_SID
+	INFO="$FLOOR_ISER_BACKING via LIO block backstore, iSER session $FLOOR_ISER_SID to $PORTAL ($FLOOR_ISER_SD, soft-RoCE rxe0 on $DM_LINK_DEV)"
+}
+teardown_iser() { :; }
 
 dm_dev() {
 	local n
@@ -312,26 +363,40 @@ teardown_drbd_pair() {
 DM_READY=
 DM_REASON=
 
+# dualmirror_prepare [iser]: the peer disk over iSCSI (DM_*), or with
+# "iser" the second one over iSER (the same variables, saved as DMI_*:
+# dm_use picks the set a configuration uses).
+DMT_READY= DMT_REASON= DMT_SD= DMT_SID= DMT_PEER_SD= DMT_PEER_STATS=
+DMI_READY= DMI_REASON="not prepared" DMI_SD= DMI_SID= DMI_PEER_SD= DMI_PEER_STATS=
 dualmirror_prepare() {
-	local ctl=$repo/scripts/dualmirrorctl
+	local ctl=$repo/scripts/dualmirrorctl t=${1:-tcp} iqn=$IQN_DM backing=$DM_BACKING
+	[ "$t" = tcp ] || iqn=$IQN_DM_ISER backing=$DM_ISER_BACKING
+	DM_READY= DM_SD= DM_SID= DM_PEER_SD= DM_PEER_STATS=
 	if ! dmsetup targets | grep -q '^dualmirror '; then
 		DM_REASON="the dualmirror target is not registered (dm-dualmirror.ko not built or not loaded)"
 		return 1
 	fi
-	local log=$raw/dualmirror-prepare.txt r
-	# The peer's half: a dualmirror_peer disk over DM_BACKING, exported.
-	if ! r=$(on_peer dm_peer_export "$DM_BACKING" "$IQN_DM" "$PORTAL" 2>&1); then
+	if [ "$t" = iser ] && [ -z "$ISER_READY" ]; then
+		DM_REASON=$ISER_REASON
+		return 1
+	fi
+	local log=$raw/dualmirror-prepare-$t.txt r
+	# The peer's half: a dualmirror_peer disk over its backing, exported.
+	if ! r=$(on_peer dm_peer_export "$backing" "$iqn" "$PORTAL" "$t" 2>&1); then
 		DM_REASON=$(tail -n 1 <<<"$r")
 		return 1
 	fi
 	read -r DM_PEER_SD DM_PEER_STATS <<<"$(tail -n 1 <<<"$r")"
 	[ "$DM_PEER_STATS" != - ] || DM_PEER_STATS=
-	echo "peer disk: $DM_PEER_SD over $DM_BACKING (counters: ${DM_PEER_STATS:-none})" >>"$log"
+	echo "peer disk: $DM_PEER_SD over $backing (counters: ${DM_PEER_STATS:-none})" >>"$log"
 	local att
-	if att=$("$ctl" primary attach "$PORTAL" "$IQN_DM" 2>>"$log"); then
-		echo "attached with: dualmirrorctl primary attach $PORTAL $IQN_DM" >>"$log"
+	if att=$("$ctl" primary attach "$PORTAL" "$iqn" --transport "$t" 2>>"$log"); then
+		echo "attached with: dualmirrorctl primary attach $PORTAL $iqn --transport $t" >>"$log"
 		DM_SD=$(grep -o '/dev/sd[a-z]*' <<<"$att" | tail -n 1)
-		DM_SID=$(iscsiadm -m session | awk -v t="$IQN_DM" '$4 == t { gsub(/[][]/, "", $2); print $2 }')
+		DM_SID=$(iscsiadm -m session | awk -v t="$iqn" '$4 == t { gsub(/[][]/, "", $2); print $2 }')
+	elif [ "$t" = iser ]; then
+		DM_REASON="dualmirrorctl primary attach --transport iser: $(tail -n 1 "$log")"
+		return 1
 	else
 		# The primary half of dualmirrorctl is not there (or not
 		# working) yet: log in with the same parameters ourselves.
@@ -346,9 +411,26 @@ dualmirror_prepare() {
 	[ -b "$DM_SD" ] || { DM_REASON="no peer disk on the primary side after login"; return 1; }
 	set_noop_scheduler "$DM_SD"
 	echo "primary side: session $DM_SID, $DM_SD" >>"$log"
-	iscsi_negotiated "$DM_SID" >"$raw/iscsi-dualmirror-session.txt"
-	log "dualmirror peer: $DM_BACKING -> dualmirror_peer $DM_PEER_SD -> LIO pscsi -> session $DM_SID -> $DM_SD"
+	iscsi_negotiated "$DM_SID" >"$raw/$([ "$t" = tcp ] && echo iscsi || echo iser)-dualmirror-session.txt"
+	log "dualmirror peer ($t): $backing -> dualmirror_peer $DM_PEER_SD -> LIO pscsi -> session $DM_SID -> $DM_SD"
 	DM_READY=1
+}
+
+# dm_save tcp|iser / dm_use tcp|iser: keep / take back the DM_* set of a
+# transport.
+dm_save() {
+	local p=DMT_ v
+	[ "$1" = tcp ] || p=DMI_
+	for v in READY REASON SD SID PEER_SD PEER_STATS; do
+		eval "$p$v=\$DM_$v"
+	done
+}
+dm_use() {
+	local p=DMT_ v
+	[ "$1" = tcp ] || p=DMI_
+	for v in READY REASON SD SID PEER_SD PEER_STATS; do
+		eval "DM_$v=\$$p$v"
+	done
 }
 
 # setup_dualmirror [FEATURE-WORD...]: the mirror over LOCAL and the peer
@@ -371,13 +453,19 @@ setup_dualmirror() {
 	DEV=$(dm_dev bench-dualmirror) SIDS=$DM_SID DMNAME=bench-dualmirror
 	INFO="dualmirror: $table"
 }
-setup_dm_inline() { setup_dualmirror; }
-setup_dm_split() { setup_dualmirror inline_max 0; }
+setup_dm_inline() { dm_use tcp; setup_dualmirror; }
+setup_dm_split() { dm_use tcp; setup_dualmirror inline_max 0; }
 teardown_dm_inline() { dmsetup remove bench-dualmirror; }
 teardown_dm_split() { dmsetup remove bench-dualmirror; }
+# The same two over iSER.
+setup_dm_inline_iser() { dm_use iser; setup_dualmirror; }
+setup_dm_split_iser() { dm_use iser; setup_dualmirror inline_max 0; }
+teardown_dm_inline_iser() { dmsetup remove bench-dualmirror; }
+teardown_dm_split_iser() { dmsetup remove bench-dualmirror; }
 # dm-meta: the default table with its write-intent bitmap on a metadata
 # disk of its own (new metadata each time): the cost of the bitmap.
 setup_dm_meta() {
+	dm_use tcp
 	[ -n "$DM_READY" ] || { REASON=$DM_REASON; return 1; }
 	[ -b "${DM_META:-}" ] || DM_META=$(make_nullb bench-meta 16) ||
 		{ REASON="no metadata disk"; return 1; }
@@ -495,9 +583,12 @@ cleanup() {
 	drbd_node_down
 	iscsi_logout "$IQN_DM"
 	iscsi_logout "$IQN_FLOOR"
+	iscsi_logout "$IQN_DM_ISER"
+	iscsi_logout "$IQN_FLOOR_ISER"
 	[ -z "$netem_delay" ] || link_netem
 	# shellcheck disable=SC2086 # a list of names
-	on_peer peer_cleanup "${DM_PEER_SD:--}" $PEER_NAMES >/dev/null 2>&1 || true
+	on_peer peer_cleanup "${DMT_PEER_SD:--}" "${DMI_PEER_SD:--}" $PEER_NAMES >/dev/null 2>&1 || true
+	rxe_down
 	# shellcheck disable=SC2086
 	remove_disks $LOCAL_NAMES
 }
@@ -558,8 +649,17 @@ if ! setup_floor 2>"$raw/err.txt"; then
 fi
 case " $configs " in
 *" dm-inline "* | *" dm-split "* | *" dm-meta "*)
-	dualmirror_prepare || log "dualmirror not available: $DM_REASON" ;;
+	dualmirror_prepare tcp || log "dualmirror not available: $DM_REASON"
+	dm_save tcp ;;
 esac
+if [ "$ISER" = 1 ]; then
+	setup_iser_floor || log "iSER not available: $ISER_REASON"
+	case " $configs " in
+	*" dm-inline-iser "* | *" dm-split-iser "*)
+		dualmirror_prepare iser || log "dualmirror over iSER not available: $DM_REASON"
+		dm_save iser ;;
+	esac
+fi
 
 # Rounds: every configuration runs every workload once per round, rounds
 # one after the other, so that a burst of load on the host hits one round

@@ -18,8 +18,15 @@ PY=/usr/bin/python3
 NULLB_CFS=/sys/kernel/config/nullb
 IQN_FLOOR=iqn.2026-11.org.example:bench-floor
 IQN_DM=iqn.2026-11.org.example:bench-dualmirror
+# The same two over iSER (soft-RoCE on the link; two guests only).
+IQN_FLOOR_ISER=iqn.2026-11.org.example:bench-floor-iser
+IQN_DM_ISER=iqn.2026-11.org.example:bench-dualmirror-iser
 # The iSCSI login parameters of every session, on both sides.
 ISCSI_PARAMS="ImmediateData=Yes InitialR2T=No MaxRecvDataSegmentLength=65536 FirstBurstLength=65536"
+# Over iSER: no immediate data, the target fetches every write's data with
+# an RDMA READ (as "dualmirrorctl peer export --transport iser" does; see
+# "iSER" in Documentation/dualmirror-peer.rst).
+ISER_PARAMS="ImmediateData=No InitialR2T=Yes"
 # DRBD between two guests: the resource, its configuration file on each
 # node, and its TCP port on the link.
 DRBD_RES=bench
@@ -114,9 +121,11 @@ lio_start() {
 }
 
 # lio_export IQN BACKSTORE DEV PORTAL: one iSCSI target, LUN 0, any
-# initiator, on PORTAL (ADDR:PORT), with ISCSI_PARAMS.
+# initiator, on PORTAL (ADDR:PORT), with ISCSI_PARAMS; with LIO_ISER=1 in
+# the environment the portal also listens for iSER.
 lio_export() {
 	"$PY" - "$1" "$2" "$3" "$4" $ISCSI_PARAMS <<'PYEOF'
+import os
 import sys
 from rtslib_fb import (BlockStorageObject, FabricModule, LUN, NetworkPortal,
                        PSCSIStorageObject, TPG, Target)
@@ -127,7 +136,9 @@ so = (PSCSIStorageObject(name, dev=dev) if kind == "pscsi"
       else BlockStorageObject(name, dev=dev))
 tpg = TPG(Target(FabricModule("iscsi"), iqn), 1)
 ip, _, port = portal.rpartition(":")
-NetworkPortal(tpg, ip, int(port))
+np = NetworkPortal(tpg, ip, int(port))
+if os.environ.get("LIO_ISER") == "1":
+    np.iser = True
 LUN(tpg, 0, so)
 for key, value in {"authentication": "0", "generate_node_acls": "1",
                    "demo_mode_write_protect": "0",
@@ -137,6 +148,33 @@ for key, value in params.items():
     tpg.set_parameter(key, value)
 tpg.enable = True
 PYEOF
+}
+
+# lio_export_iser IQN DEV PORTAL: lio_export of DEV (block backstore)
+# over iSER, with ISER_PARAMS.
+lio_export_iser() {
+	modprobe ib_isert || return 1
+	ISCSI_PARAMS=$ISER_PARAMS LIO_ISER=1 lio_export "$1" block "$2" "$3"
+}
+
+# rxe_up: soft-RoCE, rxe0 on the link's NIC (DM_LINK_DEV), ACTIVE; prints
+# why when it fails.
+rxe_up() {
+	local i
+	modprobe rdma_rxe || { echo "modprobe rdma_rxe failed"; return 1; }
+	[ -d /sys/class/infiniband/rxe0 ] ||
+		rdma link add rxe0 type rxe netdev "$DM_LINK_DEV" ||
+		{ echo "rdma link add rxe0 type rxe netdev $DM_LINK_DEV failed"; return 1; }
+	for i in $(seq 100); do
+		grep -q ACTIVE /sys/class/infiniband/rxe0/ports/1/state && return 0
+		sleep 0.1
+	done
+	echo "rxe0 is not ACTIVE"
+	return 1
+}
+
+rxe_down() {
+	[ ! -d /sys/class/infiniband/rxe0 ] || rdma link delete rxe0 2>/dev/null || true
 }
 
 lio_delete() {
@@ -154,9 +192,10 @@ PYEOF
 
 # ---- dualmirror's peer -----------------------------------------------------
 
-# dm_peer_export BACKING IQN PORTAL: make BACKING a dualmirror_peer SCSI
-# disk (dualmirrorctl peer add) and export it through LIO's pscsi backstore
-# (peer export); print "SCSI-DISK STATS-DIR" (the peer's counters, "-" when
+# dm_peer_export BACKING IQN PORTAL [TRANSPORT]: make BACKING a
+# dualmirror_peer SCSI disk (dualmirrorctl peer add) and export it through
+# LIO's pscsi backstore (peer export --transport TRANSPORT, tcp or iser;
+# tcp by default); print "SCSI-DISK STATS-DIR" (the peer's counters, "-" when
 # it has none). On failure print why on the last line and return 1.
 dm_peer_export() {
 	local ctl=$repo/scripts/dualmirrorctl err=/tmp/bench-dm-peer.err sd h stats=-
@@ -174,7 +213,7 @@ dm_peer_export() {
 	h=$(readlink -f "/sys/block/${sd#/dev/}/device" | grep -o '/host[0-9]*/' | tr -d /)
 	[ ! -d "/sys/class/scsi_host/$h/dualmirror_stats" ] ||
 		stats=/sys/class/scsi_host/$h/dualmirror_stats
-	if ! "$ctl" peer export "$sd" "$2" --portal "$3" >"$err" 2>&1; then
+	if ! "$ctl" peer export "$sd" "$2" --portal "$3" --transport "${4:-tcp}" >"$err" 2>&1; then
 		echo "dualmirrorctl peer export $sd: $(tail -n 3 "$err" | tr '\n' ' ')"
 		return 1
 	fi
@@ -278,17 +317,22 @@ link_netem() {
 
 # ---- the peer guest as a whole ---------------------------------------------
 
-# peer_cleanup DM-PEER-DISK|- NAME...: remove what a two-guest run made on
-# the peer (idempotent): DRBD, dualmirror's peer disk, the exports, netem,
-# the disks NAME...
+# peer_cleanup DM-PEER-DISK|- DM-ISER-PEER-DISK|- NAME...: remove what a
+# two-guest run made on the peer (idempotent): DRBD, dualmirror's peer
+# disks (over iSCSI and iSER), the exports, soft-RoCE, netem, the disks
+# NAME...
 peer_cleanup() {
 	drbd_node_down
 	[ "$1" = - ] || dm_peer_remove "$IQN_DM" "$1"
-	shift
+	[ "$2" = - ] || dm_peer_remove "$IQN_DM_ISER" "$2"
+	shift 2
 	if [ -d /sys/kernel/config/target/iscsi ]; then
 		lio_delete "$IQN_DM" >/dev/null 2>&1 || true
 		lio_delete "$IQN_FLOOR" >/dev/null 2>&1 || true
+		lio_delete "$IQN_DM_ISER" >/dev/null 2>&1 || true
+		lio_delete "$IQN_FLOOR_ISER" >/dev/null 2>&1 || true
 	fi
+	rxe_down
 	[ -z "${DM_LINK_DEV:-}" ] || link_netem
 	remove_disks "$@"
 }

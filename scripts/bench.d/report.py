@@ -27,8 +27,11 @@ import sys
 CONFIGS = [
     ("local", "local disk alone"),
     ("iscsi", "plain iSCSI write (LIO block)"),
+    ("iser", "plain iSER write (LIO block, soft-RoCE)"),
     ("dm-inline", "dualmirror, inline (default)"),
+    ("dm-inline-iser", "dualmirror, inline, over iSER"),
     ("dm-split", "dualmirror, split only (inline_max 0)"),
+    ("dm-split-iser", "dualmirror, split only, over iSER"),
     ("dm-meta", "dualmirror, inline, bitmap on meta_dev"),
     ("dm-mirror", "dm-raid1 (mirror, core log)"),
     ("md-raid1", "md raid1 + internal bitmap"),
@@ -403,10 +406,10 @@ def table(doc):
         key, unit, _ = HEADLINE[w]
         out.append(f"== {w}: {title}")
         if key == "lat_mean_us":
-            hdr = (f"{'config':<10}{'mean us':>10}{'p50 us':>10}{'p99 us':>10}{'IOPS':>10}"
+            hdr = (f"{'config':<15}{'mean us':>10}{'p50 us':>10}{'p99 us':>10}{'IOPS':>10}"
                    f"{'xISCSI':>8}{'xLOCAL':>8}")
         else:
-            hdr = (f"{'config':<10}{'IOPS':>10}{'MB/s':>10}{'mean us':>10}{'p99 us':>10}"
+            hdr = (f"{'config':<15}{'IOPS':>10}{'MB/s':>10}{'mean us':>10}{'p99 us':>10}"
                    f"{'xISCSI':>8}{'xLOCAL':>8}")
         hdr += f"{'CPU us/IO':>10}{'intr/IO':>8}{'ctxsw/IO':>9}{'PDU/IO':>8}{'dm irq/op':>10}"
         out.append(hdr)
@@ -416,19 +419,19 @@ def table(doc):
             if c is None:
                 continue
             if not c["available"]:
-                out.append(f"{cfg:<10}not available: {c['reason']}")
+                out.append(f"{cfg:<15}not available: {c['reason']}")
                 continue
             r = c["results"].get(w)
             if r is None:
                 continue
             if "error" in r:
-                out.append(f"{cfg:<10}failed: {r['error']}")
+                out.append(f"{cfg:<15}failed: {r['error']}")
                 continue
             if key == "lat_mean_us":
-                line = (f"{cfg:<10}{fmt(r.get('lat_mean_us'))}{fmt(r.get('lat_p50_us'))}"
+                line = (f"{cfg:<15}{fmt(r.get('lat_mean_us'))}{fmt(r.get('lat_p50_us'))}"
                         f"{fmt(r.get('lat_p99_us'))}{fmt(r.get('iops'))}")
             else:
-                line = (f"{cfg:<10}{fmt(r.get('iops'))}{fmt(r.get('mb_s'))}"
+                line = (f"{cfg:<15}{fmt(r.get('iops'))}{fmt(r.get('mb_s'))}"
                         f"{fmt(r.get('lat_mean_us'))}{fmt(r.get('lat_p99_us'))}")
             line += fmt(r.get("vs_iscsi", {}).get(key), 8, 2)
             line += fmt(r.get("vs_local", {}).get(key), 8, 2)
@@ -483,6 +486,18 @@ def aims(doc):
         ("4 KiB QD1 p50 latency, bitmap on / off", "(report)",
          ratio(fig("dm-meta", "randwrite-4k-qd1", "lat_p50_us"),
                fig("dm-inline", "randwrite-4k-qd1", "lat_p50_us")), lambda v: None),
+        # The same aims over iSER, against the plain iSER floor.
+        ("iSER: 4 KiB QD1 mean latency, inline / plain", "<= 1.05",
+         ratio(fig("dm-inline-iser", "randwrite-4k-qd1", "lat_mean_us"),
+               fig("iser", "randwrite-4k-qd1", "lat_mean_us")), lambda v: v <= 1.05),
+        ("iSER: 4 KiB QD32 IOPS, inline / plain", ">= 0.95",
+         ratio(fig("dm-inline-iser", "randwrite-4k-qd32", "iops"),
+               fig("iser", "randwrite-4k-qd32", "iops")), lambda v: v >= 0.95),
+        ("iSER: 1 MiB sequential MB/s, inline / plain", ">= 0.95",
+         ratio(fig("dm-inline-iser", "seqwrite-1m", "mb_s"),
+               fig("iser", "seqwrite-1m", "mb_s")), lambda v: v >= 0.95),
+        ("4 KiB QD1 mean latency, plain iSER / iSCSI", "(report)",
+         vs("iser", "randwrite-4k-qd1", "lat_mean_us"), lambda v: None),
     ]
     if not any(v is not None for _, _, v, _ in rows):
         return []
@@ -537,10 +552,11 @@ def check(doc):
                 problems.append(f"{cfg} {w}: {r['error']}")
                 continue
             need = list(REQUIRED)
-            if cfg in ("iscsi", "dm-inline", "dm-split", "dm-meta", "dm-mirror",
-                       "md-raid1"):
+            if cfg in ("iscsi", "iser", "dm-inline", "dm-inline-iser", "dm-split",
+                       "dm-split-iser", "dm-meta", "dm-mirror", "md-raid1"):
                 need += REQUIRED_ISCSI
-            if cfg in ("dm-inline", "dm-split", "dm-meta"):
+            if cfg in ("dm-inline", "dm-inline-iser", "dm-split", "dm-split-iser",
+                       "dm-meta"):
                 need += REQUIRED_DM
             for k in need:
                 if r.get(k) is None:
