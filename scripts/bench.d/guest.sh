@@ -641,7 +641,7 @@ if [ "$pair" = 1 ]; then
 	echo "link_rtt_ms=$rtt" >>"$raw/env.txt"
 	log "link round trip min/avg/max: $rtt ms"
 fi
-log "disks: 4 x null_blk memory-backed $size_mb MiB, $rounds rounds of $runtime s per workload"
+log "disks: $(wc -w <<<"$LOCAL_NAMES $PEER_NAMES") x null_blk memory-backed $size_mb MiB, $rounds rounds of $runtime s per workload"
 setup_disks
 setup_lio
 if ! setup_floor 2>"$raw/err.txt"; then
