@@ -389,12 +389,18 @@ void dmw_peer_leg_end(struct dmw_io *io, int error, bool transient)
 		return;
 	}
 	if (error == DMW_R_GENERATION) {
-		/* Another primary claimed the peer: this one must not go on. */
 		dmw_note_error(dmc, error);
-		if (io->gen == READ_ONCE(dmc->generation) &&
-		    dmw_set_state(dmc, DMW_S_FENCED))
-			DMERR("fenced: the peer was claimed by another primary; writes fail");
-		io->status = BLK_STS_IOERR;
+		if (io->gen == READ_ONCE(dmc->generation)) {
+			/* Another primary claimed the peer: stop here. */
+			if (dmw_set_state(dmc, DMW_S_FENCED))
+				DMERR("fenced: another primary claimed the peer; writes fail");
+			io->status = BLK_STS_IOERR;
+		}
+		/*
+		 * Else a leg of this primary's own older generation (sent
+		 * again after its reconnect CLAIMed a new one): the local
+		 * write stands, the region is resynced.
+		 */
 		dmw_peer_leg_done(io, true);
 		return;
 	}
