@@ -199,7 +199,7 @@ dmsetup message dmw 0 reset_counters
 assert_eq "reset_counters empties the latency histograms" "0 0" \
 	"$(dmw_latency_count dmw inline) $(dmw_latency_count dmw split)"
 assert_match "reset_counters zeroes the counters" \
-	"^connected 0/$SECTORS 0 0 0 0 0 0 0 [0-9]+ 0 0 0 none 0 - 0 0 0$" \
+	"^connected 0/$SECTORS 0 0 0 0 0 0 0 [0-9]+ 0 0 0 none 0 - 0 0 0 0 0 0 0 0$" \
 	"$(dmsetup status dmw | cut -d' ' -f4-)"
 assert_true "dmsetup remove" dmsetup remove dmw
 assert_dmesg_clean "no kernel warning, oops or hang in dmesg"
