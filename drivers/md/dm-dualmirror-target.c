@@ -1147,8 +1147,13 @@ static int dmw_claim_peer(struct dmw_c *dmc, bool force,
 	    !dmw_take_peer_bitmap(dmc, state))
 		flags &= ~(DMW_SF_SUSPECT | DMW_SF_DIVERGED);
 
-	/* a crash between the CLAIM and the superblock write: see below */
-	if (m->dev && expected && !force) {
+	/*
+	 * A CLAIM the peer applies without our knowing (it timed out here
+	 * while the peer was hung, or we crashed before the superblock
+	 * write) must not make us fenced by ourselves: the generation it
+	 * gives is kept, in memory and on disk, and tried below.
+	 */
+	if (expected && !force) {
 		m->claim_pending = expected + 1;
 		dmw_meta_write_sb(dmc, false);
 	}
