@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# timeout: 900
 #
 # The peer exported by 'dualmirrorctl peer export' through LIO pscsi and
 # logged in to over loopback iSCSI: the standard commands and dd work, all
@@ -9,7 +10,6 @@
 # is honoured), a 32 KiB inline write costs no R2T and no Data-Out PDU,
 # refusals keep their sense through LIO, and with --allow an initiator
 # not on the ACL, or with a wrong CHAP secret, cannot log in.
-# timeout: 300
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/peer-lib.bash"
 

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# timeout: 900
 #
 # The peer straight on its local SCSI disk: dualmirrorctl peer add/remove/
 # status, the standard commands (sg_inq, sg_vpd, sg_readcap, sg_turs, dd),
@@ -10,7 +11,6 @@
 # on a claimed disk until it is released), staging charged by pages and
 # given back after a failed allocation, a burst of random CDBs, and
 # removal with I/O in flight.
-# timeout: 300
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/peer-lib.bash"
 
@@ -147,8 +147,8 @@ peer_send_expect "cdb_length: ADDITIONAL CDB LENGTH 10h" "05/24/00 sks=c0 field=
 	"$(mod "$base" 7 10)" -s 512 -i "$one"
 peer_send_expect "service_action: not vendor specific" "05/24/00 sks=c0 field=8" "$disk" \
 	"$(mod "$base" 8 01)" -s 512 -i "$one"
-peer_send_expect "service_action: unknown type 7" "05/24/00 sks=cf field=9" "$disk" \
-	"$(mod "$base" 9 70)" -s 512 -i "$one"
+peer_send_expect "service_action: unknown type 15" "05/24/00 sks=cf field=9" "$disk" \
+	"$(mod "$base" 9 f0)" -s 512 -i "$one"
 peer_send_expect "version: 2" "05/24/00 sks=ca field=8" "$disk" \
 	"$(mod "$base" 8 fa)" -s 512 -i "$one"
 peer_send_expect "reserved: CONTROL byte" "05/24/00 sks=ca field=1" "$disk" \
