@@ -20,7 +20,7 @@
 #include <linux/rbtree.h>
 #include <linux/spinlock.h>
 #include <linux/workqueue.h>
-#include <uapi/linux/dualmirror.h>
+#include <linux/dualmirror_wire.h>
 
 #define DM_MSG_PREFIX "dualmirror"
 

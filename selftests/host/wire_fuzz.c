@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <linux/dualmirror.h>
+#include <linux/dualmirror_wire.h>
 
 #define CHECK(cond) do { if (!(cond)) abort(); } while (0)
 

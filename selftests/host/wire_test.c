@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Host unit tests of the dualmirror wire codec (include/uapi/linux/dualmirror.h).
+ * Host unit tests of the dualmirror wire codec (include/linux/dualmirror_wire.h).
  *
  * Prints TAP 13; exits 0 when every test point passed, 1 otherwise.
  */
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <linux/dualmirror.h>
+#include <linux/dualmirror_wire.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
