@@ -16,6 +16,7 @@
 #include <linux/crc32c.h>
 #include <linux/errno.h>
 #include <linux/types.h>
+#include <asm/unaligned.h>
 #include <uapi/linux/dualmirror.h>
 
 #define DMW_NO_BIT		0xff
@@ -105,22 +106,19 @@ struct dmw_state {
 	u8 bm_shift;
 };
 
-/* Big-endian field access of any width up to 8 bytes, unaligned. */
-static inline u64 dmw_get_be(const u8 *p, unsigned int n)
+/*
+ * The 40-bit LBA of an INLINE CDB, big-endian: its high byte, then a
+ * 32-bit word.
+ */
+static inline u64 dmw_get_be40(const u8 *p)
 {
-	u64 v = 0;
-
-	while (n--)
-		v = (v << 8) | *p++;
-	return v;
+	return (u64)p[0] << 32 | get_unaligned_be32(p + 1);
 }
 
-static inline void dmw_put_be(u8 *p, u64 v, unsigned int n)
+static inline void dmw_put_be40(u64 val, u8 *p)
 {
-	while (n--) {
-		p[n] = v & 0xff;
-		v >>= 8;
-	}
+	p[0] = val >> 32;
+	put_unaligned_be32(val, p + 1);
 }
 
 /* CRC-32C (Castagnoli), as in iSCSI digests: init ~0, final xor ~0. */
@@ -283,7 +281,7 @@ static inline unsigned int dmw_build_sense(u8 *buf, const struct dmw_status *st)
 		buf[15] = 0x80 | (st->in_cdb ? 0x40 : 0);
 		if (st->bit < 8)
 			buf[15] |= 0x08 | st->bit;
-		dmw_put_be(&buf[16], st->field, 2);
+		put_unaligned_be16(st->field, &buf[16]);
 	}
 	return 18;
 }
@@ -349,38 +347,38 @@ static inline int dmw_encode_cdb(u8 *cdb, const struct dmw_cmd *c)
 			return -EINVAL;
 		dmw_encode_common(cdb, c, c->flags);
 		cdb[DMW_OFF_INL_LEN] = c->nr_sectors - 1;
-		dmw_put_be(&cdb[DMW_OFF_INL_LBA], c->lba, 5);
+		dmw_put_be40(c->lba, &cdb[DMW_OFF_INL_LBA]);
 		break;
 	case DMW_T_SPLIT_DATA:
 		if (!c->nr_sectors || c->nr_sectors > DMW_SPLIT_MAX_SECTORS)
 			return -EINVAL;
 		dmw_encode_common(cdb, c, 0);
-		dmw_put_be(&cdb[DMW_OFF_LEN32], c->nr_sectors, 4);
+		put_unaligned_be32(c->nr_sectors, &cdb[DMW_OFF_LEN32]);
 		break;
 	case DMW_T_SPLIT_DESC:
 		if (c->param_len < DMW_DESC_HDR_LEN ||
 		    c->param_len > DMW_DESC_MAX_LEN)
 			return -EINVAL;
 		dmw_encode_common(cdb, c, 0);
-		dmw_put_be(&cdb[DMW_OFF_LEN32], c->param_len, 4);
+		put_unaligned_be32(c->param_len, &cdb[DMW_OFF_LEN32]);
 		break;
 	case DMW_T_QUERY:
 		dmw_encode_common(cdb, c, 0);
-		dmw_put_be(&cdb[DMW_OFF_LEN32], c->param_len, 4);
+		put_unaligned_be32(c->param_len, &cdb[DMW_OFF_LEN32]);
 		return 0;	/* no tags */
 	case DMW_T_BITMAP:
 		if (c->lba > 0xffff || c->param_len > DMW_BITMAP_CHUNK)
 			return -EINVAL;
 		dmw_encode_common(cdb, c, 0);
-		dmw_put_be(&cdb[DMW_OFF_CHUNK], c->lba, 2);
-		dmw_put_be(&cdb[DMW_OFF_LEN32], c->param_len, 4);
+		put_unaligned_be16(c->lba, &cdb[DMW_OFF_CHUNK]);
+		put_unaligned_be32(c->param_len, &cdb[DMW_OFF_LEN32]);
 		return 0;	/* no tags */
 	case DMW_T_CLAIM:
 		if (c->flags & ~DMW_F_CLAIM_MASK)
 			return -EINVAL;
 		dmw_encode_common(cdb, c, c->flags);
-		dmw_put_be(&cdb[DMW_OFF_LEN32], c->param_len, 4);
-		dmw_put_be(&cdb[DMW_OFF_GEN], c->gen_tag, 2);
+		put_unaligned_be32(c->param_len, &cdb[DMW_OFF_LEN32]);
+		put_unaligned_be16(c->gen_tag, &cdb[DMW_OFF_GEN]);
 		return 0;	/* no sequence tag */
 	case DMW_T_DISCARD:
 	case DMW_T_WRITE_ZEROES:
@@ -389,15 +387,15 @@ static inline int dmw_encode_cdb(u8 *cdb, const struct dmw_cmd *c)
 		    (c->flags & ~dmw_zero_flags(c->type)))
 			return -EINVAL;
 		dmw_encode_common(cdb, c, c->flags);
-		dmw_put_be(&cdb[DMW_OFF_GEN], c->gen_tag, 2);
-		dmw_put_be(&cdb[DMW_OFF_ZERO_LEN], c->nr_sectors, 3);
-		dmw_put_be(&cdb[DMW_OFF_ZERO_LBA], c->lba, 6);
+		put_unaligned_be16(c->gen_tag, &cdb[DMW_OFF_GEN]);
+		put_unaligned_be24(c->nr_sectors, &cdb[DMW_OFF_ZERO_LEN]);
+		put_unaligned_be48(c->lba, &cdb[DMW_OFF_ZERO_LBA]);
 		return 0;	/* the length takes the sequence tag's place */
 	default:
 		return -EINVAL;
 	}
-	dmw_put_be(&cdb[DMW_OFF_GEN], c->gen_tag, 2);
-	dmw_put_be(&cdb[DMW_OFF_SEQ], c->seq_tag & DMW_SEQ_TAG_MASK, 3);
+	put_unaligned_be16(c->gen_tag, &cdb[DMW_OFF_GEN]);
+	put_unaligned_be24(c->seq_tag & DMW_SEQ_TAG_MASK, &cdb[DMW_OFF_SEQ]);
 	return 0;
 }
 
@@ -453,8 +451,8 @@ static inline int dmw_decode_cdb(const u8 *cdb, unsigned int len,
 	c->type = cdb[DMW_OFF_TYPE] >> 4;
 	low = cdb[DMW_OFF_TYPE] & 0x0f;
 	c->flags = 0;
-	c->gen_tag = dmw_get_be(&cdb[DMW_OFF_GEN], 2);
-	c->seq_tag = dmw_get_be(&cdb[DMW_OFF_SEQ], 3);
+	c->gen_tag = get_unaligned_be16(&cdb[DMW_OFF_GEN]);
+	c->seq_tag = get_unaligned_be24(&cdb[DMW_OFF_SEQ]);
 	c->lba = 0;
 	c->nr_sectors = 0;
 	c->param_len = 0;
@@ -466,7 +464,7 @@ static inline int dmw_decode_cdb(const u8 *cdb, unsigned int len,
 			return -EINVAL;
 		c->flags = low;
 		c->nr_sectors = cdb[DMW_OFF_INL_LEN] + 1;
-		c->lba = dmw_get_be(&cdb[DMW_OFF_INL_LBA], 5);
+		c->lba = dmw_get_be40(&cdb[DMW_OFF_INL_LBA]);
 		return dmw_ok(st);
 	case DMW_T_DISCARD:
 	case DMW_T_WRITE_ZEROES:
@@ -475,8 +473,8 @@ static inline int dmw_decode_cdb(const u8 *cdb, unsigned int len,
 			return -EINVAL;
 		c->flags = low;
 		c->seq_tag = 0;
-		c->nr_sectors = dmw_get_be(&cdb[DMW_OFF_ZERO_LEN], 3);
-		c->lba = dmw_get_be(&cdb[DMW_OFF_ZERO_LBA], 6);
+		c->nr_sectors = get_unaligned_be24(&cdb[DMW_OFF_ZERO_LEN]);
+		c->lba = get_unaligned_be48(&cdb[DMW_OFF_ZERO_LBA]);
 		if (!c->nr_sectors || c->nr_sectors > DMW_ZERO_MAX_SECTORS)
 			return dmw_fail(st, DMW_R_LENGTH, 1, DMW_OFF_ZERO_LEN,
 					DMW_NO_BIT);
@@ -508,27 +506,27 @@ static inline int dmw_decode_cdb(const u8 *cdb, unsigned int len,
 
 	switch (c->type) {
 	case DMW_T_SPLIT_DATA:
-		c->nr_sectors = dmw_get_be(&cdb[DMW_OFF_LEN32], 4);
+		c->nr_sectors = get_unaligned_be32(&cdb[DMW_OFF_LEN32]);
 		if (!c->nr_sectors || c->nr_sectors > DMW_SPLIT_MAX_SECTORS)
 			return dmw_fail(st, DMW_R_LENGTH, 1, DMW_OFF_LEN32,
 					DMW_NO_BIT);
 		break;
 	case DMW_T_SPLIT_DESC:
-		c->param_len = dmw_get_be(&cdb[DMW_OFF_LEN32], 4);
+		c->param_len = get_unaligned_be32(&cdb[DMW_OFF_LEN32]);
 		if (c->param_len < DMW_DESC_HDR_LEN ||
 		    c->param_len > DMW_DESC_MAX_LEN)
 			return dmw_fail(st, DMW_R_LENGTH, 1, DMW_OFF_LEN32,
 					DMW_NO_BIT);
 		break;
 	case DMW_T_BITMAP:
-		c->lba = dmw_get_be(&cdb[DMW_OFF_CHUNK], 2);
-		c->param_len = dmw_get_be(&cdb[DMW_OFF_LEN32], 4);
+		c->lba = get_unaligned_be16(&cdb[DMW_OFF_CHUNK]);
+		c->param_len = get_unaligned_be32(&cdb[DMW_OFF_LEN32]);
 		if (c->param_len > DMW_BITMAP_CHUNK)
 			return dmw_fail(st, DMW_R_LENGTH, 1, DMW_OFF_LEN32,
 					DMW_NO_BIT);
 		break;
 	default:
-		c->param_len = dmw_get_be(&cdb[DMW_OFF_LEN32], 4);
+		c->param_len = get_unaligned_be32(&cdb[DMW_OFF_LEN32]);
 		break;
 	}
 	return dmw_ok(st);
@@ -651,25 +649,26 @@ static inline u32 dmw_desc_len(u32 nr_sectors)
  */
 static inline void dmw_encode_desc_hdr(u8 *buf, const struct dmw_desc *d)
 {
-	dmw_put_be(&buf[DMW_DOFF_MAGIC], DMW_DESC_MAGIC, 4);
+	put_unaligned_be32(DMW_DESC_MAGIC, &buf[DMW_DOFF_MAGIC]);
 	buf[DMW_DOFF_VERSION] = DMW_VERSION;
 	buf[DMW_DOFF_FLAGS] = d->flags;
-	dmw_put_be(&buf[DMW_DOFF_RSVD], 0, 2);
-	dmw_put_be(&buf[DMW_DOFF_LBA], d->lba, 8);
-	dmw_put_be(&buf[DMW_DOFF_SECTORS], d->nr_sectors, 4);
-	dmw_put_be(&buf[DMW_DOFF_NR_CRCS], dmw_desc_nr_crcs(d->nr_sectors), 4);
-	dmw_put_be(&buf[DMW_DOFF_SEQ], d->seq, 8);
-	dmw_put_be(&buf[DMW_DOFF_GEN], d->generation, 8);
+	put_unaligned_be16(0, &buf[DMW_DOFF_RSVD]);
+	put_unaligned_be64(d->lba, &buf[DMW_DOFF_LBA]);
+	put_unaligned_be32(d->nr_sectors, &buf[DMW_DOFF_SECTORS]);
+	put_unaligned_be32(dmw_desc_nr_crcs(d->nr_sectors),
+			   &buf[DMW_DOFF_NR_CRCS]);
+	put_unaligned_be64(d->seq, &buf[DMW_DOFF_SEQ]);
+	put_unaligned_be64(d->generation, &buf[DMW_DOFF_GEN]);
 }
 
 static inline void dmw_put_desc_crc(u8 *buf, u32 i, u32 crc)
 {
-	dmw_put_be(&buf[DMW_DOFF_CRC + 4 * i], crc, 4);
+	put_unaligned_be32(crc, &buf[DMW_DOFF_CRC + 4 * i]);
 }
 
 static inline u32 dmw_desc_crc(const struct dmw_desc *d, u32 i)
 {
-	return dmw_get_be(&d->crcs[4 * i], 4);
+	return get_unaligned_be32(&d->crcs[4 * i]);
 }
 
 /**
@@ -692,7 +691,7 @@ static inline int dmw_decode_desc(const u8 *buf, u32 len,
 {
 	if (len < DMW_DESC_HDR_LEN)
 		return dmw_fail(st, DMW_R_DESC_LEN, 0, 0, DMW_NO_BIT);
-	if (dmw_get_be(&buf[DMW_DOFF_MAGIC], 4) != DMW_DESC_MAGIC)
+	if (get_unaligned_be32(&buf[DMW_DOFF_MAGIC]) != DMW_DESC_MAGIC)
 		return dmw_fail(st, DMW_R_DESC_FIELD, 0, DMW_DOFF_MAGIC, DMW_NO_BIT);
 	if (buf[DMW_DOFF_VERSION] != DMW_VERSION)
 		return dmw_fail(st, DMW_R_DESC_FIELD, 0, DMW_DOFF_VERSION,
@@ -702,11 +701,11 @@ static inline int dmw_decode_desc(const u8 *buf, u32 len,
 		return -EINVAL;
 
 	d->flags = buf[DMW_DOFF_FLAGS];
-	d->lba = dmw_get_be(&buf[DMW_DOFF_LBA], 8);
-	d->nr_sectors = dmw_get_be(&buf[DMW_DOFF_SECTORS], 4);
-	d->nr_crcs = dmw_get_be(&buf[DMW_DOFF_NR_CRCS], 4);
-	d->seq = dmw_get_be(&buf[DMW_DOFF_SEQ], 8);
-	d->generation = dmw_get_be(&buf[DMW_DOFF_GEN], 8);
+	d->lba = get_unaligned_be64(&buf[DMW_DOFF_LBA]);
+	d->nr_sectors = get_unaligned_be32(&buf[DMW_DOFF_SECTORS]);
+	d->nr_crcs = get_unaligned_be32(&buf[DMW_DOFF_NR_CRCS]);
+	d->seq = get_unaligned_be64(&buf[DMW_DOFF_SEQ]);
+	d->generation = get_unaligned_be64(&buf[DMW_DOFF_GEN]);
 	d->crcs = &buf[DMW_DOFF_CRC];
 
 	if (!d->nr_sectors || d->nr_sectors > DMW_SPLIT_MAX_SECTORS)
@@ -765,15 +764,15 @@ static inline void dmw_encode_state(u8 *buf, const struct dmw_state *s)
 
 	for (i = 0; i < DMW_STATE_LEN; i++)
 		buf[i] = 0;
-	dmw_put_be(&buf[DMW_SOFF_MAGIC], DMW_STATE_MAGIC, 4);
+	put_unaligned_be32(DMW_STATE_MAGIC, &buf[DMW_SOFF_MAGIC]);
 	buf[DMW_SOFF_VERSION] = s->version;
 	buf[DMW_SOFF_LBS_SHIFT] = s->lbs_shift;
 	buf[DMW_SOFF_FLAGS] = s->flags;
-	dmw_put_be(&buf[DMW_SOFF_GEN], s->generation, 8);
-	dmw_put_be(&buf[DMW_SOFF_CAPACITY], s->capacity, 8);
-	dmw_put_be(&buf[DMW_SOFF_MAX_SPLIT], s->max_split, 4);
-	dmw_put_be(&buf[DMW_SOFF_STAGING], s->staging_kib, 4);
-	dmw_put_be(&buf[DMW_SOFF_BM_REGIONS], s->bm_regions, 8);
+	put_unaligned_be64(s->generation, &buf[DMW_SOFF_GEN]);
+	put_unaligned_be64(s->capacity, &buf[DMW_SOFF_CAPACITY]);
+	put_unaligned_be32(s->max_split, &buf[DMW_SOFF_MAX_SPLIT]);
+	put_unaligned_be32(s->staging_kib, &buf[DMW_SOFF_STAGING]);
+	put_unaligned_be64(s->bm_regions, &buf[DMW_SOFF_BM_REGIONS]);
 	buf[DMW_SOFF_BM_SHIFT] = s->bm_shift;
 }
 
@@ -789,17 +788,17 @@ static inline int dmw_decode_state(const u8 *buf, u32 len,
 				   struct dmw_state *s)
 {
 	if (len < DMW_STATE_LEN ||
-	    dmw_get_be(&buf[DMW_SOFF_MAGIC], 4) != DMW_STATE_MAGIC ||
+	    get_unaligned_be32(&buf[DMW_SOFF_MAGIC]) != DMW_STATE_MAGIC ||
 	    buf[DMW_SOFF_VERSION] != DMW_VERSION)
 		return -EPROTO;
 	s->version = buf[DMW_SOFF_VERSION];
 	s->lbs_shift = buf[DMW_SOFF_LBS_SHIFT];
 	s->flags = buf[DMW_SOFF_FLAGS];
-	s->generation = dmw_get_be(&buf[DMW_SOFF_GEN], 8);
-	s->capacity = dmw_get_be(&buf[DMW_SOFF_CAPACITY], 8);
-	s->max_split = dmw_get_be(&buf[DMW_SOFF_MAX_SPLIT], 4);
-	s->staging_kib = dmw_get_be(&buf[DMW_SOFF_STAGING], 4);
-	s->bm_regions = dmw_get_be(&buf[DMW_SOFF_BM_REGIONS], 8);
+	s->generation = get_unaligned_be64(&buf[DMW_SOFF_GEN]);
+	s->capacity = get_unaligned_be64(&buf[DMW_SOFF_CAPACITY]);
+	s->max_split = get_unaligned_be32(&buf[DMW_SOFF_MAX_SPLIT]);
+	s->staging_kib = get_unaligned_be32(&buf[DMW_SOFF_STAGING]);
+	s->bm_regions = get_unaligned_be64(&buf[DMW_SOFF_BM_REGIONS]);
 	s->bm_shift = buf[DMW_SOFF_BM_SHIFT];
 	if (s->lbs_shift < DMW_SECTOR_SHIFT || s->lbs_shift > DMW_CHUNK_SHIFT ||
 	    (s->flags & ~DMW_SF_MASK))
