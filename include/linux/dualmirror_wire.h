@@ -255,38 +255,6 @@ static inline int dmw_ok(struct dmw_status *st)
 }
 
 /**
- * dmw_build_sense - fixed-format sense data for a refusal
- * @buf: at least 18 bytes
- * @st: the refusal
- *
- * Builds response code 70h sense with the sense key, ASC/ASCQ of
- * @st->reason and, where the reason has one, a sense-key specific field
- * pointer (SKSV, C/D, BPV, bit pointer, field pointer) at bytes 15-17.
- *
- * Return: the sense length, 18.
- */
-static inline unsigned int dmw_build_sense(u8 *buf, const struct dmw_status *st)
-{
-	u32 s = dmw_reason_sense(st->reason);
-	unsigned int i;
-
-	for (i = 0; i < 18; i++)
-		buf[i] = 0;
-	buf[0] = 0x70;
-	buf[2] = (s >> 16) & 0x0f;
-	buf[7] = 10;
-	buf[12] = (s >> 8) & 0xff;
-	buf[13] = s & 0xff;
-	if (dmw_reason_has_field(st->reason)) {
-		buf[15] = 0x80 | (st->in_cdb ? 0x40 : 0);
-		if (st->bit < 8)
-			buf[15] |= 0x08 | st->bit;
-		put_unaligned_be16(st->field, &buf[16]);
-	}
-	return 18;
-}
-
-/**
  * dmw_use_inline - choose the framing of a write (claims 2, 3 and 10)
  * @lba: first sector
  * @nr_sectors: length in sectors

@@ -12,6 +12,8 @@
 
 #include <linux/dualmirror_wire.h>
 
+#include "sense_oracle.h"
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static unsigned int tests, failures;
@@ -88,7 +90,7 @@ static int round_trip(const struct dmw_cmd *in)
 	return cmd_eq(&out, in);
 }
 
-/* The sense a status turns into, checked field by field. */
+/* The sense a status turns into (the oracle's), checked field by field. */
 static int sense_is(const struct dmw_status *st, unsigned int reason,
 		    __u8 key, __u8 asc, __u8 ascq, int in_cdb, int field,
 		    int bit)
@@ -97,7 +99,7 @@ static int sense_is(const struct dmw_status *st, unsigned int reason,
 
 	if (st->reason != reason)
 		return 0;
-	if (dmw_build_sense(s, st) != 18 || s[0] != 0x70 || s[7] != 10)
+	if (oracle_sense(s, st) != 18 || s[0] != 0x70 || s[7] != 10)
 		return 0;
 	if (s[2] != key || s[12] != asc || s[13] != ascq)
 		return 0;
@@ -899,6 +901,46 @@ static void test_peer_state_senses(void)
 	}
 }
 
+/* The oracle's 18 bytes, literally: what the peer must return. */
+static void test_sense_bytes(void)
+{
+	static const struct {
+		struct dmw_status st;
+		__u8 sense[ORACLE_SENSE_LEN];
+		const char *what;
+	} v[] = {
+		{ { DMW_R_VERSION, 1, 2, DMW_OFF_SA },
+		  { 0x70, 0, 0x05, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0,
+		    0x24, 0x00, 0, 0xca, 0x00, 0x08 },
+		  "version: ILLEGAL REQUEST, field pointer CDB byte 8 bit 2" },
+		{ { DMW_R_LENGTH, 1, DMW_NO_BIT, DMW_OFF_LEN32 },
+		  { 0x70, 0, 0x05, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0,
+		    0x24, 0x00, 0, 0xc0, 0x00, 0x0c },
+		  "length: field pointer CDB byte 12, no bit" },
+		{ { DMW_R_LBA_RANGE, 1, DMW_NO_BIT, DMW_OFF_INL_LBA },
+		  { 0x70, 0, 0x05, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0,
+		    0x21, 0x00, 0, 0, 0, 0 },
+		  "lba_range: LBA OUT OF RANGE, no field pointer" },
+		{ { DMW_R_CRC, 0, DMW_NO_BIT, DMW_DOFF_CRC + 12 },
+		  { 0x70, 0, 0x0b, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0,
+		    0x10, 0x01, 0, 0x80, 0x00, 0x34 },
+		  "crc: field pointer in the parameter data, byte 52" },
+		{ { DMW_R_GENERATION, 1, DMW_NO_BIT, DMW_OFF_GEN },
+		  { 0x70, 0, 0x07, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0,
+		    0x27, 0x00, 0, 0, 0, 0 },
+		  "generation: DATA PROTECT / WRITE PROTECTED" },
+	};
+	__u8 s[ORACLE_SENSE_LEN];
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(v); i++) {
+		memset(s, 0xee, sizeof(s));
+		ok(oracle_sense(s, &v[i].st) == ORACLE_SENSE_LEN &&
+		   !memcmp(s, v[i].sense, sizeof(s)),
+		   "sense bytes of %s", v[i].what);
+	}
+}
+
 int main(void)
 {
 	printf("TAP version 13\n");
@@ -916,6 +958,7 @@ int main(void)
 	test_state_caps();
 	test_desc_rejections();
 	test_peer_state_senses();
+	test_sense_bytes();
 	printf("1..%u\n", tests);
 	printf("# %u passed, %u failed\n", tests - failures, failures);
 	return failures ? 1 : 0;
