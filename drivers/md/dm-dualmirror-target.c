@@ -4,7 +4,7 @@
  *
  * Reads go to the local disk.  Each write goes to the local disk and, at
  * the same time, to the peer as the wire format's commands (see
- * dm-dualmirror-peer.c); the bio completes when both legs have.  When the
+ * dm-dualmirror-sender.c); the bio completes when both legs have.  When the
  * peer fails, the target goes degraded: writes land locally, the
  * out-of-sync regions are tracked in memory until "reconnect" re-claims
  * the peer and copies them over.
@@ -345,17 +345,17 @@ static bool dmw_peer_usable(struct dmw_c *dmc, struct dmw_io *io)
  * Return: 0; -EAGAIN if @nowait and a request or pool element was not
  * there (nothing sent); -EIO if it could not be started (error noted).
  */
-static int dmw_peer_send(struct dmw_io *io, bool nowait)
+static int dmw_send_leg(struct dmw_io *io, bool nowait)
 {
 	if (io->type)
-		return dmw_peer_zero(io, nowait);
+		return dmw_send_zero(io, nowait);
 	if (!io->nr_sectors)
-		return dmw_peer_flush(io, nowait);
-	return dmw_peer_write(io, io->src, io->wflags, nowait);
+		return dmw_send_flush(io, nowait);
+	return dmw_send_write(io, io->src, io->wflags, nowait);
 }
 
 /* Send @io's peer leg from the send worker, where it may sleep. */
-static void dmw_peer_send_later(struct dmw_io *io, unsigned long delay)
+static void dmw_send_leg_later(struct dmw_io *io, unsigned long delay)
 {
 	struct dmw_c *dmc = io->dmc;
 	unsigned long flags;
@@ -410,7 +410,7 @@ void dmw_peer_leg_end(struct dmw_io *io, int error, bool transient)
 		return;
 	}
 	this_cpu_add(dmc->stats->retries, 1);
-	dmw_peer_send_later(io, msecs_to_jiffies(DMW_RETRY_DELAY_MS));
+	dmw_send_leg_later(io, msecs_to_jiffies(DMW_RETRY_DELAY_MS));
 }
 
 static void dmw_retry_work(struct work_struct *ws)
@@ -432,7 +432,7 @@ static void dmw_retry_work(struct work_struct *ws)
 		} else if (!dmw_peer_usable(dmc, io)) {
 			/* another leg failed meanwhile: this one is not sent */
 			dmw_peer_leg_done(io, true);
-		} else if (dmw_peer_send(io, false)) {
+		} else if (dmw_send_leg(io, false)) {
 			dmw_peer_leg_done(io, true);
 		}
 	}
@@ -517,9 +517,9 @@ static void dmw_io_issue(struct dmw_io *io)
 		io->src = bio;
 		io->wflags = dmw_write_flags(io, bio);
 		io->deadline = jiffies + dmc->peer_timeout;
-		r = dmw_peer_send(io, true);
+		r = dmw_send_leg(io, true);
 		if (r == -EAGAIN)
-			dmw_peer_send_later(io, 0);
+			dmw_send_leg_later(io, 0);
 		else if (r)
 			dmw_peer_leg_done(io, true);
 		if (r != -EIO && bio->bi_opf & REQ_FUA)
@@ -720,7 +720,7 @@ static int dmw_resync_piece(struct dmw_c *dmc, sector_t sector,
 		io.src = src;
 		io.wflags = DMW_F_FUA;
 		io.deadline = jiffies + dmc->peer_timeout;
-		if (dmw_peer_send(&io, false))
+		if (dmw_send_leg(&io, false))
 			dmw_peer_leg_done(&io, true);
 	} else {
 		dmw_mark_oos(dmc, sector, nr);
@@ -838,7 +838,7 @@ int dmw_flush_peer(struct dmw_c *dmc)
 	if (dmw_peer_usable(dmc, &io)) {
 		atomic_inc(&io.pending);
 		io.deadline = jiffies + dmc->peer_timeout;
-		if (dmw_peer_send(&io, false))
+		if (dmw_send_leg(&io, false))
 			dmw_peer_leg_done(&io, true);
 	} else {
 		io.peer_failed = true;
@@ -1082,7 +1082,7 @@ static int dmw_take_peer_bitmap(struct dmw_c *dmc,
 	for (chunk = 0, off = 0; off < bytes && !r;
 	     chunk++, off += DMW_BITMAP_CHUNK) {
 		want = min_t(u64, bytes - off, DMW_BITMAP_CHUNK);
-		r = dmw_peer_bitmap_cmd(dmc, chunk, buf, want);
+		r = dmw_send_bitmap_cmd(dmc, chunk, buf, want);
 		if (r)
 			break;
 		nbits = min_t(u64, (u64)want * 8, state->bm_regions - off * 8);
@@ -1124,7 +1124,7 @@ static int dmw_take_peer_bitmap(struct dmw_c *dmc,
  * it is resynced.  Every region to resync is marked on disk first.
  *
  * Return: 0 (dmc->generation is the new one); -EPERM: fenced; -EXDEV:
- * split brain; else as dmw_peer_state_cmd().
+ * split brain; else as dmw_send_state_cmd().
  */
 static int dmw_claim_peer(struct dmw_c *dmc, bool force,
 			  struct dmw_state *state)
@@ -1136,7 +1136,7 @@ static int dmw_claim_peer(struct dmw_c *dmc, bool force,
 	u8 flags;
 	int ret;
 
-	ret = dmw_peer_state_cmd(dmc, DMW_T_QUERY, 0, false, state);
+	ret = dmw_send_state_cmd(dmc, DMW_T_QUERY, 0, false, state);
 	if (ret)
 		return ret;
 	flags = state->flags;
@@ -1157,16 +1157,16 @@ static int dmw_claim_peer(struct dmw_c *dmc, bool force,
 		m->claim_pending = expected + 1;
 		dmw_meta_write_sb(dmc, false);
 	}
-	ret = dmw_peer_state_cmd(dmc, DMW_T_CLAIM, expected, force || !expected,
+	ret = dmw_send_state_cmd(dmc, DMW_T_CLAIM, expected, force || !expected,
 				 state);
 	if (ret == -EPERM && pending && pending != expected) {
 		/* our own CLAIM went through before a crash: it is ours */
-		ret = dmw_peer_state_cmd(dmc, DMW_T_CLAIM, pending, false, state);
+		ret = dmw_send_state_cmd(dmc, DMW_T_CLAIM, pending, false, state);
 		if (!ret)
 			expected = pending;
 	}
 	if (ret == -EPERM) {
-		ret = dmw_peer_state_cmd(dmc, DMW_T_QUERY, 0, false, state);
+		ret = dmw_send_state_cmd(dmc, DMW_T_QUERY, 0, false, state);
 		if (ret)
 			return ret;
 		if (state->generation) {
@@ -1180,7 +1180,7 @@ static int dmw_claim_peer(struct dmw_c *dmc, bool force,
 			}
 			return -EPERM;
 		}
-		ret = dmw_peer_state_cmd(dmc, DMW_T_CLAIM, 0, true, state);
+		ret = dmw_send_state_cmd(dmc, DMW_T_CLAIM, 0, true, state);
 	}
 	if (ret)
 		return ret;
@@ -1254,7 +1254,7 @@ static int dmw_query(struct dmw_c *dmc, char **error)
 	struct dmw_state state;
 	int r;
 
-	r = dmw_peer_state_cmd(dmc, DMW_T_QUERY, 0, false, &state);
+	r = dmw_send_state_cmd(dmc, DMW_T_QUERY, 0, false, &state);
 	switch (r) {
 	case 0:
 		break;

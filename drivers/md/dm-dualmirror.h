@@ -2,8 +2,9 @@
 /*
  * dm-dualmirror: synchronous write mirroring to a peer over SCSI.
  *
- * Internal interface between the target (dm-dualmirror-target.c) and the
- * peer I/O path (dm-dualmirror-peer.c).
+ * Internal interface between the target (dm-dualmirror-target.c), its
+ * sender (dm-dualmirror-sender.c: the commands the primary sends to the
+ * peer disk) and its metadata (dm-dualmirror-meta.c).
  */
 #ifndef DM_DUALMIRROR_H
 #define DM_DUALMIRROR_H
@@ -19,7 +20,7 @@
 #include <linux/rbtree.h>
 #include <linux/spinlock.h>
 #include <linux/workqueue.h>
-#include <uapi/linux/dualmirror.h>
+#include <linux/dualmirror_wire.h>
 
 #define DM_MSG_PREFIX "dualmirror"
 
@@ -198,7 +199,7 @@ struct dmw_meta {
  * @flags: DMW_RESYNCING, DMW_STOPPING, DMW_NO_RECONNECT
  * @generation: the peer generation learnt by the last CLAIM
  * @peer_caps: DMW_CAP_* of the peer's last QUERY or CLAIM answer; written
- *	by dmw_peer_state_cmd() (process context, under no lock: one byte,
+ *	by dmw_send_state_cmd() (process context, under no lock: one byte,
  *	WRITE_ONCE/READ_ONCE), read when a discard or write zeroes is issued
  * @seq: last sequence number used
  * @max_io: largest write in sectors (ti->max_io_len)
@@ -429,16 +430,16 @@ void dmw_meta_mark_range(struct dmw_c *dmc, unsigned long first,
 void dmw_meta_set_range(struct dmw_c *dmc, unsigned long first,
 			unsigned long last);
 void dmw_meta_sync(struct dmw_c *dmc);
-int dmw_peer_bitmap_cmd(struct dmw_c *dmc, u32 chunk, void *buf, u32 len);
 void dmw_note_error(struct dmw_c *dmc, int error);
 
-/* dm-dualmirror-peer.c */
+/* dm-dualmirror-sender.c */
 size_t dmw_pio_size(unsigned int max_segs);
-int dmw_peer_state_cmd(struct dmw_c *dmc, u8 type, u64 expected, bool force,
+int dmw_send_state_cmd(struct dmw_c *dmc, u8 type, u64 expected, bool force,
 		       struct dmw_state *state);
-int dmw_peer_write(struct dmw_io *io, struct bio *src, u8 flags, bool nowait);
-int dmw_peer_flush(struct dmw_io *io, bool nowait);
-int dmw_peer_zero(struct dmw_io *io, bool nowait);
+int dmw_send_bitmap_cmd(struct dmw_c *dmc, u32 chunk, void *buf, u32 len);
+int dmw_send_write(struct dmw_io *io, struct bio *src, u8 flags, bool nowait);
+int dmw_send_flush(struct dmw_io *io, bool nowait);
+int dmw_send_zero(struct dmw_io *io, bool nowait);
 const char *dmw_error_name(unsigned int error);
 
 #endif /* DM_DUALMIRROR_H */

@@ -32,6 +32,7 @@
 #include <linux/wait_bit.h>
 #include <scsi/scsi.h>
 #include <scsi/scsi_cmnd.h>
+#include <scsi/scsi_common.h>
 
 #include "dualmirror_peer.h"
 
@@ -40,12 +41,38 @@ module_param(fault_staging_alloc, uint, 0644);
 MODULE_PARM_DESC(fault_staging_alloc,
 		 "Test hook: fail the last page allocation of the next N SPLIT DATA stagings");
 
+/* Fixed-format sense data is 18 bytes: ADDITIONAL SENSE LENGTH 10 */
+#define DMP_SENSE_LEN	18
+
+/*
+ * The sense of a refusal: response code 70h, the sense key, ASC and ASCQ
+ * of @st->reason (dmw_reason_sense()) and, where the reason has one, the
+ * sense-key specific field pointer (SKSV, C/D, BPV, bit and field
+ * pointer) at bytes 15-17.  scsi_set_sense_field_pointer() of Linux 6.1
+ * raises the ADDITIONAL SENSE LENGTH of fixed-format sense to 18 (it takes
+ * the field for the whole length); it is 10 for these 18 bytes, as the
+ * wire format documents.
+ */
+static void dmp_refusal_sense(u8 *buf, const struct dmw_status *st)
+{
+	u32 s = dmw_reason_sense(st->reason);
+
+	memset(buf, 0, SCSI_SENSE_BUFFERSIZE);
+	scsi_build_sense_buffer(0, buf, (s >> 16) & 0x0f, (s >> 8) & 0xff,
+				s & 0xff);
+	if (dmw_reason_has_field(st->reason)) {
+		scsi_set_sense_field_pointer(buf, SCSI_SENSE_BUFFERSIZE,
+					     st->field, st->bit, st->in_cdb);
+		buf[7] = DMP_SENSE_LEN - 8;
+	}
+}
+
 static int dmp_refuse(struct dmp_cmd *dc, const struct dmw_status *st)
 {
 	struct scsi_cmnd *scmd = dc->scmd;
 	struct dmp_peer *peer = dc->peer;
 
-	dmw_build_sense(scmd->sense_buffer, st);
+	dmp_refusal_sense(scmd->sense_buffer, st);
 	scmd->result = SAM_STAT_CHECK_CONDITION;
 	if (st->reason < DMW_R_NR)
 		atomic64_inc(&peer->stats.reason[st->reason]);

@@ -16,7 +16,7 @@
 #include <linux/workqueue.h>
 #include <scsi/scsi_cmnd.h>
 #include <scsi/scsi_host.h>
-#include <uapi/linux/dualmirror.h>
+#include <linux/dualmirror_wire.h>
 
 #define DMP_NAME		"dualmirror_peer"
 

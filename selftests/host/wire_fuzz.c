@@ -20,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <linux/dualmirror.h>
+#include <linux/dualmirror_wire.h>
+
+#include "sense_oracle.h"
 
 #define CHECK(cond) do { if (!(cond)) abort(); } while (0)
 
@@ -29,7 +31,7 @@ static void check_sense(const struct dmw_status *st)
 	__u8 s[18];
 
 	CHECK(st->reason != DMW_R_OK && st->reason < DMW_R_NR);
-	CHECK(dmw_build_sense(s, st) == 18);
+	CHECK(oracle_sense(s, st) == 18);
 	CHECK(s[2] == (dmw_reason_sense(st->reason) >> 16));
 	CHECK(!!(s[15] & 0x80) == dmw_reason_has_field(st->reason));
 }

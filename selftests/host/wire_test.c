@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Host unit tests of the dualmirror wire codec (include/uapi/linux/dualmirror.h).
+ * Host unit tests of the dualmirror wire codec (include/linux/dualmirror_wire.h).
  *
  * Prints TAP 13; exits 0 when every test point passed, 1 otherwise.
  */
@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <linux/dualmirror.h>
+#include <linux/dualmirror_wire.h>
+
+#include "sense_oracle.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -88,7 +90,7 @@ static int round_trip(const struct dmw_cmd *in)
 	return cmd_eq(&out, in);
 }
 
-/* The sense a status turns into, checked field by field. */
+/* The sense a status turns into (the oracle's), checked field by field. */
 static int sense_is(const struct dmw_status *st, unsigned int reason,
 		    __u8 key, __u8 asc, __u8 ascq, int in_cdb, int field,
 		    int bit)
@@ -97,7 +99,7 @@ static int sense_is(const struct dmw_status *st, unsigned int reason,
 
 	if (st->reason != reason)
 		return 0;
-	if (dmw_build_sense(s, st) != 18 || s[0] != 0x70 || s[7] != 10)
+	if (oracle_sense(s, st) != 18 || s[0] != 0x70 || s[7] != 10)
 		return 0;
 	if (s[2] != key || s[12] != asc || s[13] != ascq)
 		return 0;
@@ -107,7 +109,7 @@ static int sense_is(const struct dmw_status *st, unsigned int reason,
 		return 0;
 	if (bit < 0 ? (s[15] & 0x08) : ((s[15] & 0x0f) != (0x08 | bit)))
 		return 0;
-	return dmw_get_be(&s[16], 2) == (__u64)field;
+	return get_unaligned_be16(&s[16]) == (__u64)field;
 }
 
 /* Decode (and check) a raw CDB; return the status. */
@@ -153,7 +155,7 @@ static void test_inline_round_trips(void)
 		ok(!dmw_encode_cdb(cdb, &big) &&
 		   !dmw_decode_cdb(cdb, 16, &out, &st) &&
 		   out.lba == DMW_INLINE_LBA_LIMIT - 8 &&
-		   dmw_get_be(&cdb[11], 5) == DMW_INLINE_LBA_LIMIT - 8,
+		   dmw_get_be40(&cdb[11]) == DMW_INLINE_LBA_LIMIT - 8,
 		   "inline round trip at the largest inline LBA (2^40 - 8)");
 	}
 	c = inline_cmd(DMW_INLINE_LBA_LIMIT - 1, 7, 0, 1);
@@ -420,7 +422,7 @@ static void test_cdb_rejections(void)
 		   "BITMAP: a chunk index over 16 bits is not encoded");
 		b.lba = 0;
 		encode(cdb, b);
-		dmw_put_be(&cdb[12], DMW_BITMAP_CHUNK + 1, 4);
+		put_unaligned_be32(DMW_BITMAP_CHUNK + 1, &cdb[12]);
 		st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
 		ok(sense_is(&st, DMW_R_LENGTH, 5, 0x24, 0, 1, 12, -1),
 		   "BITMAP of more than 64 KiB: pointer at byte 12");
@@ -432,20 +434,20 @@ static void test_cdb_rejections(void)
 	}
 
 	encode(cdb, split_cmd(64, 1));
-	dmw_put_be(&cdb[12], 0, 4);
+	put_unaligned_be32(0, &cdb[12]);
 	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
 	ok(sense_is(&st, DMW_R_LENGTH, 5, 0x24, 0, 1, 12, -1),
 	   "split data of 0 sectors: pointer at byte 12");
-	dmw_put_be(&cdb[12], DMW_SPLIT_MAX_SECTORS + 1, 4);
+	put_unaligned_be32(DMW_SPLIT_MAX_SECTORS + 1, &cdb[12]);
 	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
 	ok(sense_is(&st, DMW_R_LENGTH, 5, 0x24, 0, 1, 12, -1),
 	   "split data over 8 MiB: pointer at byte 12");
 	encode(cdb, desc_cmd(64, 1));
-	dmw_put_be(&cdb[12], DMW_DESC_HDR_LEN - 1, 4);
+	put_unaligned_be32(DMW_DESC_HDR_LEN - 1, &cdb[12]);
 	st = refuse(cdb, 16, DMW_DESC_HDR_LEN - 1, CAP_SECTORS, 9);
 	ok(sense_is(&st, DMW_R_LENGTH, 5, 0x24, 0, 1, 12, -1),
 	   "descriptor shorter than its header: pointer at byte 12");
-	dmw_put_be(&cdb[12], DMW_DESC_MAX_LEN + 4, 4);
+	put_unaligned_be32(DMW_DESC_MAX_LEN + 4, &cdb[12]);
 	st = refuse(cdb, 16, DMW_DESC_MAX_LEN + 4, CAP_SECTORS, 9);
 	ok(sense_is(&st, DMW_R_LENGTH, 5, 0x24, 0, 1, 12, -1),
 	   "descriptor longer than the largest: pointer at byte 12");
@@ -666,16 +668,16 @@ static void test_desc_rejections(void)
 	   "reserved descriptor byte 7 set: pointer at byte 7");
 	buf[7] = 0;
 
-	dmw_put_be(&buf[DMW_DOFF_SECTORS], 0, 4);
+	put_unaligned_be32(0, &buf[DMW_DOFF_SECTORS]);
 	st = desc_refuse(buf, len, c);
 	ok(sense_is(&st, DMW_R_DESC_FIELD, 5, 0x26, 0, 0, 16, -1),
 	   "descriptor of 0 sectors: pointer at byte 16");
-	dmw_put_be(&buf[DMW_DOFF_SECTORS], 128, 4);
-	dmw_put_be(&buf[DMW_DOFF_NR_CRCS], 15, 4);
+	put_unaligned_be32(128, &buf[DMW_DOFF_SECTORS]);
+	put_unaligned_be32(15, &buf[DMW_DOFF_NR_CRCS]);
 	st = desc_refuse(buf, len, c);
 	ok(sense_is(&st, DMW_R_DESC_FIELD, 5, 0x26, 0, 0, 20, -1),
 	   "CRC count disagrees with the length: pointer at byte 20");
-	dmw_put_be(&buf[DMW_DOFF_NR_CRCS], 16, 4);
+	put_unaligned_be32(16, &buf[DMW_DOFF_NR_CRCS]);
 
 	c.seq_tag = 0x43;
 	st = desc_refuse(buf, len, c);
@@ -683,11 +685,11 @@ static void test_desc_rejections(void)
 	   "sequence disagrees with the CDB's tag: pointer at byte 24");
 	c.seq_tag = 0x42;
 
-	dmw_put_be(&buf[DMW_DOFF_GEN], GEN + 0x10000, 8);	/* same tag */
+	put_unaligned_be64(GEN + 0x10000, &buf[DMW_DOFF_GEN]);	/* same tag */
 	st = desc_refuse(buf, len, c);
 	ok(sense_is(&st, DMW_R_GENERATION, 7, 0x27, 0, 0, -1, -1),
 	   "full 64-bit generation checked, not only its tag");
-	dmw_put_be(&buf[DMW_DOFF_GEN], GEN, 8);
+	put_unaligned_be64(GEN, &buf[DMW_DOFF_GEN]);
 
 	len = desc_prep(buf, 128, CAP_SECTORS - 127);
 	st = desc_refuse(buf, len, c);
@@ -797,15 +799,15 @@ static void test_zero_rejections(void)
 	ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 1, 0),
 	   "WRITE ZEROES with CONTROL set: byte 1 bit 0");
 	encode(cdb, zero_cmd(DMW_T_DISCARD, 8, 8, 0));
-	dmw_put_be(&cdb[4], 0, 3);
+	put_unaligned_be24(0, &cdb[4]);
 	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
 	ok(sense_is(&st, DMW_R_LENGTH, 5, 0x24, 0, 1, 4, -1),
 	   "DISCARD of 0 sectors: pointer at byte 4");
-	dmw_put_be(&cdb[4], DMW_ZERO_MAX_SECTORS + 1, 3);
+	put_unaligned_be24(DMW_ZERO_MAX_SECTORS + 1, &cdb[4]);
 	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
 	ok(sense_is(&st, DMW_R_LENGTH, 5, 0x24, 0, 1, 4, -1),
 	   "DISCARD over 2 GiB: pointer at byte 4");
-	dmw_put_be(&cdb[4], 0xffffff, 3);
+	put_unaligned_be24(0xffffff, &cdb[4]);
 	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
 	ok(st.reason == DMW_R_LENGTH, "DISCARD of ffffffh sectors: refused");
 
@@ -899,6 +901,46 @@ static void test_peer_state_senses(void)
 	}
 }
 
+/* The oracle's 18 bytes, literally: what the peer must return. */
+static void test_sense_bytes(void)
+{
+	static const struct {
+		struct dmw_status st;
+		__u8 sense[ORACLE_SENSE_LEN];
+		const char *what;
+	} v[] = {
+		{ { DMW_R_VERSION, 1, 2, DMW_OFF_SA },
+		  { 0x70, 0, 0x05, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0,
+		    0x24, 0x00, 0, 0xca, 0x00, 0x08 },
+		  "version: ILLEGAL REQUEST, field pointer CDB byte 8 bit 2" },
+		{ { DMW_R_LENGTH, 1, DMW_NO_BIT, DMW_OFF_LEN32 },
+		  { 0x70, 0, 0x05, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0,
+		    0x24, 0x00, 0, 0xc0, 0x00, 0x0c },
+		  "length: field pointer CDB byte 12, no bit" },
+		{ { DMW_R_LBA_RANGE, 1, DMW_NO_BIT, DMW_OFF_INL_LBA },
+		  { 0x70, 0, 0x05, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0,
+		    0x21, 0x00, 0, 0, 0, 0 },
+		  "lba_range: LBA OUT OF RANGE, no field pointer" },
+		{ { DMW_R_CRC, 0, DMW_NO_BIT, DMW_DOFF_CRC + 12 },
+		  { 0x70, 0, 0x0b, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0,
+		    0x10, 0x01, 0, 0x80, 0x00, 0x34 },
+		  "crc: field pointer in the parameter data, byte 52" },
+		{ { DMW_R_GENERATION, 1, DMW_NO_BIT, DMW_OFF_GEN },
+		  { 0x70, 0, 0x07, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0,
+		    0x27, 0x00, 0, 0, 0, 0 },
+		  "generation: DATA PROTECT / WRITE PROTECTED" },
+	};
+	__u8 s[ORACLE_SENSE_LEN];
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(v); i++) {
+		memset(s, 0xee, sizeof(s));
+		ok(oracle_sense(s, &v[i].st) == ORACLE_SENSE_LEN &&
+		   !memcmp(s, v[i].sense, sizeof(s)),
+		   "sense bytes of %s", v[i].what);
+	}
+}
+
 int main(void)
 {
 	printf("TAP version 13\n");
@@ -916,6 +958,7 @@ int main(void)
 	test_state_caps();
 	test_desc_rejections();
 	test_peer_state_senses();
+	test_sense_bytes();
 	printf("1..%u\n", tests);
 	printf("# %u passed, %u failed\n", tests - failures, failures);
 	return failures ? 1 : 0;

@@ -80,16 +80,11 @@ peer_sg() {
 	SG_RC=$?
 }
 
-# peer_sense: "KK/AA/QQ" of the last peer_sg, plus " sks=XX field=N" when
-# the sense-key specific bytes are valid; "good" for GOOD status.  Pure
-# bash: no fork.
-peer_sense() {
+# peer_sense_bytes: the raw sense bytes of the last peer_sg (as sg_raw
+# printed them: as many as the ADDITIONAL SENSE LENGTH says), in the array
+# PEER_SENSE.  Pure bash: no fork.
+peer_sense_bytes() {
 	local line raw='' f=0
-	local -a b
-	if [[ $SG_OUT == *"SCSI Status: Good"* ]]; then
-		echo good
-		return
-	fi
 	while IFS= read -r line; do
 		if [ "$f" = 1 ]; then
 			[[ $line =~ ^\ +[0-9a-f][0-9a-f\ ]*$ ]] || break
@@ -98,7 +93,20 @@ peer_sense() {
 			f=1
 		fi
 	done <<<"$SG_OUT"
-	read -r -a b <<<"$raw"
+	read -r -a PEER_SENSE <<<"$raw"
+}
+
+# peer_sense: "KK/AA/QQ" of the last peer_sg, plus " sks=XX field=N" when
+# the sense-key specific bytes are valid; "good" for GOOD status.  Pure
+# bash: no fork.
+peer_sense() {
+	local -a b
+	if [[ $SG_OUT == *"SCSI Status: Good"* ]]; then
+		echo good
+		return
+	fi
+	peer_sense_bytes
+	b=("${PEER_SENSE[@]}")
 	if [ ${#b[@]} -lt 14 ]; then
 		echo "no-sense(rc=$SG_RC)"
 		return

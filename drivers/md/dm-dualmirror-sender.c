@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * dm-dualmirror: the peer leg.  Every mirrored write becomes one INLINE
- * command or a SPLIT DATA + SPLIT DESC pair (include/uapi/linux/dualmirror.h)
- * sent as SCSI passthrough requests to the peer disk.  The data is mapped
+ * dm-dualmirror: the sender, which puts the primary's commands on the wire
+ * to the peer disk.  Every mirrored write becomes one INLINE command or a
+ * SPLIT DATA + SPLIT DESC pair (include/uapi/linux/dualmirror.h) sent as
+ * SCSI passthrough requests; a flush becomes SYNCHRONIZE CACHE; QUERY,
+ * CLAIM and BITMAP are sent synchronously.  The data is mapped
  * from the write's own pages; it is copied only when the peer queue
  * refuses those pages as they are (a virt boundary, as iSER sets).
  *
@@ -469,7 +471,7 @@ static int dmw_prep_split(struct dmw_pio *pio, struct dmw_io *io,
 }
 
 /**
- * dmw_peer_write - send a write's peer leg
+ * dmw_send_write - send a write's peer leg
  * @io: the write; io->sector, io->nr_sectors and io->gen are set
  * @src: its data, exactly io->nr_sectors of it
  * @flags: DMW_F_FUA
@@ -483,7 +485,7 @@ static int dmw_prep_split(struct dmw_pio *pio, struct dmw_io *io,
  * could not be started (the error is noted; the caller completes the leg
  * as failed).
  */
-int dmw_peer_write(struct dmw_io *io, struct bio *src, u8 flags, bool nowait)
+int dmw_send_write(struct dmw_io *io, struct bio *src, u8 flags, bool nowait)
 {
 	struct dmw_c *dmc = io->dmc;
 	bool inl = dmw_use_inline(io->sector, io->nr_sectors, dmc->inline_max);
@@ -531,16 +533,16 @@ int dmw_peer_write(struct dmw_io *io, struct bio *src, u8 flags, bool nowait)
 }
 
 /**
- * dmw_peer_flush - flush the peer's cache for an empty REQ_PREFLUSH bio
+ * dmw_send_flush - flush the peer's cache for an empty REQ_PREFLUSH bio
  * @io: the flush
- * @nowait: as for dmw_peer_write()
+ * @nowait: as for dmw_send_write()
  *
  * The wire format has no empty write, so this is a plain SYNCHRONIZE
  * CACHE (10) of the whole peer disk.
  *
- * Return: as dmw_peer_write().
+ * Return: as dmw_send_write().
  */
-int dmw_peer_flush(struct dmw_io *io, bool nowait)
+int dmw_send_flush(struct dmw_io *io, bool nowait)
 {
 	u8 cdb[10] = { SYNCHRONIZE_CACHE };
 	struct request *rq[1];
@@ -558,10 +560,10 @@ int dmw_peer_flush(struct dmw_io *io, bool nowait)
 
 /*
  * Send @c, a command with data-in, synchronously; @buf gets at most @len
- * bytes, *@got says how many came.  Return as dmw_peer_state_cmd(), but
+ * bytes, *@got says how many came.  Return as dmw_send_state_cmd(), but
  * for the decoding.
  */
-static int dmw_peer_in_cmd(struct dmw_c *dmc, const struct dmw_cmd *c,
+static int dmw_send_in_cmd(struct dmw_c *dmc, const struct dmw_cmd *c,
 			   void *buf, u32 len, u32 *got)
 {
 	struct scsi_sense_hdr sshdr;
@@ -603,18 +605,18 @@ out_rq:
 }
 
 /**
- * dmw_peer_zero - send the peer leg of a discard or write zeroes
+ * dmw_send_zero - send the peer leg of a discard or write zeroes
  * @io: the bio's dmw_io; io->type, io->sector, io->nr_sectors, io->gen and
  *	io->wflags (DMW_F_NOUNMAP) are set
- * @nowait: as for dmw_peer_write()
+ * @nowait: as for dmw_send_write()
  *
  * One DISCARD or WRITE ZEROES command: the range in the CDB, no data, so
  * two interrupts (the command reaching the peer, its status reaching us)
  * and two PDUs on iSCSI.
  *
- * Return: as dmw_peer_write().
+ * Return: as dmw_send_write().
  */
-int dmw_peer_zero(struct dmw_io *io, bool nowait)
+int dmw_send_zero(struct dmw_io *io, bool nowait)
 {
 	struct dmw_cmd c = {
 		.type = io->type,
@@ -641,7 +643,7 @@ int dmw_peer_zero(struct dmw_io *io, bool nowait)
 }
 
 /**
- * dmw_peer_state_cmd - QUERY or CLAIM the peer, synchronously
+ * dmw_send_state_cmd - QUERY or CLAIM the peer, synchronously
  * @dmc: the target
  * @type: DMW_T_QUERY or DMW_T_CLAIM
  * @expected: CLAIM: the generation this primary last knew
@@ -655,7 +657,7 @@ int dmw_peer_zero(struct dmw_io *io, bool nowait)
  * the command otherwise (it does not speak dualmirror); -EPROTO if its
  * answer does not decode; -EIO if it did not answer; -ENOMEM.
  */
-int dmw_peer_state_cmd(struct dmw_c *dmc, u8 type, u64 expected, bool force,
+int dmw_send_state_cmd(struct dmw_c *dmc, u8 type, u64 expected, bool force,
 		       struct dmw_state *state)
 {
 	struct dmw_cmd c = {
@@ -671,7 +673,7 @@ int dmw_peer_state_cmd(struct dmw_c *dmc, u8 type, u64 expected, bool force,
 	buf = kzalloc(DMW_STATE_LEN, GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
-	r = dmw_peer_in_cmd(dmc, &c, buf, DMW_STATE_LEN, &got);
+	r = dmw_send_in_cmd(dmc, &c, buf, DMW_STATE_LEN, &got);
 	if (!r)
 		r = dmw_decode_state(buf, got, state);
 	if (!r)
@@ -681,7 +683,7 @@ int dmw_peer_state_cmd(struct dmw_c *dmc, u8 type, u64 expected, bool force,
 }
 
 /**
- * dmw_peer_bitmap_cmd - read a chunk of the peer's suspect bitmap (BITMAP)
+ * dmw_send_bitmap_cmd - read a chunk of the peer's suspect bitmap (BITMAP)
  * @dmc: the target
  * @chunk: chunk index
  * @buf: at least @len bytes, kmalloc()ed (mapped for the request)
@@ -690,9 +692,9 @@ int dmw_peer_state_cmd(struct dmw_c *dmc, u8 type, u64 expected, bool force,
  * Process context.
  *
  * Return: 0 (all @len bytes came), -EPROTO if fewer came, or as
- * dmw_peer_state_cmd().
+ * dmw_send_state_cmd().
  */
-int dmw_peer_bitmap_cmd(struct dmw_c *dmc, u32 chunk, void *buf, u32 len)
+int dmw_send_bitmap_cmd(struct dmw_c *dmc, u32 chunk, void *buf, u32 len)
 {
 	struct dmw_cmd c = {
 		.type = DMW_T_BITMAP,
@@ -702,7 +704,7 @@ int dmw_peer_bitmap_cmd(struct dmw_c *dmc, u32 chunk, void *buf, u32 len)
 	u32 got;
 	int r;
 
-	r = dmw_peer_in_cmd(dmc, &c, buf, len, &got);
+	r = dmw_send_in_cmd(dmc, &c, buf, len, &got);
 	if (!r && got != len)
 		r = -EPROTO;
 	return r;
