@@ -677,7 +677,7 @@ int dmw_send_state_cmd(struct dmw_c *dmc, u8 type, u64 expected, bool force,
 	if (!r)
 		r = dmw_decode_state(buf, got, state);
 	if (!r)
-		WRITE_ONCE(dmc->peer_caps, dmw_decode_state_caps(buf, got));
+		WRITE_ONCE(dmc->peer_caps, state->caps);
 	kfree(buf);
 	return r;
 }

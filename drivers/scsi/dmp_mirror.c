@@ -655,8 +655,8 @@ static int dmp_state_cmd(struct dmp_cmd *dc)
 	s.capacity = peer->capacity;
 	s.max_split = peer->max_split;
 	s.staging_kib = peer->staging_bytes >> 10;
+	s.caps = dmp_caps(peer);
 	dmw_encode_state(buf, &s);
-	dmw_encode_state_caps(buf, dmp_caps(peer));
 	return dmp_copy_to_sg(dc, buf, sizeof(buf), dc->mc.param_len);
 }
 

@@ -91,6 +91,8 @@ struct dmw_desc {
  * @max_split: largest SPLIT DATA the peer accepts, in sectors
  * @staging_kib: staging memory for split data, in KiB
  * @flags: DMW_SF_*
+ * @caps: DMW_CAP_*: what the peer executes besides writes; bits this code
+ *	does not know are dropped on both sides (a newer peer's are ignored)
  * @bm_regions: bits in the suspect bitmap BITMAP reads (0: none)
  * @bm_shift: log2 of its region size in sectors
  */
@@ -98,6 +100,7 @@ struct dmw_state {
 	u8 version;
 	u8 lbs_shift;
 	u8 flags;
+	u8 caps;
 	u64 generation;
 	u64 capacity;
 	u32 max_split;
@@ -736,6 +739,7 @@ static inline void dmw_encode_state(u8 *buf, const struct dmw_state *s)
 	buf[DMW_SOFF_VERSION] = s->version;
 	buf[DMW_SOFF_LBS_SHIFT] = s->lbs_shift;
 	buf[DMW_SOFF_FLAGS] = s->flags;
+	buf[DMW_SOFF_CAPS] = s->caps & DMW_CAP_MASK;
 	put_unaligned_be64(s->generation, &buf[DMW_SOFF_GEN]);
 	put_unaligned_be64(s->capacity, &buf[DMW_SOFF_CAPACITY]);
 	put_unaligned_be32(s->max_split, &buf[DMW_SOFF_MAX_SPLIT]);
@@ -762,6 +766,7 @@ static inline int dmw_decode_state(const u8 *buf, u32 len,
 	s->version = buf[DMW_SOFF_VERSION];
 	s->lbs_shift = buf[DMW_SOFF_LBS_SHIFT];
 	s->flags = buf[DMW_SOFF_FLAGS];
+	s->caps = buf[DMW_SOFF_CAPS] & DMW_CAP_MASK;
 	s->generation = get_unaligned_be64(&buf[DMW_SOFF_GEN]);
 	s->capacity = get_unaligned_be64(&buf[DMW_SOFF_CAPACITY]);
 	s->max_split = get_unaligned_be32(&buf[DMW_SOFF_MAX_SPLIT]);
@@ -777,30 +782,6 @@ static inline int dmw_decode_state(const u8 *buf, u32 len,
 	     s->bm_regions > (u64)DMW_BITMAP_CHUNK * 8 * 65536))
 		return -EPROTO;
 	return 0;
-}
-
-/**
- * dmw_encode_state_caps - store the capabilities in an encoded state
- * @buf: DMW_STATE_LEN bytes, encoded by dmw_encode_state()
- * @caps: DMW_CAP_*
- */
-static inline void dmw_encode_state_caps(u8 *buf, u8 caps)
-{
-	buf[DMW_SOFF_CAPS] = caps & DMW_CAP_MASK;
-}
-
-/**
- * dmw_decode_state_caps - the capabilities of a state dmw_decode_state()
- *	accepted
- * @buf: the data
- * @len: bytes received
- *
- * Return: DMW_CAP_* the peer announced; bits this code does not know are
- * ignored (a newer peer), and a state too short to hold them has none.
- */
-static inline u8 dmw_decode_state_caps(const u8 *buf, u32 len)
-{
-	return len > DMW_SOFF_CAPS ? buf[DMW_SOFF_CAPS] & DMW_CAP_MASK : 0;
 }
 
 #endif /* _LINUX_DUALMIRROR_WIRE_H */

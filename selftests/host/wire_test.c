@@ -856,18 +856,18 @@ static void test_state_caps(void)
 	__u8 buf[DMW_STATE_LEN];
 
 	dmw_encode_state(buf, &s);
-	ok(dmw_decode_state_caps(buf, sizeof(buf)) == 0 && buf[7] == 0,
+	ok(!dmw_decode_state(buf, sizeof(buf), &out) && out.caps == 0 && buf[7] == 0,
 	   "a state without capabilities announces none (byte 7 zero)");
-	dmw_encode_state_caps(buf, DMW_CAP_DISCARD | DMW_CAP_WRITE_ZEROES | 0x80);
+	s.caps = DMW_CAP_DISCARD | DMW_CAP_WRITE_ZEROES | 0x80;
+	dmw_encode_state(buf, &s);
 	ok(buf[7] == 0x03 && !dmw_decode_state(buf, sizeof(buf), &out) &&
-	   dmw_decode_state_caps(buf, sizeof(buf)) ==
-	   (DMW_CAP_DISCARD | DMW_CAP_WRITE_ZEROES),
+	   out.caps == (DMW_CAP_DISCARD | DMW_CAP_WRITE_ZEROES),
 	   "capabilities in byte 7: discard, write zeroes; unknown bits dropped");
 	buf[7] = 0xff;
-	ok(!dmw_decode_state(buf, sizeof(buf), &out) &&
-	   dmw_decode_state_caps(buf, sizeof(buf)) == DMW_CAP_MASK,
+	ok(!dmw_decode_state(buf, sizeof(buf), &out) && out.caps == DMW_CAP_MASK,
 	   "a newer peer's unknown capability bits are ignored");
-	ok(dmw_decode_state_caps(buf, 7) == 0, "a state of 7 bytes has no capabilities");
+	ok(dmw_decode_state(buf, 7, &out) == -EPROTO,
+	   "a state of 7 bytes is refused");
 	ok(DMW_IRQS_NODATA == 2 && DMW_IRQS_INLINE == 3 && DMW_IRQS_SPLIT == 6,
 	   "interrupts: 2 per DISCARD or WRITE ZEROES, 3 per inline, 6 per split write");
 }

@@ -168,7 +168,7 @@ enum dmw_type {
 #define DMW_SOFF_FLAGS		6	/* DMW_SF_* */
 #define DMW_SOFF_BM_REGIONS	32	/* regions in the suspect bitmap, or 0 */
 #define DMW_SOFF_BM_SHIFT	40	/* log2 of its region size in sectors */
-#define DMW_SOFF_CAPS		7	/* DMW_CAP_* (dmw_encode_state_caps()) */
+#define DMW_SOFF_CAPS		7	/* DMW_CAP_* */
 
 /*
  * Capabilities, byte 7 of the state: which commands without data the peer
