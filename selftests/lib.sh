@@ -231,12 +231,16 @@ dm_run_cleanups() {
 }
 
 # dm_wait_for SECS CMD [ARG...]: poll CMD every 0.1 s until it succeeds or
-# SECS have passed (then return 1).
+# SECS have passed (then return 1, and say so on standard error: a wait
+# that always runs out is a test that wastes its SECS).
 dm_wait_for() {
-	local end=$((SECONDS + $1))
+	local secs=$1 end=$((SECONDS + $1))
 	shift
 	until "$@" >/dev/null 2>&1; do
-		[ "$SECONDS" -lt "$end" ] || return 1
+		if [ "$SECONDS" -ge "$end" ]; then
+			echo "# dm_wait_for: $* did not succeed within $secs s" >&2
+			return 1
+		fi
 		sleep 0.1
 	done
 }

@@ -198,7 +198,14 @@ pp_primary write
 assert_true "the peer's node wrote alone as a primary" test -n "$PD"
 assert_eq "its disk: suspect and diverged" "persistent fresh suspect diverged" \
 	"$(pinfo meta_flags)"
-dm_wait_for 60 dmsetup message s42b 0 reconnect
+# Once the peer is back, a reconnect reaches it and is refused with
+# split_brain (a refusal for any other reason, e.g. while the peer's disk
+# is not logged in again yet, is retried).
+split_brain_refusal() {
+	! dmsetup message s42b 0 reconnect >/dev/null 2>&1 &&
+		[ "$(dmw_field s42b 14)" = split_brain ]
+}
+dm_wait_for 60 split_brain_refusal
 assert_false "B: reconnect refused: split brain" dmsetup message s42b 0 reconnect
 assert_eq "B: degraded, last error split_brain" "degraded split_brain" \
 	"$(dmw_field s42b 1) $(dmw_field s42b 14)"
