@@ -6,7 +6,7 @@
 #
 #   make              install missing Debian packages, build both modules
 #   make demo         the main job in a VM (scripts/demo)
-#   make check        build + host unit tests + VM selftests (one guest, then a
+#   make check        build + host unit tests + VM selftests (one guest, and a
 #                     primary and a peer guest); ends "N passed, N failed"
 #   make check-pair   only the two-guest selftests (PAIR_T=selftests/pair/NAME.sh)
 #   make bench        fio comparisons in a VM (scripts/bench)
@@ -45,6 +45,11 @@ VM_CHECK_TIMEOUT ?= 4800
 T ?=
 # Two-guest selftests (scripts/vm-pair): every mirroring behaviour.
 PAIR_T ?= $(sort $(wildcard selftests/pair/[0-9]*.sh))
+# make check runs these two-guest tests in the first lane, after the
+# one-guest stage, and the others in the second lane from the start: a
+# split that ends both lanes about together (Documentation/testing.rst).
+PAIR_LATE ?= $(addprefix selftests/pair/,30-session.sh 60-resource.sh \
+	70-switchover.sh 75-active-active.sh)
 VM_PAIR_TIMEOUT ?= 4800
 # make check's crash tests: two kills of the primary, one of the peer.
 CHECK_CRASH_FLAGS ?= -n 2
@@ -111,69 +116,16 @@ lint-checkpatch: need-kdir
 
 # make check: every step runs; each writes TAP into $(CHECK_DIR) and
 # scripts/tap-totals prints the closing "N passed, N failed[, N skipped]".
+# After the build, scripts/check runs two lanes at once (each guest stage
+# keeps about one of the two cores busy): lane 1 the packages, host tests,
+# the one-guest stage, then the two-guest tests of PAIR_LATE; lane 2 the
+# other two-guest tests, then the crash tests.
 check: deps
-	@rm -rf $(CHECK_DIR) && mkdir -p $(CHECK_DIR)
-	@echo "# build: $(MAKE) modules (KDIR=$(KDIR))"
-	@set -o pipefail; \
-	if $(MAKE) --no-print-directory modules 2>&1 | tee $(CHECK_DIR)/build.log; then \
-		printf 'TAP version 13\n1..1\nok 1 - build the modules\n'; \
-	else \
-		printf 'TAP version 13\n1..1\nnot ok 1 - build the modules (see %s)\n' $(CHECK_DIR)/build.log; \
-	fi > $(CHECK_DIR)/build.tap; cat $(CHECK_DIR)/build.tap
-	@echo "# packages: $(MAKE) deb, then selftests/deb/dkms-test"
-	@set -o pipefail; \
-	if $(MAKE) --no-print-directory deb 2>&1 | tee $(CHECK_DIR)/deb.log; then \
-		printf 'TAP version 13\n1..1\nok 1 - build the Debian packages (make deb)\n'; \
-	else \
-		printf 'TAP version 13\n1..1\nnot ok 1 - build the Debian packages (see %s)\n' $(CHECK_DIR)/deb.log; \
-	fi > $(CHECK_DIR)/deb.tap; cat $(CHECK_DIR)/deb.tap
-	@$(TOP)/selftests/deb/dkms-test 2>&1 | tee $(CHECK_DIR)/dkms.tap; \
-	rc=$${PIPESTATUS[0]}; [ "$$rc" = 4 ] && rc=0; echo $$rc > $(CHECK_DIR)/dkms.rc
-	@if [ -f $(HOST_TESTS)/Makefile ]; then \
-		echo "# host tests: $(MAKE) -C selftests/host run"; \
-		$(MAKE) --no-print-directory -C $(HOST_TESTS) run 2>&1 | tee $(CHECK_DIR)/host.tap; \
-		echo $${PIPESTATUS[0]} > $(CHECK_DIR)/host.rc; \
-	else \
-		echo "# host tests: none (no selftests/host/Makefile)"; \
-		: > $(CHECK_DIR)/host.tap; echo 0 > $(CHECK_DIR)/host.rc; \
-	fi
-	@if grep -q '^not ok' $(CHECK_DIR)/build.tap; then \
-		echo "# VM selftests: not run, the build failed"; \
-		: > $(CHECK_DIR)/vm.tap; echo 0 > $(CHECK_DIR)/vm.rc; \
-	else \
-		echo "# VM selftests: scripts/vm-run -- selftests/run_vm_tests $(T)"; \
-		$(VM_RUN) --id check --results $(CHECK_DIR)/vm -t $(VM_CHECK_TIMEOUT) \
-			$(VM_KDIR_FLAG) $(VM_FLAGS) -- selftests/run_vm_tests $(T) 2>&1 | \
-			tee $(CHECK_DIR)/vm.tap; \
-		echo $${PIPESTATUS[0]} > $(CHECK_DIR)/vm.rc; \
-	fi
-	@if grep -q '^not ok' $(CHECK_DIR)/build.tap; then \
-		echo "# two-guest selftests: not run, the build failed"; \
-		: > $(CHECK_DIR)/pair.tap; echo 0 > $(CHECK_DIR)/pair.rc; \
-	else \
-		echo "# two-guest selftests: scripts/vm-pair -- selftests/run_vm_tests $(PAIR_T)"; \
-		$(VM_PAIR) --id check-pair --results $(CHECK_DIR)/pair -t $(VM_PAIR_TIMEOUT) \
-			$(VM_KDIR_FLAG) -- selftests/run_vm_tests $(PAIR_T) 2>&1 | \
-			tee $(CHECK_DIR)/pair.tap; \
-		echo $${PIPESTATUS[0]} > $(CHECK_DIR)/pair.rc; \
-	fi
-	@if grep -q '^not ok' $(CHECK_DIR)/build.tap; then \
-		echo "# crash tests: not run, the build failed"; \
-		: > $(CHECK_DIR)/crash.tap; echo 0 > $(CHECK_DIR)/crash.rc; \
-	else \
-		echo "# crash tests: selftests/crash/run $(CHECK_CRASH_FLAGS)"; \
-		$(TOP)/selftests/crash/run -r $(CHECK_DIR)/crash $(VM_KDIR_FLAG) \
-			$(CHECK_CRASH_FLAGS) 2>&1 | tee $(CHECK_DIR)/crash.tap; \
-		echo $${PIPESTATUS[0]} > $(CHECK_DIR)/crash.rc; \
-	fi
-	@$(TOP)/scripts/tap-totals \
-		$(CHECK_DIR)/build.tap \
-		$(CHECK_DIR)/deb.tap \
-		$(CHECK_DIR)/dkms.tap:$$(cat $(CHECK_DIR)/dkms.rc) \
-		$(CHECK_DIR)/host.tap:$$(cat $(CHECK_DIR)/host.rc) \
-		$(CHECK_DIR)/vm.tap:$$(cat $(CHECK_DIR)/vm.rc) \
-		$(CHECK_DIR)/pair.tap:$$(cat $(CHECK_DIR)/pair.rc) \
-		$(CHECK_DIR)/crash.tap:$$(cat $(CHECK_DIR)/crash.rc)
+	@$(TOP)/scripts/check --dir $(CHECK_DIR) $(VM_KDIR_FLAG) \
+		--vm-tests "$(T)" --vm-flags "$(VM_FLAGS)" \
+		--vm-timeout $(VM_CHECK_TIMEOUT) --pair-timeout $(VM_PAIR_TIMEOUT) \
+		--pair-tests "$(PAIR_T)" --pair-late "$(PAIR_LATE)" \
+		--crash-flags "$(CHECK_CRASH_FLAGS)"
 
 host-test:
 	$(MAKE) -C $(HOST_TESTS) run
