@@ -437,16 +437,24 @@ def primary_up(ctx, out, force=False):
                   f"degraded; 'connect {res.name}' once it is back)\n")
 
 
-def primary_down(ctx, out):
-    res = ctx.res
-    if primary.dm_exists(res.name):
-        primary.dm_status(res.name)
+def _primary_teardown(res, remove_table):
+    """Remove the mirror's table if remove_table, the stand-in peer disk of
+    a failover, and the session to the peer's export."""
+    if remove_table:
         rc, _, err = run_rc(["dmsetup", "remove", res.name])
         if rc != 0:
             raise Error(f"{res.name}: dmsetup remove failed: {err.strip()}")
     _absent_remove(res.name)
     if primary.session(res.target_iqn):
         primary.detach(res.target_iqn)
+
+
+def primary_down(ctx, out):
+    res = ctx.res
+    exists = primary.dm_exists(res.name)
+    if exists:
+        primary.dm_status(res.name)
+    _primary_teardown(res, exists)
     out.write(f"{res.name}: down (primary)\n")
 
 
@@ -704,7 +712,8 @@ def become_secondary(ctx, out, force=False):
         peer_up(ctx, out)
         save_role(res.name, "peer")
         return
-    if primary.dm_exists(res.name):
+    exists = primary.dm_exists(res.name)
+    if exists:
         f = primary.dm_status(res.name)
         st = parse_status(f)
         absent = absent_disk(res.name) is not None
@@ -723,12 +732,7 @@ def become_secondary(ctx, out, force=False):
                         "it and stop its users first")
         if os.path.exists(f"/dev/mapper/{res.name}"):
             run_rc(["blockdev", "--flushbufs", f"/dev/mapper/{res.name}"])
-        rc, _, err = run_rc(["dmsetup", "remove", res.name])
-        if rc != 0:
-            raise Error(f"{res.name}: dmsetup remove failed: {err.strip()}")
-    _absent_remove(res.name)
-    if primary.session(res.target_iqn):
-        primary.detach(res.target_iqn)
+    _primary_teardown(res, exists)
     save_role(res.name, "peer")
     peer_up(ctx, out)
     out.write(f"{res.name}: secondary ({other.name} can become the primary: "
