@@ -13,6 +13,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$DM_SELFTESTS/vm/lib-primary.bash"
 . "$DM_SELFTESTS/pair/lib-pair.bash"
+. "$DM_SELFTESTS/pair/lib-resource.bash"
 
 dm_require_vm
 pair_require
@@ -23,32 +24,12 @@ ktap_set_plan 52
 dm_dmesg_mark
 dm_load_module dm_dualmirror || ktap_print_msg "cannot load dm-dualmirror"
 
-CTL=$DM_REPO/scripts/dualmirrorctl
 OUT=$DM_RESULTS/pair-60-resource
 mkdir -p "$OUT"
 MB=32
 SECTORS=$((MB * 2048))
-CONFDIR=/etc/dualmirror
 
-# json KEY: a field of the JSON object on standard input.
-json() {
-	"$DM_PYTHON" -c 'import json,sys
-v = json.load(sys.stdin)
-for k in sys.argv[1].split("."):
-    v = v[int(k)] if isinstance(v, list) else v[k]
-print(v)' "$1"
-}
-
-# devnum DEV: MAJ:MIN
-devnum() {
-	printf '%d:%d' "0x$(stat -L -c %t "$1")" "0x$(stat -L -c %T "$1")"
-}
-
-dm_iscsid_start
-INI=$(sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi)
-ME=$(hostname)
-PEERH=$(peer hostname)
-MYADDR=$(ip -4 -o addr show dev "$DM_LINK_DEV" | awk '{ print $4 }' | cut -d/ -f1)
+res_nodes
 ktap_print_msg "primary $ME ($MYADDR, $INI), peer $PEERH ($DM_PEER_ADDR)"
 
 L=$(dm_nullb_create r60l $MB)
@@ -83,15 +64,7 @@ meta = $PM
 address = $DM_PEER_ADDR
 port = 3260
 "
-# install_conf FILE CONTENT: the same file on both guests.
-install_conf() {
-	mkdir -p "$CONFDIR"
-	printf '%s' "$2" >"$CONFDIR/$1"
-	peer "mkdir -p $CONFDIR; cat >$CONFDIR/$1 <<'EOF_CONF'
-$2
-EOF_CONF"
-}
-install_conf r0.conf "$CONF"
+res_install_conf r0.conf "$CONF"
 ( umask 077; echo s3cret-s3cret-60 >"$CONFDIR/r0.secret" )
 peer "(umask 077; echo s3cret-s3cret-60 >$CONFDIR/r0.secret)"
 dm_on_exit "rm -rf $CONFDIR /var/lib/dualmirror; peer 'rm -rf $CONFDIR /var/lib/dualmirror'"
@@ -115,7 +88,7 @@ address = $MYADDR
 disk = relative/path
 address = 169.254.10.2
 "
-install_conf bad.conf "$BAD"
+res_install_conf bad.conf "$BAD"
 before=$(dmsetup ls; iscsiadm -m session 2>&1; ls /etc/iscsi/nodes 2>/dev/null)
 out=$("$CTL" up bad 2>&1)
 rc=$?
@@ -233,7 +206,7 @@ ktap_print_msg "at ${SECONDS}s: adjust"
 dmw_fio r0 "$OUT/fio2.json" --rw=randwrite --bs=16k --iodepth=4 --size=8M --offset=16M \
 	>"$OUT/fio2.log" 2>&1 &
 fio_pid=$!
-install_conf r0.conf "${CONF/peer_timeout = 5000/peer_timeout = 4000
+res_install_conf r0.conf "${CONF/peer_timeout = 5000/peer_timeout = 4000
 inline_max = 8192
 resync_rate = 20000}"
 out=$("$CTL" adjust r0 2>&1)
@@ -245,13 +218,13 @@ assert_eq "fio verified across the reload" "0 0" "$rc $(dmw_fio_errors "$OUT/fio
 assert_match "adjust again: nothing to adjust" 'nothing to adjust' "$("$CTL" adjust r0 2>&1)"
 assert_match "adjust on the peer: nothing to adjust" 'nothing to adjust' "$(peer "scripts/dualmirrorctl adjust r0 2>&1")"
 T=$(dmsetup table r0)
-install_conf r0.conf "${CONF/nosync = yes/nosync = yes
+res_install_conf r0.conf "${CONF/nosync = yes/nosync = yes
 region_size = 1000}"
 out=$("$CTL" adjust r0 2>&1)
 rc=$?
 assert_match "adjust with a bad file: refused with FILE:LINE, the table unchanged" \
 	"^1 .*r0.conf:10: region_size: 1000 is not a power of 2 $T\$" "$rc $(echo "$out" | tr '\n' ' ')$(dmsetup table r0)"
-install_conf r0.conf "$CONF"
+res_install_conf r0.conf "$CONF"
 dm_wait_for 60 dmw_field_is r0 2 "0/$SECTORS"
 
 ktap_print_msg "at ${SECONDS}s: down"

@@ -22,6 +22,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$DM_SELFTESTS/vm/lib-primary.bash"
 . "$DM_SELFTESTS/pair/lib-pair.bash"
+. "$DM_SELFTESTS/pair/lib-resource.bash"
 
 dm_require_vm
 pair_require
@@ -32,27 +33,11 @@ ktap_set_plan 47
 dm_dmesg_mark
 dm_load_module dm_dualmirror || ktap_print_msg "cannot load dm-dualmirror"
 
-CTL=$DM_REPO/scripts/dualmirrorctl
 OUT=$DM_RESULTS/pair-70-switchover
 mkdir -p "$OUT"
 MB=32
 SECTORS=$((MB * 2048))
-CONFDIR=/etc/dualmirror
 FIOARGS="--rw=randwrite --bs=4k --iodepth=8"
-
-# json KEY: a field of the JSON object on standard input.
-json() {
-	"$DM_PYTHON" -c 'import json,sys
-v = json.load(sys.stdin)
-for k in sys.argv[1].split("."):
-    v = v[int(k)] if isinstance(v, list) else v[k]
-print(v)' "$1"
-}
-
-# pctl ARGS: dualmirrorctl on the peer guest, its output and status.
-pctl() {
-	peer "scripts/dualmirrorctl $* 2>&1"
-}
 
 # fio_a TAG OFFSET_MB SIZE_MB [FIO-ARGS]: fio verify on /dev/mapper/sw0
 # here; fio_b the same on the peer guest. True when fio passed without an
@@ -82,13 +67,7 @@ state_b() { peer "echo \$(dmw_field sw0 1) \$(dmw_field sw0 2)"; }
 insync_a() { [ "$(state_a)" = "connected 0/$SECTORS" ]; }
 insync_b() { [ "$(state_b)" = "connected 0/$SECTORS" ]; }
 
-dm_iscsid_start
-peer dm_iscsid_start >/dev/null
-INI=$(sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi)
-PINI=$(peer "sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi")
-ME=$(hostname)
-PEERH=$(peer hostname)
-MYADDR=$(ip -4 -o addr show dev "$DM_LINK_DEV" | awk '{ print $4 }' | cut -d/ -f1)
+res_nodes
 ktap_print_msg "A: $ME ($MYADDR, $INI); B: $PEERH ($DM_PEER_ADDR, $PINI)"
 
 L=$(dm_nullb_create r70l $MB)
@@ -123,11 +102,7 @@ meta = $PM
 address = $DM_PEER_ADDR
 initiator = $PINI
 "
-mkdir -p "$CONFDIR"
-printf '%s' "$CONF" >"$CONFDIR/sw0.conf"
-peer "mkdir -p $CONFDIR; cat >$CONFDIR/sw0.conf <<'EOF_CONF'
-$CONF
-EOF_CONF"
+res_install_conf sw0.conf "$CONF"
 (umask 077; echo s3cret-s3cret-70 >"$CONFDIR/sw0.secret")
 peer "(umask 077; echo s3cret-s3cret-70 >$CONFDIR/sw0.secret)"
 rm -rf /var/lib/dualmirror

@@ -17,6 +17,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$DM_SELFTESTS/vm/lib-primary.bash"
 . "$DM_SELFTESTS/pair/lib-pair.bash"
+. "$DM_SELFTESTS/pair/lib-resource.bash"
 
 dm_require_vm
 pair_require
@@ -27,26 +28,11 @@ ktap_set_plan 27
 dm_dmesg_mark
 dm_load_module dm_dualmirror || ktap_print_msg "cannot load dm-dualmirror"
 
-CTL=$DM_REPO/scripts/dualmirrorctl
 OUT=$DM_RESULTS/pair-75-active-active
 mkdir -p "$OUT"
 MB=32
 SECTORS=$((MB * 2048))
-CONFDIR=/etc/dualmirror
 FIOARGS="--rw=randwrite --bs=4k --iodepth=8"
-
-# json KEY: a field of the JSON object on standard input.
-json() {
-	"$DM_PYTHON" -c 'import json,sys
-v = json.load(sys.stdin)
-for k in sys.argv[1].split("."):
-    v = v[int(k)] if isinstance(v, list) else v[k]
-print(v)' "$1"
-}
-
-pctl() {
-	peer "scripts/dualmirrorctl $* 2>&1"
-}
 
 # fio_a RES TAG OFFSET_MB SIZE_MB [FIO-ARGS]: fio verify on
 # /dev/mapper/RES here; fio_b the same on the peer guest.
@@ -69,13 +55,7 @@ st_b() { peer "echo \$(dmw_field $1 1) \$(dmw_field $1 2)"; }
 insync_a() { [ "$(st_a "$1")" = "connected 0/$SECTORS" ]; }
 insync_b() { [ "$(st_b "$1")" = "connected 0/$SECTORS" ]; }
 
-dm_iscsid_start
-peer dm_iscsid_start >/dev/null
-INI=$(sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi)
-PINI=$(peer "sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi")
-ME=$(hostname)
-PEERH=$(peer hostname)
-MYADDR=$(ip -4 -o addr show dev "$DM_LINK_DEV" | awk '{ print $4 }' | cut -d/ -f1)
+res_nodes
 ktap_print_msg "A: $ME ($MYADDR), B: $PEERH ($DM_PEER_ADDR)"
 
 for d in a0 am0 a1 am1; do
@@ -115,18 +95,12 @@ address = $DM_PEER_ADDR
 initiator = $PINI
 EOF
 }
-mkdir -p "$CONFDIR"
-conf aa0 "$ME" "$DM_IQN_PREFIX:r75a" "$LA0" "$MA0" "$PB0" "$PM0" "chap_user = mirror0
-chap_secret_file = $CONFDIR/aa0.secret" >"$CONFDIR/aa0.conf"
-conf aa1 "$PEERH" "$DM_IQN_PREFIX:r75b" "$LA1" "$MA1" "$PB1" "$PM1" >"$CONFDIR/aa1.conf"
+res_install_conf aa0.conf "$(conf aa0 "$ME" "$DM_IQN_PREFIX:r75a" "$LA0" "$MA0" "$PB0" "$PM0" \
+	"chap_user = mirror0
+chap_secret_file = $CONFDIR/aa0.secret")"
+res_install_conf aa1.conf "$(conf aa1 "$PEERH" "$DM_IQN_PREFIX:r75b" "$LA1" "$MA1" "$PB1" "$PM1")"
 (umask 077; echo s3cret-s3cret-75 >"$CONFDIR/aa0.secret")
-peer "mkdir -p $CONFDIR; (umask 077; echo s3cret-s3cret-75 >$CONFDIR/aa0.secret)
-cat >$CONFDIR/aa0.conf <<'EOF_CONF'
-$(cat "$CONFDIR/aa0.conf")
-EOF_CONF
-cat >$CONFDIR/aa1.conf <<'EOF_CONF'
-$(cat "$CONFDIR/aa1.conf")
-EOF_CONF"
+peer "(umask 077; echo s3cret-s3cret-75 >$CONFDIR/aa0.secret)"
 rm -rf /var/lib/dualmirror
 peer "rm -rf /var/lib/dualmirror"
 dm_on_exit "rm -rf $CONFDIR /var/lib/dualmirror; peer 'rm -rf $CONFDIR /var/lib/dualmirror'"
