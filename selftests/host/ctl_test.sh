@@ -138,7 +138,7 @@ fi
 match "the unit is ordered after the network, iscsid and the target" \
 	'^After=.*network-online.target.*iscsid.service.*target.service.*rtslib-fb-targetctl.service' \
 	"$(grep '^After=' "$UNIT")"
-match "the unit runs up %i / down %i" \
-	'^ExecStart=/usr/sbin/dualmirrorctl up %i ExecStop=/usr/sbin/dualmirrorctl down %i$' \
+match "the unit runs up %i --wait 150 / down %i --force" \
+	'^ExecStart=/usr/sbin/dualmirrorctl up %i --wait 150 ExecStop=/usr/sbin/dualmirrorctl down %i --force$' \
 	"$(grep -E '^Exec(Start|Stop)=' "$UNIT" | tr '\n' ' ' | sed 's/ $//')"
 exit "$failed"

@@ -7,9 +7,11 @@
 # verify on /dev/mapper/r0; "status" and "status --json" against dmsetup
 # status; disconnect / connect (resync); down on both while regions are
 # out of sync and up again (the metadata keeps them, the peer disk keeps
-# its serial number); adjust (a new table, the bitmap kept); bad config
-# files refused with FILE:LINE and nothing changed. (Usage errors, --help
-# and the systemd unit are checked on the host: selftests/host/ctl_test.sh.)
+# its serial number; up --wait on the primary with the peer down waits,
+# fails and leaves nothing); adjust (a new table, the bitmap kept); bad
+# config files refused with FILE:LINE and nothing changed. (Usage errors,
+# --help and the systemd unit are checked on the host:
+# selftests/host/ctl_test.sh.)
 . "$(dirname "$0")/../lib.sh"
 . "$DM_SELFTESTS/vm/lib-primary.bash"
 . "$DM_SELFTESTS/pair/lib-pair.bash"
@@ -19,7 +21,7 @@ dm_require_vm
 pair_require
 dm_require_cmd dmsetup fio iscsiadm iscsid
 ktap_print_header
-ktap_set_plan 52
+ktap_set_plan 53
 
 dm_dmesg_mark
 dm_load_module dm_dualmirror || ktap_print_msg "cannot load dm-dualmirror"
@@ -191,6 +193,14 @@ assert_eq "the peer has no peer disk and no target left" "no peer disks 0" \
 	"$(peer "scripts/dualmirrorctl peer status; ls /sys/kernel/config/target/iscsi | grep -c r60" | tr '\n' ' ' | sed 's/ $//')"
 assert_true "the bitmap on the metadata device names regions out of sync" \
 	"$DM_PYTHON" -c 'import sys; f = open(sys.argv[1], "rb"); f.seek(4096); sys.exit(not any(f.read(4096)))' "$M"
+t0=$SECONDS
+out=$("$CTL" up r0 --wait 4 2>&1)
+rc=$?
+waited=$((SECONDS - t0 >= 4))
+left=$(dmsetup info r0 >/dev/null 2>&1 && echo dm; iscsiadm -m session 2>/dev/null | grep r60)
+assert_match "up --wait 4 on the primary, the peer down: waits 4 s, fails, leaves nothing" \
+	"^1 waited:1 left:none .*waiting up to 4 s.*cannot reach .*\(waited 4 s\)" \
+	"$rc waited:$waited left:${left:-none} $(echo "$out" | tr '\n' ' ')"
 peer "scripts/dualmirrorctl up r0" >/dev/null 2>&1
 assert_eq "up again on the peer: the same serial number" "$SERIAL" \
 	"$(peer "scripts/dualmirrorctl status r0 --json" | json serial)"

@@ -122,6 +122,16 @@ def _ctx(args):
     return resource.Ctx(res, args.node)
 
 
+def _seconds(v):
+    try:
+        s = float(v)
+    except ValueError:
+        s = -1
+    if not 0 <= s <= 3600:
+        raise argparse.ArgumentTypeError(f"'{v}' is not a number of seconds (0 to 3600)")
+    return s
+
+
 def _verb(fn, attrs=(), **consts):
     def run(args, out):
         need_root()
@@ -193,12 +203,16 @@ def build_parser():
         sp.add_argument("name", metavar="NAME", help="the resource (/etc/dualmirror/NAME.conf)")
         sp.set_defaults(func=fn)
         return sp
-    verb("up", _verb(resource.up), "bring a resource up on this node",
-         "On the peer node: add the backing device as a dualmirror_peer disk and "
-         "export it (LIO, with the ACL and CHAP of the config). On the primary "
-         "node: log in to the peer's export, check the peer disk's serial number "
-         "(the same as at the first up), and create /dev/mapper/NAME with its "
-         "metadata. Bring the peer up first. Does nothing if already up.")
+    sp = verb("up", _verb(resource.up, attrs=("wait",)), "bring a resource up on this node",
+              "On the peer node: add the backing device as a dualmirror_peer disk and "
+              "export it (LIO, with the ACL and CHAP of the config). On the primary "
+              "node: log in to the peer's export, check the peer disk's serial number "
+              "(the same as at the first up), and create /dev/mapper/NAME with its "
+              "metadata. Bring the peer up first (or give --wait). Does nothing if "
+              "already up.")
+    sp.add_argument("--wait", metavar="SECS", type=_seconds, default=0,
+                    help="primary: wait up to SECS for the peer's export to be "
+                    "reachable (both nodes booting at once; default 0)")
     sp = verb("down", _verb(resource.down, attrs=("force",)), "take a resource down on this node",
               "On the primary node: remove /dev/mapper/NAME (a clean shutdown: the "
               "metadata keeps what is out of sync) and log out of the peer. On "

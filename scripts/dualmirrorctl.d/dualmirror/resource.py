@@ -381,6 +381,26 @@ def _login(ctx):
     return disk
 
 
+def _login_wait(ctx, wait):
+    """_login, retried for up to wait seconds while the other node's export
+    is unreachable (both nodes booting at once: the peer's 'up' has not
+    exported its disk yet)."""
+    res, other = ctx.res, ctx.other
+    deadline = time.monotonic() + wait
+    said = False
+    while True:
+        try:
+            return _login(ctx)
+        except Unreachable as e:
+            if time.monotonic() >= deadline:
+                raise
+            if not said:
+                warn(f"{res.name}: {other.name}'s export {res.target_iqn} is not "
+                     f"reachable yet ({e}): waiting up to {wait:g} s")
+                said = True
+            time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
+
+
 def _create_table(ctx, disk, nosync):
     res, node = ctx.res, ctx.node
     table = desired_table(res, node, disk, nosync)
@@ -390,10 +410,11 @@ def _create_table(ctx, disk, nosync):
                     "(dmesg says why)")
 
 
-def primary_up(ctx, out, force=False):
+def primary_up(ctx, out, force=False, wait=0):
     """Log in to the other node's export and create the mirror.  force: an
     unreachable export is no error: the mirror starts with its peer absent
-    ('primary --force' only; 'up' must not start a second primary)."""
+    ('primary --force' only; 'up' must not start a second primary).
+    wait: seconds to wait for an unreachable export first."""
     res, node, other = ctx.res, ctx.node, ctx.other
     for dev in (node.disk, node.meta):
         if not os.path.exists(dev):
@@ -408,11 +429,12 @@ def primary_up(ctx, out, force=False):
     primary.load_target_module()
     was = primary.session(res.target_iqn) is not None
     try:
-        disk = _login(ctx)
+        disk = _login_wait(ctx, 0 if force else wait)
     except Unreachable as e:
         if not force:
             raise Error(f"{res.name}: cannot reach {other.name}'s export "
-                        f"{res.target_iqn}: {e}") from None
+                        f"{res.target_iqn}: {e}"
+                        + (f" (waited {wait:g} s)" if wait else "")) from None
         warn(f"{res.name}: cannot reach {other.name}'s export ({e}): "
              "starting with the peer absent (degraded)")
         disk = None
@@ -532,8 +554,11 @@ def _reload(name, table):
 
 # ---- verbs --------------------------------------------------------------------
 
-def up(ctx, out):
-    (primary_up if ctx.role == "primary" else peer_up)(ctx, out)
+def up(ctx, out, wait=0):
+    if ctx.role == "primary":
+        primary_up(ctx, out, wait=wait)
+    else:
+        peer_up(ctx, out)
 
 
 def down(ctx, out, force=False):
