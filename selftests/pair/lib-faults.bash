@@ -2,7 +2,8 @@
 # shellcheck shell=bash
 #
 # The fault scenarios of the two-guest tests, shared by 20-faults.sh
-# (iSCSI over TCP) and 55-iser-faults.sh (iSER on soft-RoCE): sourced after
+# (iSCSI over TCP), 55-iser-faults.sh (iSER on soft-RoCE) and
+# iser-siw-faults.sh (iSER on soft-iWARP, FAULTS_RDMA=siw): sourced after
 # selftests/lib.sh, lib-primary.bash and lib-pair.bash. Each fault runs
 # while fio writes with verification (4 KiB inline and 64 KiB split writes
 # mixed, QD8) through a mirror with peer_timeout 10 s; after it: fio saw
@@ -14,13 +15,18 @@
 #   faults_setup TRANSPORT NAME PLAN   tcp|iser; the dm device NAME; the
 #                                      test's number of points
 #   faults_netem                       the netem faults (29 points)
-#   faults_partitions                  3 s and 15 s partitions (11 points)
+#   faults_partitions                  3 s and 15 s partitions (11 points:
+#                                      faults_partition_short 4, _long 7)
 #   faults_finish                      dmsetup remove, kernel logs (3 points)
 #
-# Between them a test adds faults of its own with fault_degrade_recover.
-# faults_setup makes 3 points (4 on iSER).
+# Between them a test adds faults of its own with fault_degrade_recover
+# (a fault that must degrade the mirror) or fault_connected (one that must
+# not). faults_setup makes 2 points (3 on iSER).
 
 FAULTS_MB=64
+# The RDMA provider of the iSER faults: rxe (soft-RoCE, 55-iser-faults.sh)
+# or siw (soft-iWARP, iser-siw-faults.sh).
+FAULTS_RDMA=${FAULTS_RDMA:-rxe}
 FAULTS_SECTORS=$((FAULTS_MB * 2048))
 
 # faults_setup TRANSPORT NAME PLAN
@@ -28,7 +34,11 @@ faults_setup() {
 	FT=$1 FN=$2
 	local plan=$3
 	dm_require_cmd dmsetup fio iscsiadm iscsid tc
-	if [ "$FT" = iser ]; then
+	if [ "$FT" = iser ] && [ "$FAULTS_RDMA" = siw ]; then
+		dm_require_cmd rdma unshare
+		pair_siw_up || ktap_skip_all "no soft-iWARP (siw0, $PAIR_SIW_KO: scripts/build-siw) on the link of both guests"
+		dm_on_exit pair_siw_down
+	elif [ "$FT" = iser ]; then
 		dm_require_cmd rdma
 		pair_rxe_up || ktap_skip_all "no soft-RoCE (rdma_rxe) on the link of both guests"
 		dm_on_exit pair_rxe_down
@@ -41,7 +51,10 @@ faults_setup() {
 
 	FOUT=$DM_RESULTS/pair-faults-$FT
 	mkdir -p "$FOUT"
-	if [ "$FT" = iser ]; then
+	if [ "$FT" = iser ] && [ "$FAULTS_RDMA" = siw ]; then
+		read -r PB PD < <(pair_peer_disk_siw "$FN" $FAULTS_MB "$(faults_iser_initiator)") ||
+			ktap_skip_all "no peer disk on the peer guest"
+	elif [ "$FT" = iser ]; then
 		read -r PB PD < <(faults_iser_peer_disk) ||
 			ktap_skip_all "no peer disk on the peer guest"
 	else
@@ -54,13 +67,16 @@ faults_setup() {
 	dm_on_exit pair_detach "$FN"
 	dm_on_exit pair_netem
 	dm_on_exit peer_netem
-	[ "$FT" != iser ] || faults_iser_node
+	[ "$FT" != iser ] || [ "$FAULTS_RDMA" = siw ] || faults_iser_node
 	P=$(pair_attach_on "$FT" "$FN")
 	assert_true "attached the peer disk over the link ($P, $FT)" test -b "$P"
-	if [ "$FT" = iser ]; then
+	if [ "$FT" = iser ] && [ "$FAULTS_RDMA" != siw ]; then
 		echo 1 >"/sys/block/${P#/dev/}/device/queue_depth"
 		assert_eq "the session is iSER, the peer disk at queue depth 1, no NOP-Out, no NOP-In" \
 			"iser 1 0 0" "$(pair_session_transport "$FN") $(cat "/sys/block/${P#/dev/}/device/queue_depth") $(faults_iser_nops)"
+	elif [ "$FT" = iser ]; then
+		assert_eq "the session is iSER, on soft-iWARP (the only RDMA device: siw0), queue depth $(cat "/sys/block/${P#/dev/}/device/queue_depth")" \
+			"iser siw0" "$(pair_session_transport "$FN") $(ls /sys/class/infiniband)"
 	fi
 	assert_true "dmsetup create, peer_timeout 10 s, blank disks: nosync" \
 		dmsetup create "$FN" --table "0 $FAULTS_SECTORS dualmirror $L $P 3 peer_timeout 10000 nosync"
@@ -140,15 +156,25 @@ peer_verifies() {
 		$(fio_args) >/tmp/verify-$AREA.log 2>&1 || { tail -5 /tmp/verify-$AREA.log; false; }"
 }
 
-# fault_rdma_mark / fault_rdma: on iSER, the RDMA retransmissions during a
-# fault (rxe hw_counters, both sides), for the "fault:" line.
+# fault_rdma_mark / fault_rdma: on iSER, the retransmissions during a
+# fault, for the "fault:" line: on soft-RoCE the RDMA ones (rxe
+# hw_counters, both sides), on soft-iWARP the TCP segments both sides
+# retransmitted (siw's are TCP's).
 fault_rdma_mark() {
 	[ "$FT" = iser ] || return 0
-	FR0=$(pair_rxe_retries) FRP0=$(peer_rxe_retries)
+	if [ "$FAULTS_RDMA" = siw ]; then
+		FR0=$(pair_tcp_retrans) FRP0=$(peer_tcp_retrans)
+	else
+		FR0=$(pair_rxe_retries) FRP0=$(peer_rxe_retries)
+	fi
 }
 fault_rdma() {
 	[ "$FT" = iser ] || return 0
-	echo " | RDMA primary: $(pair_rxe_delta "$FR0" "$(pair_rxe_retries)"); peer: $(pair_rxe_delta "$FRP0" "$(peer_rxe_retries)")"
+	if [ "$FAULTS_RDMA" = siw ]; then
+		echo " | TCP retransmitted segments primary $(($(pair_tcp_retrans) - FR0)) / peer $(($(peer_tcp_retrans) - FRP0))"
+	else
+		echo " | RDMA primary: $(pair_rxe_delta "$FR0" "$(pair_rxe_retries)"); peer: $(pair_rxe_delta "$FRP0" "$(peer_rxe_retries)")"
+	fi
 }
 
 # check NAME STATE RC: the checks after a fault that left the mirror
@@ -231,22 +257,36 @@ fio_start() {
 	dm_wait_for 60 dmw_field_gt "$FN" 3 100
 }
 
-# partition NAME WHERE SECS: the link down for SECS in the middle of a
-# rate-limited fio (WHERE: peer or primary); prints fio's exit status.
-# Runs in a subshell: the caller moves AREA on.
-partition() {
-	local name=$1 where=$2 secs=$3 rc
+# during NAME CMD: CMD in the middle of a rate-limited fio; prints fio's
+# exit status. Runs in a subshell: the caller moves AREA on.
+during() {
+	local name=$1 rc
 	fio_start "$name"
-	if [ "$where" = peer ]; then
-		peer "ip link set \$DM_LINK_DEV down; sleep $secs; ip link set \$DM_LINK_DEV up"
-	else
-		ip link set "$DM_LINK_DEV" down
-		sleep "$secs"
-		ip link set "$DM_LINK_DEV" up
-	fi
+	eval "$2"
 	wait "$FIO_PID"
 	rc=$?
 	echo "$rc"
+}
+
+# partition NAME WHERE SECS: the link down for SECS in the middle of a
+# rate-limited fio (WHERE: peer or primary); prints fio's exit status.
+partition() {
+	if [ "$2" = peer ]; then
+		during "$1" "peer 'ip link set \$DM_LINK_DEV down; sleep $3; ip link set \$DM_LINK_DEV up'"
+	else
+		during "$1" "ip link set $DM_LINK_DEV down; sleep $3; ip link set $DM_LINK_DEV up"
+	fi
+}
+
+# fault_connected NAME CMD: CMD in the middle of a rate-limited fio, a
+# fault the mirror must ride out (no degrade): the checks of check (4
+# points).
+fault_connected() {
+	local rc
+	AREA=$((AREA + 1))
+	fault_rdma_mark
+	rc=$(during "$1" "$2")
+	check "$1" connected "$rc"
 }
 
 # degraded_checks NAME RC WHAT: the checks after a fault that must have
@@ -297,18 +337,30 @@ fault_degrade_recover() {
 	degraded_checks "$name" "$rc" "$what"
 }
 
-faults_partitions() {
+# faults_partition_short: the peer's NIC down for 3 s, shorter than
+# peer_timeout (4 points).
+faults_partition_short() {
 	local rc
 	AREA=$((AREA + 1))
 	fault_rdma_mark
 	rc=$(partition partition-3s peer 3)
 	check partition-3s connected "$rc"
+}
 
+# faults_partition_long: the primary's NIC down for 15 s, longer than
+# peer_timeout (7 points).
+faults_partition_long() {
+	local rc
 	AREA=$((AREA + 1))
 	dm_dmesg_mark
 	fault_rdma_mark
 	rc=$(partition partition-15s primary 15)
 	degraded_checks partition-15s "$rc" "link up after 15 s"
+}
+
+faults_partitions() {
+	faults_partition_short
+	faults_partition_long
 }
 
 faults_finish() {

@@ -125,7 +125,14 @@ pair_peer_dmesg_clean() {
 ! grep -v -e '^#' -e '^\$' scripts/vm/dmesg-bad-patterns | grep -E -f - /tmp/pair-dmesg.txt"
 }
 
-# ---- iSER on soft-RoCE, and either transport ----------------------------------
+# ---- iSER on soft-RoCE or soft-iWARP, and either transport -----------------
+#
+# Soft-RoCE (rdma_rxe) breaks an iSER connection on a retransmission
+# (Documentation/testing.rst, "Faults over iSER"). Soft-iWARP (siw: RDMA
+# over the kernel's TCP, which retransmits and reorders for it) does not,
+# but Debian's kernel does not build it (CONFIG_RDMA_SIW unset):
+# scripts/build-siw builds it out of tree from Debian's linux-source
+# tarball into build/siw/siw.ko.
 
 PAIR_RXE=/sys/class/infiniband/rxe0/ports/1
 
@@ -148,6 +155,71 @@ pair_rxe_up() {
 pair_rxe_down() {
 	rdma link delete rxe0 2>/dev/null
 	peer "rdma link delete rxe0 2>/dev/null; true"
+}
+
+
+PAIR_SIW_KO=$DM_REPO/build/siw/siw.ko
+
+# pair_siw_add: a soft-iWARP device siw0 on the link's NIC of this guest,
+# ACTIVE (waits 10 s). Works here and, through "peer", on the peer.
+pair_siw_add() {
+	[ -d /sys/module/siw ] || {
+		[ -f "$PAIR_SIW_KO" ] && modprobe ib_core && modprobe libcrc32c &&
+			insmod "$PAIR_SIW_KO"
+	} || return 1
+	[ -d /sys/class/infiniband/siw0 ] ||
+		rdma link add siw0 type siw netdev "$DM_LINK_DEV" || return 1
+	dm_wait_for 10 grep -q ACTIVE /sys/class/infiniband/siw0/ports/1/state
+}
+
+# pair_siw_up: siw0 on both guests.
+pair_siw_up() {
+	pair_siw_add || return 1
+	peer "$(declare -f pair_siw_add); PAIR_SIW_KO=$PAIR_SIW_KO; pair_siw_add"
+}
+
+# pair_siw_down: remove siw0 from both guests.
+pair_siw_down() {
+	rdma link delete siw0 2>/dev/null
+	peer "rdma link delete siw0 2>/dev/null; true"
+}
+
+# pair_peer_disk_siw NAME MB INITIATOR: pair_peer_disk_on iser for
+# soft-iWARP, exported to INITIATOR only. siw listens with a TCP socket of
+# the kernel's own on the portal's address and port (siw_create_listen(),
+# no port mapping: siw sets IW_F_NO_PORT_MAP), and LIO's portal always
+# holds an iSCSI/TCP listener on that same address and port (made by the
+# portal's mkdir, before its "iser" attribute adds the iSER listener):
+# enabling iSER on it fails with EADDRINUSE ("isert_setup_id:
+# rdma_listen() failed: -98"). Both listeners are made in the network
+# namespace of the process that writes configfs (sock_create()), so the
+# export is made from a namespace of its own where the TCP listener binds
+# (non-local) and stays unreachable, and iSER is enabled from this one.
+# The result is an iSER-only portal with dualmirrorctl's iSER parameters.
+pair_peer_disk_siw() {
+	local name=$1 mb=$2 init=$3 iqn=$PAIR_IQN-$1
+	peer "set -e
+b=\$(dm_nullb_create $name $mb)
+d=\$(scripts/dualmirrorctl peer add \$b)
+dm_start_dbus
+unshare -n sh -c 'sysctl -qw net.ipv4.ip_nonlocal_bind=1 &&
+	exec scripts/dualmirrorctl peer export '\$d' $iqn --portal $PAIR_PORTAL --allow $init' >/dev/null 2>&1
+tpg=/sys/kernel/config/target/iscsi/$iqn/tpgt_1
+echo No >\$tpg/param/ImmediateData
+echo Yes >\$tpg/param/InitialR2T
+echo 1 >\$tpg/np/$PAIR_PORTAL/iser
+echo \$b \$d"
+}
+
+# pair_tcp_retrans / peer_tcp_retrans: the TCP segments this guest / the
+# peer retransmitted so far (all connections: siw's and the control
+# link's, which carries little).
+pair_tcp_retrans() {
+	awk '$1 == "Tcp:" && n++ { for (i = 1; i <= NF; i++) if (h[i] == "RetransSegs") print $i; next }
+		$1 == "Tcp:" { for (i = 1; i <= NF; i++) h[i] = $i }' /proc/net/snmp
+}
+peer_tcp_retrans() {
+	peer "$(declare -f pair_tcp_retrans); pair_tcp_retrans"
 }
 
 # pair_peer_disk_on TRANSPORT NAME MB [ATTR=VALUE...]: pair_peer_disk,
