@@ -538,6 +538,8 @@ run_workload() {
 		# itself takes seconds to start under TCG, so a window started
 		# inside the run would miss short runs.
 		perf=(perf record -a -g -F 999 -e cpu-clock -o "/tmp/perf-$cfg-$wl.data" --)
+		# and the peer guest's, over the same window
+		[ "$pair" = 0 ] || on_peer peer_perf_start "$cfg-$wl" >/dev/null
 	fi
 	# shellcheck disable=SC2086 # args is a list of options
 	"${perf[@]}" fio --name="$wl" --filename="$DEV" --ioengine=libaio --direct=1 \
@@ -549,20 +551,12 @@ run_workload() {
 		echo "fio failed: $(tail -n 3 "$base.fio.log" | tr '\n' ' ')" >"$base.failed"
 	}
 	snapshot "$base.after"
-	if [ ${#perf[@]} -gt 0 ] && [ -f "/tmp/perf-$cfg-$wl.data" ]; then
-		perf report -i "/tmp/perf-$cfg-$wl.data" --no-children --sort symbol \
-			-g none --stdio 2>/dev/null | grep -v -e '^$' -e '^#' | head -n 60 >"$dir/$wl.perf.txt" || true
-		# Who called the five hottest symbols (idle aside).
-		local sym
-		for sym in $(awk '$2 == "[k]" && $3 != "native_safe_halt" { print $3 }' \
-			"$dir/$wl.perf.txt" | head -n 5); do
-			echo "==== $sym"
-			perf report -i "/tmp/perf-$cfg-$wl.data" --no-children -S "$sym" \
-				-g caller,2 --stdio 2>/dev/null | grep -v -e '^$' -e '^#' | head -n 40
-		done >"$dir/$wl.perf-callers.txt" || true
-		perf report -i "/tmp/perf-$cfg-$wl.data" --no-children --sort dso \
-			--stdio 2>/dev/null | grep -v -e '^$' -e '^#' | head -n 20 >"$dir/$wl.perf-dso.txt" || true
-		rm -f "/tmp/perf-$cfg-$wl.data"
+	if [ ${#perf[@]} -gt 0 ]; then
+		[ "$pair" = 0 ] || on_peer peer_perf_stop "$cfg-$wl" >"$dir/$wl.peer-perf.txt"
+		if [ -f "/tmp/perf-$cfg-$wl.data" ]; then
+			perf_summary "/tmp/perf-$cfg-$wl.data" "$dir/$wl"
+			rm -f "/tmp/perf-$cfg-$wl.data"
+		fi
 	fi
 }
 

@@ -240,6 +240,62 @@ peer_snapshot() {
 	[ -z "${1:-}" ] || { echo "## dualmirror_stats"; peer_counters "$1"; }
 }
 
+# perf_summary DATA PREFIX: what a profile says: PREFIX.perf.txt the
+# hottest symbols, PREFIX.perf-callers.txt who called each of the five
+# hottest (idle aside), PREFIX.perf-dso.txt the share of each object.
+perf_summary() {
+	local sym
+	perf report -i "$1" --no-children --sort symbol -g none --stdio 2>/dev/null |
+		grep -v -e '^$' -e '^#' | head -n 60 >"$2.perf.txt" || true
+	for sym in $(awk '$2 == "[k]" && $3 != "native_safe_halt" { print $3 }' \
+		"$2.perf.txt" | head -n 5); do
+		echo "==== $sym"
+		perf report -i "$1" --no-children -S "$sym" -g caller,2 --stdio 2>/dev/null |
+			grep -v -e '^$' -e '^#' | head -n 40
+	done >"$2.perf-callers.txt" || true
+	perf report -i "$1" --no-children --sort dso --stdio 2>/dev/null |
+		grep -v -e '^$' -e '^#' | head -n 20 >"$2.perf-dso.txt" || true
+}
+
+# peer_perf_start NAME: with --pair --profile, the peer guest's profile
+# of one fio run (perf record -a -g, as on the primary), in the
+# background; returns once perf records (it takes seconds to start under
+# TCG).
+peer_perf_start() {
+	local data=/tmp/bench-perf-$1.data
+	rm -f "$data"
+	setsid perf record -a -g -F 999 -e cpu-clock -o "$data" -- sleep 3600 \
+		</dev/null >"/tmp/bench-perf-$1.log" 2>&1 &
+	echo $! >"/tmp/bench-perf-$1.pid"
+	for _ in $(seq 1 300); do
+		[ -s "$data" ] && break
+		sleep 0.1
+	done
+	sleep 1
+}
+
+# peer_perf_stop NAME: end it and print its perf_summary, the three
+# parts one after the other, each after a line "#### PART".
+peer_perf_stop() {
+	local data=/tmp/bench-perf-$1.data pid part
+	pid=$(cat "/tmp/bench-perf-$1.pid" 2>/dev/null) || return 0
+	# perf writes its data when its workload ends
+	pkill -INT -P "$pid" sleep 2>/dev/null || kill -INT "$pid" 2>/dev/null
+	for _ in $(seq 1 600); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ -s "$data" ]; then
+		perf_summary "$data" "/tmp/bench-perf-$1"
+		for part in perf perf-callers perf-dso; do
+			echo "#### $part"
+			cat "/tmp/bench-perf-$1.$part.txt"
+			rm -f "/tmp/bench-perf-$1.$part.txt"
+		done
+	fi
+	rm -f "$data" "/tmp/bench-perf-$1.pid" "/tmp/bench-perf-$1.log"
+}
+
 # ---- DRBD ------------------------------------------------------------------
 
 # drbd_create_md MINOR DEV: fresh DRBD 8.4 internal metadata on DEV (what
