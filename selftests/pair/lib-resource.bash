@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=bash
+# (Its variables are for the tests that source it.)
+# shellcheck disable=SC2034
 #
 # Helpers of the two-guest tests of resources (config files and the
 # dualmirrorctl verbs: 60-resource, 70-switchover, 75-active-active),
