@@ -12,7 +12,7 @@ import glob
 import os
 import re
 
-from .util import Error, have_cmd, modprobe, readval, run, run_rc, wait_for, warn
+from .util import Error, have_cmd, readval, run, run_rc, wait_for, warn
 
 NODE_DIRS = ("/etc/iscsi/nodes", "/var/lib/iscsi/nodes")
 
