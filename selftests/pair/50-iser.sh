@@ -58,22 +58,17 @@ OUT=$DM_RESULTS/pair-50-iser
 mkdir -p "$OUT"
 IQN=$PAIR_IQN-i50
 
-# No NOP-Out/NOP-In on this session: LIO pings every nopin_timeout (15 s)
-# whatever the traffic, open-iscsi after noop_out_interval without
-# receiving anything; each ping is one more RDMA SEND each way, which the counts
-# below would take for the mirror's (seen on a host with load 17: three
-# more SENDs than commands on the peer).
-INI=$(sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi)
+# No NOP-Out/NOP-In on this session (pair_iser_nops_off): each ping is
+# one more RDMA SEND each way, which the counts below would take for the
+# mirror's (seen on a host with load 17: three more SENDs than commands on
+# the peer).
+INI=$(pair_initiator)
 read -r PB PD < <(peer "set -e
 b=\$(dm_nullb_create i50 $MB cache_size=16)
 d=\$(scripts/dualmirrorctl peer add \$b)
 scripts/dualmirrorctl peer export \$d $IQN --portal $PAIR_PORTAL --transport iser --allow $INI >/dev/null
-echo 0 >/sys/kernel/config/target/iscsi/$IQN/tpgt_1/acls/$INI/attrib/nopin_timeout
 echo \$b \$d") || ktap_skip_all "no iSER export on the peer guest"
-node=(iscsiadm -m node -T "$IQN" -p "$PAIR_PORTAL" -I iser)
-"${node[@]}" -o new >/dev/null 2>&1
-"${node[@]}" -o update -n "node.conn[0].timeo.noop_out_interval" -v 0
-"${node[@]}" -o update -n "node.conn[0].timeo.noop_out_timeout" -v 0
+pair_iser_nops_off "$IQN"
 ktap_print_msg "peer guest: $PD over $PB, exported over iSER at $PAIR_PORTAL"
 L=$(dm_nullb_create i50l $MB cache_size=16)
 dm_on_exit dm_nullb_remove i50l
@@ -87,7 +82,7 @@ iscsiadm -m session -r "$SID" -P 2 >"$OUT/session.txt" 2>&1
 sess() { awk -v k="$1:" '$1 == k { print $2; exit }' "$OUT/session.txt"; }
 assert_eq "the session is iSER" "iser" "$(awk '/Iface Transport:/ { print $3; exit }' "$OUT/session.txt")"
 assert_eq "no NOP-Out, no NOP-In on it (noop_out_interval, nopin_timeout)" "0 0" \
-	"$("${node[@]}" | awk '$1 == "node.conn[0].timeo.noop_out_interval" { print $3 }') $(peer "cat /sys/kernel/config/target/iscsi/$IQN/tpgt_1/acls/$INI/attrib/nopin_timeout")"
+	"$(pair_iser_nops "$IQN")"
 assert_eq "negotiated: ImmediateData=No InitialR2T=Yes" "No Yes" \
 	"$(sess ImmediateData) $(sess InitialR2T)"
 ktap_print_msg "$P: virt_boundary_mask $(cat "/sys/block/${P#/dev/}/queue/virt_boundary_mask"), max_hw_sectors_kb $(cat "/sys/block/${P#/dev/}/queue/max_hw_sectors_kb"), max_segments $(cat "/sys/block/${P#/dev/}/queue/max_segments"), $DM_LINK_DEV MTU $(cat "/sys/class/net/$DM_LINK_DEV/mtu") (RoCE MTU $ROCE_MTU)"

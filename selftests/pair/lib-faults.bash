@@ -52,7 +52,7 @@ faults_setup() {
 	FOUT=$DM_RESULTS/pair-faults-$FT
 	mkdir -p "$FOUT"
 	if [ "$FT" = iser ] && [ "$FAULTS_RDMA" = siw ]; then
-		read -r PB PD < <(pair_peer_disk_siw "$FN" $FAULTS_MB "$(faults_iser_initiator)") ||
+		read -r PB PD < <(pair_peer_disk_siw "$FN" $FAULTS_MB "$(pair_initiator)") ||
 			ktap_skip_all "no peer disk on the peer guest"
 	elif [ "$FT" = iser ]; then
 		read -r PB PD < <(faults_iser_peer_disk) ||
@@ -67,13 +67,13 @@ faults_setup() {
 	dm_on_exit pair_detach "$FN"
 	dm_on_exit pair_netem
 	dm_on_exit peer_netem
-	[ "$FT" != iser ] || [ "$FAULTS_RDMA" = siw ] || faults_iser_node
+	[ "$FT" != iser ] || [ "$FAULTS_RDMA" = siw ] || pair_iser_nops_off "$PAIR_IQN-$FN"
 	P=$(pair_attach_on "$FT" "$FN")
 	assert_true "attached the peer disk over the link ($P, $FT)" test -b "$P"
 	if [ "$FT" = iser ] && [ "$FAULTS_RDMA" != siw ]; then
 		echo 1 >"/sys/block/${P#/dev/}/device/queue_depth"
 		assert_eq "the session is iSER, the peer disk at queue depth 1, no NOP-Out, no NOP-In" \
-			"iser 1 0 0" "$(pair_session_transport "$FN") $(cat "/sys/block/${P#/dev/}/device/queue_depth") $(faults_iser_nops)"
+			"iser 1 0 0" "$(pair_session_transport "$FN") $(cat "/sys/block/${P#/dev/}/device/queue_depth") $(pair_iser_nops "$PAIR_IQN-$FN")"
 	elif [ "$FT" = iser ]; then
 		assert_eq "the session is iSER, on soft-iWARP (the only RDMA device: siw0), queue depth $(cat "/sys/block/${P#/dev/}/device/queue_depth")" \
 			"iser siw0" "$(pair_session_transport "$FN") $(ls /sys/class/infiniband)"
@@ -95,42 +95,19 @@ faults_setup() {
 # disk at queue depth 1, and no NOP-Out from the initiator (neither its
 # own pings nor answers to the target's NOP-In, both turned off).
 
-# faults_iser_initiator: the primary's initiator name.
-faults_iser_initiator() {
-	sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi
-}
-
 # faults_iser_peer_disk: pair_peer_disk_on iser, exported to this
-# initiator only (an explicit ACL) with the target's NOP-In off.
+# initiator only (an explicit ACL, whose NOP-In pair_iser_nops_off turns
+# off).
 faults_iser_peer_disk() {
 	local init iqn=$PAIR_IQN-$FN
-	init=$(faults_iser_initiator)
+	init=$(pair_initiator)
 	[ -n "$init" ] || return 1
 	peer "set -e
 b=\$(dm_nullb_create $FN $FAULTS_MB)
 d=\$(scripts/dualmirrorctl peer add \$b)
 dm_start_dbus
 scripts/dualmirrorctl peer export \$d $iqn --portal $PAIR_PORTAL --transport iser --allow $init >/dev/null 2>&1
-echo 0 >/sys/kernel/config/target/iscsi/$iqn/tpgt_1/acls/$init/attrib/nopin_timeout
 echo \$b \$d"
-}
-
-# faults_iser_node: the node record of the iSER session, NOP-Out off
-# (dualmirrorctl primary attach keeps an existing record's settings).
-faults_iser_node() {
-	local n=(iscsiadm -m node -T "$PAIR_IQN-$FN" -p "$PAIR_PORTAL" -I iser)
-	"${n[@]}" -o new >/dev/null 2>&1
-	"${n[@]}" -o update -n "node.conn[0].timeo.noop_out_interval" -v 0 &&
-		"${n[@]}" -o update -n "node.conn[0].timeo.noop_out_timeout" -v 0
-}
-
-# faults_iser_nops: "NOP-Out-interval NOP-In-timeout" of the session.
-faults_iser_nops() {
-	local iqn=$PAIR_IQN-$FN init
-	init=$(faults_iser_initiator)
-	echo "$(iscsiadm -m node -T "$iqn" -p "$PAIR_PORTAL" -I iser 2>/dev/null |
-		awk '$1 == "node.conn[0].timeo.noop_out_interval" { print $3 }')" \
-		"$(peer "cat /sys/kernel/config/target/iscsi/$iqn/tpgt_1/acls/$init/attrib/nopin_timeout")"
 }
 
 # The fio job of a fault: its own 4 MiB area, the same offsets and data

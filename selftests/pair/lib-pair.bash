@@ -222,6 +222,34 @@ peer_tcp_retrans() {
 	peer "$(declare -f pair_tcp_retrans); pair_tcp_retrans"
 }
 
+# pair_initiator: this guest's initiator name.
+pair_initiator() {
+	sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi
+}
+
+# pair_iser_nops_off IQN: no NOP-Out and no NOP-In on the iSER session to
+# the peer's IQN, for a test that counts what crosses it: the node record
+# here (noop_out_interval 0; log in afterwards: dualmirrorctl primary
+# attach keeps an existing record's settings) and, on the peer, the
+# nopin_timeout of this initiator's ACL (export with --allow). LIO pings
+# every nopin_timeout whatever the traffic, open-iscsi after
+# noop_out_interval without receiving anything: each ping is one more
+# RDMA SEND each way, and one more packet to lose under a fault.
+pair_iser_nops_off() {
+	local n=(iscsiadm -m node -T "$1" -p "$PAIR_PORTAL" -I iser)
+	"${n[@]}" -o new >/dev/null 2>&1
+	"${n[@]}" -o update -n "node.conn[0].timeo.noop_out_interval" -v 0 &&
+		"${n[@]}" -o update -n "node.conn[0].timeo.noop_out_timeout" -v 0 &&
+		peer "echo 0 >/sys/kernel/config/target/iscsi/$1/tpgt_1/acls/$(pair_initiator)/attrib/nopin_timeout"
+}
+
+# pair_iser_nops IQN: "NOP-Out-interval NOP-In-timeout" of that session.
+pair_iser_nops() {
+	echo "$(iscsiadm -m node -T "$1" -p "$PAIR_PORTAL" -I iser 2>/dev/null |
+		awk '$1 == "node.conn[0].timeo.noop_out_interval" { print $3 }')" \
+		"$(peer "cat /sys/kernel/config/target/iscsi/$1/tpgt_1/acls/$(pair_initiator)/attrib/nopin_timeout")"
+}
+
 # pair_peer_disk_on TRANSPORT NAME MB [ATTR=VALUE...]: pair_peer_disk,
 # exported for TRANSPORT (tcp or iser: the portal also listens for iSER).
 pair_peer_disk_on() {
