@@ -181,7 +181,12 @@ out=$("$CTL" secondary aa0 2>&1)
 assert_match "A: secondary aa0 (the old primary becomes the peer)" "aa0: secondary" "$out"
 out=$(pctl connect aa0)
 assert_match "B: connect aa0 (logs in to A's export)" "^aa0: connected to $ME" "$out"
-peer "dm_wait_for 180 bash -c 'dmw_field_is aa0 2 0/$SECTORS && dmw_field_is aa1 2 0/$SECTORS && dmw_field_is aa0 1 connected && dmw_field_is aa1 1 connected'"
+# A function, not bash -c: a new bash would not know dmw_field_is, and the
+# wait would always run out (it did, 180 s per run, unnoticed because the
+# assertion below comes after it).
+peer "resynced() { dmw_field_is aa0 2 0/$SECTORS && dmw_field_is aa1 2 0/$SECTORS &&
+	dmw_field_is aa0 1 connected && dmw_field_is aa1 1 connected; }
+	dm_wait_for 180 resynced"
 assert_eq "B: aa0 and aa1 resynced (aa1 reconnected by itself)" \
 	"connected 0/$SECTORS connected 0/$SECTORS" "$(st_b aa0) $(st_b aa1)"
 J=$("$CTL" status aa0 --json)
