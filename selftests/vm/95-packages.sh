@@ -80,16 +80,24 @@ ver=${dkms_deb##*/dualmirror-dkms_}
 ver=${ver%%-*}
 tarball=$DM_REPO/build/dkms/dualmirror-$ver.dkms.tar.gz
 prebuilt=
-if [ "${DM_PKG_BUILD:-}" != guest ] && [ -f "$tarball" ] &&
-	[ "$(cat "$tarball.deb-sha256" 2>/dev/null)" = "$(sha256sum <"$dkms_deb" | cut -d' ' -f1)" ] &&
-	tar -tzf "$tarball" | grep -q "^\./dkms_main_tree/$DM_KVER/"; then
+why=
+if [ "${DM_PKG_BUILD:-}" = guest ]; then
+	why="DM_PKG_BUILD=guest"
+elif [ ! -f "$tarball" ]; then
+	why="no ${tarball#"$DM_REPO"/} (selftests/deb/dkms-test makes it)"
+elif [ "$(cat "$tarball.deb-sha256" 2>/dev/null)" != "$(sha256sum <"$dkms_deb" | cut -d' ' -f1)" ]; then
+	why="${tarball#"$DM_REPO"/} was not made from ${dkms_deb#"$DM_REPO"/}"
+elif [[ $(tar -tzf "$tarball") != *"./dkms_main_tree/$DM_KVER/"* ]]; then
+	why="${tarball#"$DM_REPO"/} has no modules for $DM_KVER"
+fi
+if [ -z "$why" ]; then
 	prebuilt=/usr/share/dualmirror-dkms/dualmirror-$ver.dkms.tar.gz
 	mkdir -p "${prebuilt%/*}"
 	cp "$tarball" "$prebuilt"
 	dm_on_exit "rm -rf ${prebuilt%/*}"
 	ktap_print_msg "at ${SECONDS}s: dpkg -i (DKMS installs the modules dkms-test built on the host: ${tarball#"$DM_REPO"/})"
 else
-	ktap_print_msg "at ${SECONDS}s: dpkg -i (DKMS builds the modules: a few minutes under emulation)"
+	ktap_print_msg "at ${SECONDS}s: dpkg -i (DKMS builds the modules, $why: minutes under emulation)"
 fi
 if DEBIAN_FRONTEND=noninteractive dpkg -i "$dkms_deb" "$utils_deb" >"$log" 2>&1; then
 	ktap_test_pass "dpkg -i both packages"
