@@ -13,6 +13,12 @@ with bash in the repository directory (stdin /dev/null, stdout and stderr
 together) and answers one JSON line {"rc": N, "out": TEXT}.  A script that
 starts a background job must redirect the job's output, or the answer
 waits for the job.
+
+The same server also takes a framing that a bash client can speak with
+/dev/tcp (selftests/pair/lib-pair.bash, peer()): the line "RUN SECS N",
+then the script's N bytes; the answer is the line "RC", then the output,
+then the server closes the connection.  Starting python3 costs seconds of
+emulated CPU, and the two-guest tests make hundreds of requests.
 """
 
 import argparse
@@ -28,9 +34,26 @@ import time
 PORT = 7790
 
 
+def execute(script, timeout):
+    """Run SCRIPT with bash; return (exit status, output bytes)."""
+    try:
+        p = subprocess.run(["bash", "-c", script],
+                           stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT,
+                           cwd=os.environ.get("DM_REPO", "/"),
+                           timeout=timeout, check=False)
+        return p.returncode, p.stdout
+    except subprocess.TimeoutExpired as e:
+        return 124, (e.stdout or b"") + b"agent: timed out after %d s\n" % timeout
+
+
 class Handler(socketserver.StreamRequestHandler):
     def handle(self):
         line = self.rfile.readline()
+        if line.startswith(b"RUN "):
+            self.handle_raw(line)
+            return
         try:
             req = json.loads(line)
         except ValueError:
@@ -40,18 +63,22 @@ class Handler(socketserver.StreamRequestHandler):
             self.reply(0, "")
             threading.Thread(target=self.server.shutdown, daemon=True).start()
             return
-        timeout = int(req.get("timeout", 300))
+        rc, out = execute(req.get("script", ""), int(req.get("timeout", 300)))
+        self.reply(rc, out.decode(errors="replace"))
+
+    def handle_raw(self, line):
         try:
-            p = subprocess.run(["bash", "-c", req.get("script", "")],
-                               stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT,
-                               cwd=os.environ.get("DM_REPO", "/"),
-                               timeout=timeout, check=False)
-            self.reply(p.returncode, p.stdout.decode(errors="replace"))
-        except subprocess.TimeoutExpired as e:
-            out = (e.stdout or b"").decode(errors="replace")
-            self.reply(124, out + "agent: timed out after %d s\n" % timeout)
+            _, timeout, n = line.split()
+            timeout, n = int(timeout), int(n)
+        except ValueError:
+            self.wfile.write(b"2\nagent: bad request\n")
+            return
+        script = self.rfile.read(n)
+        if len(script) != n:
+            self.wfile.write(b"2\nagent: short request\n")
+            return
+        rc, out = execute(script.decode(errors="replace"), timeout)
+        self.wfile.write(b"%d\n" % rc + out)
 
     def reply(self, rc, out):
         self.wfile.write((json.dumps({"rc": rc, "out": out}) + "\n").encode())
