@@ -4,11 +4,43 @@
  * submission and error handling.
  *
  * Each attached backing device gets its own Scsi_Host with one LUN.
- * queuecommand never sleeps: it hands every command to a WQ_MEM_RECLAIM
- * workqueue; the worker answers it at once or submits bios built from the
- * command's scatterlist, and the last bio's end_io completes it.
+ * queuecommand runs inside blk-mq's dispatch (an RCU read-side section:
+ * SCSI hosts of Linux 6.1 cannot ask for BLK_MQ_F_BLOCKING) and must not
+ * sleep.
+ *
+ * The direct path: an INLINE mirror write or a READ/WRITE (10/16) whose
+ * backing device is blk-mq, takes REQ_NOWAIT, has no integrity profile
+ * and no SRCU dispatch (dmp_may_nowait()) is run by queuecommand itself
+ * (@dc->nowait): decoded, checked (peer->lock, a spinlock taken only in
+ * task context), and its data-out or data-in pages submitted as one bio
+ * with REQ_NOWAIT, allocated with GFP_NOWAIT, charged to the root cgroup;
+ * writes carry REQ_SYNC | REQ_IDLE like O_DIRECT writes, which writeback
+ * throttling lets through (it would sleep in rq_qos_wait() otherwise,
+ * REQ_NOWAIT or not).  Its end_io completes the command.  Whatever cannot
+ * be done that way goes to the worker:
+ *
+ * - before the command started (any other command, a submitter's plug):
+ *   the handler returns DMP_DEFER having done nothing, and the command is
+ *   queued (QUEUED) as every command was before;
+ * - after it started (counted, generation taken): the bio cannot be
+ *   built without sleeping (no memory, too many segments), or it came
+ *   back BLK_STS_AGAIN (or BLK_STS_NOTSUPP, REQ_NOWAIT refused), possibly
+ *   before submit_bio() returned: the command goes to RETRY and the worker
+ *   submits the same range again without REQ_NOWAIT.  Nothing of it was
+ *   written or read before (one bio, failed before it was issued).
+ *
+ * Everything that may sleep (split staging, SPLIT DESC, CLAIM and its
+ * metadata write, QUERY, BITMAP, DISCARD, WRITE ZEROES, SYNCHRONIZE
+ * CACHE, the standard commands without data) stays on the WQ_MEM_RECLAIM
+ * workqueue, which answers it at once or submits bios built from the
+ * command's scatterlist, the last bio's end_io completing it.  Either
+ * way the command holds @peer->busy from queuecommand to its completion,
+ * and a queued command (QUEUED or RETRY) is taken back by the abort
+ * handler with cancel_work_sync(); an in-flight bio is waited for.
  */
 #include <linux/bio.h>
+#include <linux/blk-cgroup.h>
+#include <linux/blk-integrity.h>
 #include <linux/jhash.h>
 #include <linux/blkdev.h>
 #include <linux/device.h>
@@ -16,6 +48,7 @@
 #include <linux/moduleparam.h>
 #include <linux/random.h>
 #include <linux/rcupdate.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/wait_bit.h>
 #include <scsi/scsi.h>
@@ -36,6 +69,11 @@ static unsigned int split_timeout_ms = 5000;
 module_param(split_timeout_ms, uint, 0644);
 MODULE_PARM_DESC(split_timeout_ms,
 		 "How long one half of a split write waits for the other, ms (read when a disk is added)");
+
+static bool nowait = true;
+module_param(nowait, bool, 0644);
+MODULE_PARM_DESC(nowait,
+		 "Run INLINE writes and READ/WRITE (10/16) in queuecommand, submitted with REQ_NOWAIT, when the backing device allows it");
 
 struct workqueue_struct *dmp_wq;
 static struct device *dmp_root;
@@ -110,9 +148,36 @@ void dmp_check_condition(struct dmp_cmd *dc, u8 key, u8 asc, u8 ascq)
 	scsi_build_sense(dc->scmd, 0, key, asc, ascq);
 }
 
+static void dmp_work_queue(struct dmp_cmd *dc, int state)
+{
+	WRITE_ONCE(dc->state, state);
+	queue_work(dmp_wq, &dc->work);
+}
+
+/*
+ * A REQ_NOWAIT submission of the direct path could not go out: the worker
+ * submits it again without REQ_NOWAIT.  Any context.
+ */
+static void dmp_retry(struct dmp_cmd *dc)
+{
+	dmp_count_misc(dc->peer, DMP_C_DIRECT_RETRIES, 1);
+	dmp_work_queue(dc, DMP_ST_RETRY);
+}
+
+/* What a REQ_NOWAIT bio ends with when it would have had to wait. */
+static bool dmp_nowait_refused(blk_status_t status)
+{
+	return status == BLK_STS_AGAIN || status == BLK_STS_NOTSUPP;
+}
+
 static void dmp_put(struct dmp_cmd *dc)
 {
-	if (atomic_dec_and_test(&dc->pending))
+	if (!atomic_dec_and_test(&dc->pending))
+		return;
+	if ((dc->io_opf & REQ_NOWAIT) &&
+	    dmp_nowait_refused(READ_ONCE(dc->bio_status)))
+		dmp_retry(dc);
+	else
 		dc->end(dc);
 }
 
@@ -126,6 +191,13 @@ static void dmp_bio_end_io(struct bio *bio)
 	dmp_put(dc);
 }
 
+static void dmp_bio_setup(struct dmp_cmd *dc, struct bio *bio, sector_t sector)
+{
+	bio->bi_iter.bi_sector = sector;
+	bio->bi_end_io = dmp_bio_end_io;
+	bio->bi_private = dc;
+}
+
 static struct bio *dmp_bio_alloc(struct dmp_cmd *dc, blk_opf_t opf,
 				 sector_t sector, unsigned int nr_vecs)
 {
@@ -133,9 +205,7 @@ static struct bio *dmp_bio_alloc(struct dmp_cmd *dc, blk_opf_t opf,
 
 	bio = bio_alloc(dc->peer->bdev, min_t(unsigned int, nr_vecs, BIO_MAX_VECS),
 			opf, GFP_NOIO);
-	bio->bi_iter.bi_sector = sector;
-	bio->bi_end_io = dmp_bio_end_io;
-	bio->bi_private = dc;
+	dmp_bio_setup(dc, bio, sector);
 	return bio;
 }
 
@@ -145,37 +215,96 @@ static void dmp_bio_submit(struct dmp_cmd *dc, struct bio *bio)
 	submit_bio(bio);
 }
 
-static void dmp_io_start(struct dmp_cmd *dc, void (*end)(struct dmp_cmd *dc))
+static void dmp_io_start(struct dmp_cmd *dc, blk_opf_t opf,
+			 void (*end)(struct dmp_cmd *dc))
 {
+	dc->io_opf = opf;
 	dc->end = end;
 	dc->bio_status = BLK_STS_OK;
 	atomic_set(&dc->pending, 1);
 }
 
-/**
- * dmp_submit_sg - read or write the command's own pages (zero copy)
- * @dc: the command
- * @opf: operation and flags
- * @sector: first 512-byte sector on the backing device
- * @bytes: bytes to transfer from the start of the scatterlist; 0 submits
- *	one empty bio (a cache flush with REQ_PREFLUSH)
- * @end: called once every bio completed; it completes the command
- *
- * Runs in the worker (may sleep).  A reference held across submission
- * keeps @end from running before the last bio went out.
- *
- * Return: DMP_ASYNC.
+/*
+ * Would submit_bio() of a REQ_NOWAIT bio to the backing device run
+ * without sleeping here?  Linux 6.1 (blk_mq_submit_bio()): a blk-mq queue
+ * with QUEUE_FLAG_NOWAIT fails with BLK_STS_AGAIN instead of waiting for
+ * queue entry, a tag or a split; without SRCU (no BLK_MQ_F_BLOCKING) a
+ * direct issue stays under RCU; an integrity profile would allocate with
+ * GFP_NOIO (bio_integrity_prep()).  A bio-based backing device (dm, md)
+ * may allocate and wait in its own submit_bio.  A submitter's plug (a
+ * local submitter flushing it) would collect the bio and possibly flush
+ * other queues' requests from here.  queuecommand from softirq would
+ * deadlock on peer->lock, taken in task context only.
  */
-int dmp_submit_sg(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
-		  unsigned int bytes, void (*end)(struct dmp_cmd *dc))
+static bool dmp_may_nowait(const struct dmp_peer *peer)
+{
+	struct block_device *bdev = peer->bdev;
+	struct request_queue *q = bdev_get_queue(bdev);
+
+	return READ_ONCE(nowait) && in_task() && !current->plug &&
+	       queue_is_mq(q) && bdev_nowait(bdev) && !blk_queue_has_srcu(q) &&
+	       !blk_get_integrity(bdev->bd_disk);
+}
+
+/*
+ * The direct path's submission: the whole transfer as one bio with
+ * REQ_NOWAIT, built without sleeping, or the command goes to the worker.
+ */
+static void dmp_submit_sg_nowait(struct dmp_cmd *dc)
 {
 	struct scsi_cmnd *scmd = dc->scmd;
 	unsigned int nents = scsi_sg_count(scmd);
+	unsigned int bytes = dc->io_bytes;
+	blk_opf_t opf = dc->io_opf | REQ_NOWAIT;
+	struct scatterlist *sg;
+	struct bio *bio;
+	unsigned int i;
+
+	if (op_is_write(opf))
+		opf |= REQ_SYNC | REQ_IDLE;	/* not throttled by wbt */
+	dc->io_opf = opf;
+	if (!bytes || nents > BIO_MAX_VECS)
+		goto retry;
+	bio = bio_alloc(dc->peer->bdev, nents, opf, GFP_NOWAIT | __GFP_NOWARN);
+	if (!bio)
+		goto retry;
+	/* the worker's bios are the root cgroup's: no cgroup throttling */
+	bio_associate_blkg_from_css(bio, blkcg_root_css);
+	scsi_for_each_sg(scmd, sg, nents, i) {
+		unsigned int len = min(sg->length, bytes);
+
+		if (!len)
+			break;
+		if (bio_add_page(bio, sg_page(sg), len, sg->offset) != len)
+			break;
+		bytes -= len;
+	}
+	if (bytes) {
+		bio_put(bio);
+		goto retry;
+	}
+	dmp_bio_setup(dc, bio, dc->io_sector);
+	dmp_io_start(dc, opf, dc->end);
+	dmp_bio_submit(dc, bio);	/* may end at once, BLK_STS_AGAIN */
+	dmp_put(dc);
+	return;
+retry:
+	dmp_retry(dc);
+}
+
+/* The worker's submission: as many bios as the scatterlist needs. */
+static void __dmp_submit_sg(struct dmp_cmd *dc)
+{
+	struct scsi_cmnd *scmd = dc->scmd;
+	unsigned int nents = scsi_sg_count(scmd);
+	blk_opf_t opf = dc->io_opf & ~REQ_NOWAIT;
+	unsigned int bytes = dc->io_bytes;
+	sector_t sector = dc->io_sector;
 	struct scatterlist *sg;
 	struct bio *bio = NULL;
 	unsigned int i;
 
-	dmp_io_start(dc, end);
+	dmp_io_start(dc, opf, dc->end);
 	if (!bytes) {
 		dmp_bio_submit(dc, dmp_bio_alloc(dc, opf, sector, 0));
 		goto out;
@@ -205,6 +334,38 @@ added:
 		dmp_bio_submit(dc, bio);
 out:
 	dmp_put(dc);
+}
+
+/**
+ * dmp_submit_sg - read or write the command's own pages (zero copy)
+ * @dc: the command
+ * @opf: operation and flags
+ * @sector: first 512-byte sector on the backing device
+ * @bytes: bytes to transfer from the start of the scatterlist; 0 submits
+ *	one empty bio (a cache flush with REQ_PREFLUSH)
+ * @end: called once every bio completed; it completes the command
+ *
+ * In the worker (may sleep) the transfer goes out in as many bios as it
+ * needs.  In queuecommand (@dc->nowait, must not sleep) it goes out as one
+ * bio with REQ_NOWAIT, or, if that cannot be done without sleeping, it is
+ * handed to the worker (state RETRY), which submits it as above; the
+ * same happens when the bio ends with BLK_STS_AGAIN, which may be before
+ * submit_bio() returns.  A reference held across submission keeps @end
+ * from running before the last bio went out.  Either way @end runs once.
+ *
+ * Return: DMP_ASYNC.
+ */
+int dmp_submit_sg(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
+		  unsigned int bytes, void (*end)(struct dmp_cmd *dc))
+{
+	dc->io_opf = opf;
+	dc->io_sector = sector;
+	dc->io_bytes = bytes;
+	dc->end = end;
+	if (dc->nowait)
+		dmp_submit_sg_nowait(dc);
+	else
+		__dmp_submit_sg(dc);
 	return DMP_ASYNC;
 }
 
@@ -227,7 +388,7 @@ int dmp_submit_pages(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
 	struct bio *bio = NULL;
 	unsigned int i;
 
-	dmp_io_start(dc, end);
+	dmp_io_start(dc, opf, end);
 	for (i = 0; i < nr; i++) {
 		unsigned int len = min_t(unsigned int, bytes, PAGE_SIZE);
 
@@ -271,7 +432,7 @@ int dmp_submit_zero(struct dmp_cmd *dc, bool discard, sector_t sector,
 	struct bio *bio = NULL;
 	int ret;
 
-	dmp_io_start(dc, end);
+	dmp_io_start(dc, discard ? REQ_OP_DISCARD : REQ_OP_WRITE_ZEROES, end);
 	if (discard)
 		ret = __blkdev_issue_discard(bdev, sector, nr_sects, GFP_NOIO,
 					     &bio);
@@ -332,37 +493,76 @@ int dmp_copy_to_sg(struct dmp_cmd *dc, const void *buf, unsigned int len,
 	return DMP_DONE;
 }
 
+/* Run a command: DMP_DONE, DMP_ASYNC, or (@dc->nowait) DMP_DEFER. */
+static int dmp_execute(struct dmp_cmd *dc)
+{
+	if (dc->scmd->cmnd[0] == DMW_OPCODE)
+		return dmp_execute_mirror(dc);
+	return dmp_execute_scsi(dc);
+}
+
+/*
+ * The worker: runs a QUEUED command, or submits again, without REQ_NOWAIT,
+ * the bios of a RETRY one (which queuecommand already ran: counted,
+ * checked, generation taken).
+ */
 static void dmp_work_fn(struct work_struct *work)
 {
 	struct dmp_cmd *dc = container_of(work, struct dmp_cmd, work);
-	int ret;
+	int state = READ_ONCE(dc->state);
 
+	dc->nowait = false;
 	WRITE_ONCE(dc->state, DMP_ST_RUNNING);
-	if (dc->scmd->cmnd[0] == DMW_OPCODE)
-		ret = dmp_execute_mirror(dc);
-	else
-		ret = dmp_execute_scsi(dc);
-	if (ret == DMP_DONE)
+	if (state == DMP_ST_RETRY)
+		__dmp_submit_sg(dc);
+	else if (dmp_execute(dc) == DMP_DONE)
 		dmp_complete(dc);
 }
 
-/* Runs under RCU from the block layer: must not sleep. */
+/**
+ * dmp_queuecommand - accept a command from the midlayer
+ * @shost: the host
+ * @scmd: the command
+ *
+ * Runs under RCU from blk-mq's dispatch, in the submitter's task (for
+ * LIO pscsi its receive thread) or in kblockd: must not sleep.  When
+ * dmp_may_nowait() allows it, the command runs here (the direct path,
+ * see the top of this file); a handler that cannot run it without
+ * sleeping returns DMP_DEFER before doing anything, and the command goes
+ * to the worker.  Once the handler returned anything else @dc may already
+ * be completed and reused: it is not touched again.
+ *
+ * Return: 0.
+ */
 static int dmp_queuecommand(struct Scsi_Host *shost, struct scsi_cmnd *scmd)
 {
 	struct dmp_peer *peer = shost_priv(shost);
 	struct dmp_cmd *dc = scsi_cmd_priv(scmd);
+	int ret;
 
 	dc->peer = peer;
 	dc->scmd = scmd;
-	dc->state = DMP_ST_QUEUED;
 	dc->desc_buf = NULL;
 	dc->staged = NULL;
 	dc->gen_slot = -1;
 	dc->bytes = 0;
+	dc->io_opf = 0;
 	INIT_LIST_HEAD(&dc->node);
 	INIT_WORK(&dc->work, dmp_work_fn);
 	scsi_set_resid(scmd, 0);
 	atomic_inc(&peer->busy);
+	if (dmp_may_nowait(peer)) {
+		dc->nowait = true;
+		dc->state = DMP_ST_RUNNING;
+		ret = dmp_execute(dc);
+		if (ret != DMP_DEFER) {
+			if (ret == DMP_DONE)
+				dmp_complete(dc);
+			return 0;
+		}
+	}
+	dc->nowait = false;
+	dc->state = DMP_ST_QUEUED;
 	queue_work(dmp_wq, &dc->work);
 	return 0;
 }

@@ -264,6 +264,11 @@ static int dmp_check_cmd(struct dmp_cmd *dc, u64 *gen, struct dmw_status *st)
 	return ret;
 }
 
+/*
+ * INLINE: never sleeps (peer->lock is a spinlock, dmp_submit_sg() of a
+ * command in queuecommand submits with REQ_NOWAIT or defers), so it may
+ * run in queuecommand.
+ */
 static int dmp_inline(struct dmp_cmd *dc)
 {
 	struct dmw_cmd *mc = &dc->mc;
@@ -696,9 +701,10 @@ static const u8 dmp_type_framing[] = {
  *
  * Counts the command interrupt and, if data-out came with it, the data
  * interrupt, under the framing the CDB decodes to (only in the total if it
- * does not decode), then runs it.
+ * does not decode), then runs it.  In queuecommand (@dc->nowait) it runs
+ * only INLINE and defers every other command before counting it.
  *
- * Return: DMP_DONE or DMP_ASYNC.
+ * Return: DMP_DONE, DMP_ASYNC or DMP_DEFER.
  */
 int dmp_execute_mirror(struct dmp_cmd *dc)
 {
@@ -708,6 +714,12 @@ int dmp_execute_mirror(struct dmp_cmd *dc)
 	int bad;
 
 	bad = dmw_decode_cdb(scmd->cmnd, scmd->cmd_len, &dc->mc, &st);
+	/* in queuecommand only INLINE, which never sleeps (dmp_inline()) */
+	if (dc->nowait) {
+		if (bad || dc->mc.type != DMW_T_INLINE)
+			return DMP_DEFER;
+		dmp_count_misc(peer, DMP_C_DIRECT, 1);
+	}
 	dc->framing = bad ? DMP_FR_TOTAL : dmp_type_framing[dc->mc.type];
 	dmp_count(peer, dc->framing, DMP_EV_COMMANDS, 1);
 	if (dmp_xfer_out(scmd))

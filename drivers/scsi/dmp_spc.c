@@ -330,6 +330,17 @@ static const bool dmp_op_writes[256] = {
 	[SERVICE_ACTION_OUT_16] = true,	/* WRITE LONG (16), WRITE SCATTERED */
 };
 
+/*
+ * The operation codes queuecommand may run itself: their handlers never
+ * sleep and their bios go through dmp_submit_sg() (REQ_NOWAIT there).
+ */
+static const bool dmp_op_nowait[256] = {
+	[READ_10] = true,
+	[READ_16] = true,
+	[WRITE_10] = true,
+	[WRITE_16] = true,
+};
+
 static int (* const dmp_ops[256])(struct dmp_cmd *dc) = {
 	[TEST_UNIT_READY] = dmp_tur,
 	[REQUEST_SENSE] = dmp_request_sense,
@@ -351,13 +362,21 @@ static int (* const dmp_ops[256])(struct dmp_cmd *dc) = {
  * dmp_execute_scsi - run one standard command
  * @dc: the command
  *
- * Return: DMP_DONE or DMP_ASYNC.
+ * In queuecommand (@dc->nowait) only READ and WRITE (10/16) run; any other
+ * command is deferred before it is counted.
+ *
+ * Return: DMP_DONE, DMP_ASYNC or DMP_DEFER.
  */
 int dmp_execute_scsi(struct dmp_cmd *dc)
 {
 	u8 op = dc->scmd->cmnd[0];
 	int (*fn)(struct dmp_cmd *dc) = dmp_ops[op];
 
+	if (dc->nowait) {
+		if (!dmp_op_nowait[op])
+			return DMP_DEFER;
+		dmp_count_misc(dc->peer, DMP_C_DIRECT, 1);
+	}
 	dmp_count_misc(dc->peer, DMP_C_SCSI_CMDS, 1);
 	/* an admitted write holds its generation until dmp_complete() */
 	if (dmp_op_writes[op] && !dmp_plain_write_begin(dc)) {

@@ -340,6 +340,8 @@ static const char * const dmp_misc_names[DMP_C_NR] = {
 	[DMP_C_SCSI_READ_BYTES] = "scsi_bytes_read",
 	[DMP_C_SCSI_WRITE_BYTES] = "scsi_bytes_written",
 	[DMP_C_IO_ERRORS] = "io_errors",
+	[DMP_C_DIRECT] = "direct_commands",
+	[DMP_C_DIRECT_RETRIES] = "direct_retries",
 };
 
 #define DMP_NR_STAT_ATTRS	(DMP_FR_NR * (DMP_EV_NR + 1) + (DMW_R_NR - 1) + \

@@ -66,6 +66,8 @@ enum dmp_misc_counter {
 	DMP_C_SCSI_READ_BYTES,
 	DMP_C_SCSI_WRITE_BYTES,
 	DMP_C_IO_ERRORS,	/* backing device I/O errors */
+	DMP_C_DIRECT,		/* commands run by queuecommand itself */
+	DMP_C_DIRECT_RETRIES,	/* of which given back to the worker */
 	DMP_C_NR
 };
 
@@ -203,28 +205,40 @@ struct dmp_peer {
 
 /*
  * A command's life: QUEUED (queuecommand) -> RUNNING (worker, bio, or
- * whoever took it off a list) -> [PARKED -> RUNNING]* -> DONE.  DONE is set
+ * whoever took it off a list) -> [PARKED -> RUNNING]* -> DONE.  A command
+ * queuecommand runs itself (the direct path, see dmp_main.c) starts in
+ * RUNNING, owned by queuecommand and then by its bio; if its REQ_NOWAIT
+ * submission cannot go out without sleeping it goes RUNNING -> RETRY ->
+ * RUNNING (the worker submits it again without REQ_NOWAIT).  DONE is set
  * once, by dmp_complete() or dmp_release(), inside an RCU read-side
  * section that also covers scsi_done(): the abort handler, once it sees
  * DONE, waits for that section (synchronize_rcu()) before it lets the
  * midlayer reuse the tag.
  */
 enum dmp_cmd_state {
-	DMP_ST_QUEUED,		/* work queued */
-	DMP_ST_RUNNING,		/* worker or bio owns it */
+	DMP_ST_QUEUED,		/* work queued: the worker runs the command */
+	DMP_ST_RUNNING,		/* queuecommand, worker or bio owns it */
 	DMP_ST_PARKED,		/* on dmp_peer.parked */
+	DMP_ST_RETRY,		/* work queued: the worker submits its bios */
 	DMP_ST_DONE,		/* completion decided: scsi_done() done or under way */
 };
 
 /**
  * struct dmp_cmd - per-command private data (cmd_size); not zeroed by the
  *	midlayer, every field is set in queuecommand or before use
- * @work: runs the command off the queuecommand path
+ * @work: runs the command (QUEUED) or submits its bios (RETRY) off the
+ *	queuecommand path
  * @peer: the peer
  * @scmd: the command
  * @state: enum dmp_cmd_state
+ * @nowait: the command runs in queuecommand: its handler must not sleep,
+ *	and returns DMP_DEFER for anything it cannot do without sleeping
  * @pending: bios in flight plus one for the submitter
  * @bio_status: first error of those bios
+ * @io_opf: operation and flags of the last submission (REQ_NOWAIT: from
+ *	queuecommand)
+ * @io_sector: its first sector (dmp_submit_sg(): kept for a resubmission)
+ * @io_bytes: its length (the same)
  * @end: called once the last bio completed
  * @node: in dmp_peer.parked
  * @deadline: jiffies when a parked descriptor fails with DMW_R_DATA_MISSING
@@ -242,8 +256,12 @@ struct dmp_cmd {
 	struct dmp_peer *peer;
 	struct scsi_cmnd *scmd;
 	int state;
+	bool nowait;
 	atomic_t pending;
 	blk_status_t bio_status;
+	blk_opf_t io_opf;
+	sector_t io_sector;
+	unsigned int io_bytes;
 	void (*end)(struct dmp_cmd *dc);
 	struct list_head node;
 	unsigned long deadline;
@@ -259,6 +277,7 @@ struct dmp_cmd {
 /* Return values of command handlers */
 #define DMP_DONE	0	/* scmd->result set: complete now */
 #define DMP_ASYNC	1	/* completes later (bio end_io, parked) */
+#define DMP_DEFER	2	/* nothing done yet: run it in the worker */
 
 /* dmp_main.c */
 extern struct workqueue_struct *dmp_wq;

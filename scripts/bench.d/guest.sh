@@ -18,7 +18,7 @@
 # reason and the run goes on.
 #
 #   guest.sh --out DIR [--runtime SECS] [--rounds N] [--size-mb MB] [--configs LIST]
-#            [--workloads LIST] [--profile] [--pair [--netem-delay DELAY]]
+#            [--workloads LIST] [--profile] [--dataless] [--pair [--netem-delay DELAY]]
 set -euo pipefail
 
 prog=bench-guest
@@ -49,6 +49,7 @@ while [ $# -gt 0 ]; do
 	--configs) configs=${2//,/ }; shift 2 ;;
 	--workloads) workloads=${2//,/ }; shift 2 ;;
 	--profile) profile=1; shift ;;
+	--dataless) export BENCH_NULLB_MEMORY=0; shift ;;
 	--pair) pair=1; shift ;;
 	--netem-delay) netem_delay=$2; shift 2 ;;
 	*) die "unknown argument '$1'" ;;
@@ -600,6 +601,7 @@ trap cleanup EXIT
 	echo "runtime=$runtime"
 	echo "rounds=$rounds"
 	echo "size_mb=$size_mb"
+	echo "nullb_memory_backed=${BENCH_NULLB_MEMORY:-1}"
 	echo "configs=$configs"
 	echo "workloads=$workloads"
 	echo "iscsi_params=$ISCSI_PARAMS"
@@ -635,7 +637,7 @@ if [ "$pair" = 1 ]; then
 	echo "link_rtt_ms=$rtt" >>"$raw/env.txt"
 	log "link round trip min/avg/max: $rtt ms"
 fi
-log "disks: $(wc -w <<<"$LOCAL_NAMES $PEER_NAMES") x null_blk memory-backed $size_mb MiB, $rounds rounds of $runtime s per workload"
+log "disks: $(wc -w <<<"$LOCAL_NAMES $PEER_NAMES") x null_blk memory_backed=${BENCH_NULLB_MEMORY:-1} $size_mb MiB, $rounds rounds of $runtime s per workload"
 setup_disks
 setup_lio
 if ! setup_floor 2>"$raw/err.txt"; then

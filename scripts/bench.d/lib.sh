@@ -59,12 +59,13 @@ set_noop_scheduler() {
 # make_nullb NAME MB: a memory-backed null_blk disk of MB MiB, made through
 # configfs (so that it does not collide with disks other tests of the same
 # guest made), that completes each request in the submitter's context
-# (irqmode 0, like brd); prints its /dev node.
+# (irqmode 0, like brd); prints its /dev node.  BENCH_NULLB_MEMORY=0
+# (bench --dataless): a disk that keeps no data.
 make_nullb() {
 	local d=$NULLB_CFS/$1 dev
 	mkdir "$d"
 	echo "$2" >"$d/size"
-	echo 1 >"$d/memory_backed"
+	echo "${BENCH_NULLB_MEMORY:-1}" >"$d/memory_backed"
 	echo 512 >"$d/blocksize"
 	echo 0 >"$d/irqmode"
 	echo 2 >"$d/queue_mode"

@@ -386,7 +386,8 @@ def table(doc):
     out.append(f"guest: kernel {g.get('kernel')}, {g.get('cpus')} vCPU "
                f"({g.get('cpu_model')}), {int(g.get('mem_kb', 0)) // 1024} MiB; "
                f"{g.get('fio')}; median of {g.get('rounds', 1)} rounds of {g.get('runtime')} s; "
-               f"memory-backed null_blk disks of {g.get('size_mb')} MiB")
+               + ("dataless" if g.get("nullb_memory_backed") == "0" else "memory-backed")
+               + f" null_blk disks of {g.get('size_mb')} MiB")
     if vm:
         out.append("vm: " + ", ".join(f"{k} {v}" for k, v in vm.items()
                                       if k in ("qemu", "accel", "cpus", "memory", "host_cpu")))

@@ -20,7 +20,7 @@
 dm_require_vm
 dm_require_cmd sg_raw sg_inq sg_vpd sg_readcap sg_turs
 ktap_print_header
-ktap_set_plan 115
+ktap_set_plan 122
 
 PARAMS=/sys/module/dualmirror_peer/parameters
 dm_dmesg_mark
@@ -360,6 +360,68 @@ if command -v fio >/dev/null; then
 		--verify=crc32c --do_verify=1 --verify_fatal=1 --output=/dev/null
 else
 	ktap_test_skip "fio: random writes at depth 16, verified" "fio is not installed"
+fi
+
+ktap_print_msg "at ${SECONDS}s: direct path"
+# ---- the direct path: REQ_NOWAIT from queuecommand ---------------------------
+# INLINE writes and READ/WRITE run in queuecommand when the backing device
+# takes a REQ_NOWAIT bio without sleeping: a SCSI disk does (scsi_debug),
+# a memory-backed null_blk does not (it is BLK_MQ_F_BLOCKING: its
+# queue_rq allocates pages).  A submission that would have to wait
+# (BLK_STS_AGAIN: no free request on a disk of queue depth 1 with 1 ms
+# completions) is submitted again by the worker; nowait=0 sends every
+# command to the worker.
+old_nowait=$(cat $PARAMS/nowait)
+dm_on_exit "echo $old_nowait >$PARAMS/nowait"
+echo 1 >$PARAMS/nowait
+peer_reset_stats "$host"
+dd if="$disk" of=/dev/null bs=4k count=4 iflag=direct status=none
+assert_eq "a memory-backed null_blk (BLK_MQ_F_BLOCKING): reads go through the worker" \
+	"direct_commands=0" "$(peer_stats "$host" direct_commands)"
+nwback=$(dm_scsi_debug_load dev_size_mb=16 max_queue=1 ndelay=1000000) &&
+	nwdisk=$("$DMCTL" peer add "$nwback" 2>&1)
+dm_on_exit dm_unload_module scsi_debug
+if [ -b "${nwdisk:-}" ]; then
+	dm_on_exit "\"$DMCTL\" peer remove $nwdisk"
+	nwhost=$(peer_host_of "$nwdisk")
+	nwref=$PEER_TMP/nwref
+	peer_image "$nwback" "$nwref"
+	peer_reset_stats "$nwhost"
+	peer_sg "$nwdisk" "$(dmw inline 0 1 0x300 8)" -s 4096 -i "$PEER_TMP/w1"
+	s1=$(peer_sense)
+	peer_sg "$nwdisk" "$(dmw inline 0 2 0x1000 64 3)" -s 32768 -i "$PEER_TMP/w2"
+	peer_ref_apply "$nwref" $((0x300)) "$PEER_TMP/w1"
+	peer_ref_apply "$nwref" $((0x1000)) "$PEER_TMP/w2"
+	assert_eq "direct path (scsi_debug backing): two INLINE writes (4 KiB, 32 KiB FUA|PREFLUSH) GOOD, run in queuecommand, no retry" \
+		"good good direct_commands=2 direct_retries=0 inline_writes=2" \
+		"$s1 $(peer_sense) $(peer_stats "$nwhost" direct_commands direct_retries inline_writes)"
+	assert_true "direct path: the writes landed exactly, nothing else changed" peer_same "$nwback" "$nwref"
+	echo 0 >$PARAMS/nowait
+	peer_sg "$nwdisk" "$(dmw inline 0 3 0x2000 8)" -s 4096 -i "$PEER_TMP/w1"
+	echo 1 >$PARAMS/nowait
+	peer_ref_apply "$nwref" $((0x2000)) "$PEER_TMP/w1"
+	assert_eq "nowait=0: the INLINE write GOOD, through the worker" \
+		"good direct_commands=2 inline_writes=3" \
+		"$(peer_sense) $(peer_stats "$nwhost" direct_commands inline_writes)"
+	assert_true "nowait=0: it landed exactly" peer_same "$nwback" "$nwref"
+	if command -v fio >/dev/null; then
+		assert_true "direct path on a disk of queue depth 1: fio 4-64 KiB random writes at depth 16, verified" \
+			fio --name=nowait --filename="$nwdisk" --rw=randwrite --bsrange=4k-64k \
+			--ioengine=libaio --iodepth=16 --iodepth_batch_submit=1 --direct=1 \
+			--size=4m --verify=crc32c --do_verify=1 --verify_fatal=1 --output=/dev/null
+		retries=$(peer_stat "$nwhost" direct_retries)
+		assert_true "REQ_NOWAIT submissions that found no request went to the worker (direct_retries=$retries)" \
+			test "$retries" -gt 0
+	else
+		ktap_test_skip "direct path: fio at depth 16" "fio is not installed"
+		ktap_test_skip "direct path: retries" "fio is not installed"
+	fi
+	"$DMCTL" peer remove "$nwdisk"
+	dm_unload_module scsi_debug
+else
+	for i in 1 2 3 4 5 6; do
+		ktap_test_skip "direct path ($i)" "no scsi_debug disk: ${nwdisk:-}"
+	done
 fi
 
 ktap_print_msg "at ${SECONDS}s: error handler"
