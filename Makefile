@@ -49,8 +49,8 @@ PAIR_T ?= $(sort $(wildcard selftests/pair/[0-9]*.sh))
 # one-guest stage, and the others in the second lane from the start: a
 # split of the stages' CPU time (scripts/check prints it) that ends both
 # lanes about together (Documentation/testing.rst).
-PAIR_LATE ?= $(addprefix selftests/pair/,30-session.sh 42-peer-meta.sh \
-	60-resource.sh 70-switchover.sh 75-active-active.sh)
+PAIR_LATE ?= $(addprefix selftests/pair/,30-session.sh 60-resource.sh \
+	70-switchover.sh 75-active-active.sh)
 VM_PAIR_TIMEOUT ?= 4800
 # make check's crash tests: one kill of the primary, one of the peer, an
 # orderly reboot of each (the primary boots 3 times, as with 2 kills before).

@@ -48,7 +48,13 @@ out=$("$DMCTL" peer add "$back" 2>&1)
 rc=$?
 assert_match "adding the same backing device again is refused (exit 1)" \
 	'^1 .*(in use|already)' "$rc $out"
+# The 4 KiB disk's split halves wait 60 s (the module reads the parameter
+# when a disk is added): its DESC parked before "peer remove" below must
+# still be parked when the test looks and removes, however slowly a busy
+# host runs this guest; with 3 s it expired first at host load 10.
+echo 60000 >$PARAMS/split_timeout_ms
 disk4k=$("$DMCTL" peer add "$back4k" 2>&1)
+echo 3000 >$PARAMS/split_timeout_ms
 assert_match "a second peer disk at once (4 KiB blocks)" '^/dev/sd[a-z]+$' "$disk4k"
 dm_on_exit "\"$DMCTL\" peer remove $disk4k"
 host4k=$(peer_host_of "$disk4k")
@@ -467,7 +473,13 @@ fi
 # shellcheck disable=SC2046
 sg_raw -C 1 -s "$dlen" -i "$PEER_TMP/d10" "$disk" $(dmw desc 4 0x801 "$dlen") >/dev/null 2>&1 &
 sgpid=$!
-dm_wait_for 5 grep -q 'parked 1' "/sys/class/scsi_host/$host/dualmirror/waiting"
+# Polled with read, not grep: a process per poll is slow under load, and
+# this DESC stays parked only split_timeout_ms (3 s) on this disk.
+parked() { # HOST: one DESC parked there
+	local l
+	read -r l <"/sys/class/scsi_host/$1/dualmirror/waiting" && [[ $l == *"parked 1"* ]]
+}
+dm_wait_for 5 parked "$host"
 assert_match "a DESC is parked" 'parked 1' "$(cat "/sys/class/scsi_host/$host/dualmirror/waiting")"
 assert_true "device reset with a DESC parked" sg_reset -d "$disk"
 wait $sgpid
@@ -483,7 +495,7 @@ ddpid=$!
 # shellcheck disable=SC2046
 sg_raw -C 1 -s "$dlen" -i "$PEER_TMP/d11" "$disk4k" $(dmw desc 0 0x900 "$dlen") >/dev/null 2>&1 &
 sgpid=$!
-dm_wait_for 5 grep -q 'parked 1' "/sys/class/scsi_host/$host4k/dualmirror/waiting"
+dm_wait_for 60 parked "$host4k"
 assert_match "a DESC is parked on the disk being removed" 'parked 1' \
 	"$(cat "/sys/class/scsi_host/$host4k/dualmirror/waiting")"
 assert_true "peer remove while writes are in flight and a DESC is parked" \
