@@ -370,36 +370,36 @@ int dmp_submit_sg(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
 }
 
 /**
- * dmp_submit_pages - write staged pages
+ * dmp_submit_bvecs - write staged segments
  * @dc: the command that completes when the write did
  * @opf: operation and flags
  * @sector: first sector
- * @pages: the data, each page from offset 0
- * @bytes: length
+ * @vecs: the data, in order; every segment a whole number of sectors
+ * @nr_vecs: segments in @vecs
  * @end: completion, as for dmp_submit_sg()
  *
  * Return: DMP_ASYNC.
  */
-int dmp_submit_pages(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
-		     struct page **pages, unsigned int bytes,
+int dmp_submit_bvecs(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
+		     const struct bio_vec *vecs, unsigned int nr_vecs,
 		     void (*end)(struct dmp_cmd *dc))
 {
-	unsigned int nr = DIV_ROUND_UP(bytes, PAGE_SIZE);
 	struct bio *bio = NULL;
 	unsigned int i;
 
 	dmp_io_start(dc, opf, end);
-	for (i = 0; i < nr; i++) {
-		unsigned int len = min_t(unsigned int, bytes, PAGE_SIZE);
+	for (i = 0; i < nr_vecs; i++) {
+		const struct bio_vec *bv = &vecs[i];
 
-		if (!bio || bio_add_page(bio, pages[i], len, 0) != len) {
+		if (!bio || bio_add_page(bio, bv->bv_page, bv->bv_len,
+					 bv->bv_offset) != bv->bv_len) {
 			if (bio)
 				dmp_bio_submit(dc, bio);
-			bio = dmp_bio_alloc(dc, opf, sector, nr - i);
-			__bio_add_page(bio, pages[i], len, 0);
+			bio = dmp_bio_alloc(dc, opf, sector, nr_vecs - i);
+			__bio_add_page(bio, bv->bv_page, bv->bv_len,
+				       bv->bv_offset);
 		}
-		sector += len >> SECTOR_SHIFT;
-		bytes -= len;
+		sector += bv->bv_len >> SECTOR_SHIFT;
 	}
 	if (bio)
 		dmp_bio_submit(dc, bio);

@@ -36,10 +36,15 @@
 
 #include "dualmirror_peer.h"
 
+static bool stage_by_reference = true;
+module_param(stage_by_reference, bool, 0644);
+MODULE_PARM_DESC(stage_by_reference,
+		 "Stage SPLIT DATA by taking a reference on its pages where they allow it (default Y); N copies every time");
+
 static unsigned int fault_staging_alloc;
 module_param(fault_staging_alloc, uint, 0644);
 MODULE_PARM_DESC(fault_staging_alloc,
-		 "Test hook: fail the last page allocation of the next N SPLIT DATA stagings");
+		 "Test hook: fail the staging of the next N SPLIT DATA commands");
 
 /* Fixed-format sense data is 18 bytes: ADDITIONAL SENSE LENGTH 10 */
 #define DMP_SENSE_LEN	18
@@ -113,14 +118,13 @@ static u64 dmp_staged_charge(u32 nr_sectors)
 	       << PAGE_SHIFT;
 }
 
-/* Free the pages and the structure; the charge is the caller's. */
+/* Drop the pages and free the structure; the charge is the caller's. */
 static void dmp_staged_put_pages(struct dmp_staged *stg)
 {
 	unsigned int i;
 
-	for (i = 0; i < stg->nr_pages; i++)
-		if (stg->pages[i])
-			__free_page(stg->pages[i]);
+	for (i = 0; i < stg->nr_vecs; i++)
+		put_page(stg->vecs[i].bv_page);
 	kvfree(stg);
 }
 
@@ -142,48 +146,183 @@ static bool dmp_fault_staging(void)
 }
 
 /*
- * Allocate staging for @nr_sectors and copy the data.  @charge was added
- * to staged_bytes by the caller, which takes it back if this fails; once
- * this succeeded, dmp_staged_free() takes it back.
+ * Call @fn for each page-sized piece of the first @bytes of @scmd's
+ * scatterlist: a segment of physically contiguous pages (the block layer
+ * merges them into one) is taken page by page.  Stops at the first piece
+ * @fn refuses.
+ *
+ * Return: the pieces @fn took, or 0 if it refused one or @bytes were not
+ * there.
+ */
+static unsigned int dmp_sg_pieces(struct scsi_cmnd *scmd, u32 bytes,
+				  bool (*fn)(struct page *page, u32 len,
+					     u32 off, void *arg),
+				  void *arg)
+{
+	struct scatterlist *sg;
+	unsigned int i, n = 0;
+
+	scsi_for_each_sg(scmd, sg, scsi_sg_count(scmd), i) {
+		u32 len = min(sg->length, bytes);
+		struct page *page = nth_page(sg_page(sg),
+					     sg->offset >> PAGE_SHIFT);
+		u32 off = offset_in_page(sg->offset);
+
+		bytes -= len;
+		while (len) {
+			u32 piece = min_t(u32, len, PAGE_SIZE - off);
+
+			if (!fn(page, piece, off, arg))
+				return 0;
+			n++;
+			len -= piece;
+			page = nth_page(page, 1);
+			off = 0;
+		}
+		if (!bytes)
+			break;
+	}
+	return bytes ? 0 : n;
+}
+
+/*
+ * May a piece be staged by reference?  Its page must be reference counted
+ * on its own (not slab memory, as sendpage_ok() tests; not a tail page of
+ * a non-compound allocation, whose count is 0) and the piece whole
+ * sectors, as the bios that write it later need.  LIO's data buffers
+ * (iSCSI, iSER: order-0 pages of its own, released with put_page()
+ * semantics when the command ends) always qualify.
+ */
+static bool dmp_piece_referable(struct page *page, u32 len, u32 off,
+				void *arg)
+{
+	return !PageSlab(page) && page_count(page) >= 1 &&
+	       !((off | len) & (SECTOR_SIZE - 1));
+}
+
+static bool dmp_piece_take(struct page *page, u32 len, u32 off, void *arg)
+{
+	struct dmp_staged *stg = arg;
+
+	get_page(page);
+	bvec_set_page(&stg->vecs[stg->nr_vecs++], page, len, off);
+	return true;
+}
+
+/* Stage by reference: the command's own pages, one reference each. */
+static struct dmp_staged *dmp_staged_ref(struct scsi_cmnd *scmd, u32 bytes)
+{
+	unsigned int nr = dmp_sg_pieces(scmd, bytes, dmp_piece_referable, NULL);
+	struct dmp_staged *stg;
+
+	if (!nr)
+		return ERR_PTR(-EINVAL);
+	stg = kvmalloc(struct_size(stg, vecs, nr), GFP_KERNEL);
+	if (!stg)
+		return NULL;
+	stg->nr_vecs = 0;
+	dmp_sg_pieces(scmd, bytes, dmp_piece_take, stg);
+	return stg;
+}
+
+/* Stage by copy: pages of our own, each from offset 0. */
+static struct dmp_staged *dmp_staged_copy(struct scsi_cmnd *scmd, u32 bytes)
+{
+	unsigned int nr = DIV_ROUND_UP(bytes, PAGE_SIZE);
+	struct dmp_staged *stg;
+	unsigned int i;
+
+	stg = kvmalloc(struct_size(stg, vecs, nr), GFP_KERNEL);
+	if (!stg)
+		return NULL;
+	for (i = 0; i < nr; i++) {
+		unsigned int len = min_t(u32, PAGE_SIZE, bytes - i * PAGE_SIZE);
+		struct page *page = alloc_page(GFP_KERNEL);
+		void *addr;
+
+		if (!page) {
+			stg->nr_vecs = i;
+			dmp_staged_put_pages(stg);
+			return NULL;
+		}
+		addr = kmap_local_page(page);
+		sg_pcopy_to_buffer(scsi_sglist(scmd), scsi_sg_count(scmd), addr,
+				   len, (size_t)i * PAGE_SIZE);
+		kunmap_local(addr);
+		bvec_set_page(&stg->vecs[i], page, len, 0);
+	}
+	stg->nr_vecs = nr;
+	return stg;
+}
+
+/*
+ * Stage the command's @nr_sectors of data: by reference where the pages
+ * allow it (no copy, nothing zeroed), else by copy.  Either way the data
+ * is checked against the descriptor's CRCs before it is written: a buffer
+ * changed after its SPLIT DATA completed is refused, never written.  (The
+ * sender holds a write's pages until its descriptor completed.)  @charge
+ * was added to staged_bytes by the caller, which takes it back if this
+ * fails; once this succeeded, dmp_staged_free() takes it back.
  */
 static struct dmp_staged *dmp_staged_alloc(struct dmp_cmd *dc, u32 nr_sectors,
 					   u64 charge)
 {
 	u32 bytes = nr_sectors << DMW_SECTOR_SHIFT;
-	unsigned int nr = DIV_ROUND_UP(bytes, PAGE_SIZE);
 	struct scsi_cmnd *scmd = dc->scmd;
 	struct dmp_staged *stg;
-	unsigned int noio, i;
+	unsigned int noio;
 
+	if (dmp_fault_staging())
+		return NULL;
 	noio = memalloc_noio_save();
-	stg = kvzalloc(struct_size(stg, pages, nr), GFP_KERNEL);
+	stg = READ_ONCE(stage_by_reference) ? dmp_staged_ref(scmd, bytes) :
+					       ERR_PTR(-EINVAL);
+	if (IS_ERR(stg)) {
+		stg = dmp_staged_copy(scmd, bytes);
+		if (stg)
+			dmp_count_misc(dc->peer, DMP_C_STAGED_COPIED, 1);
+	}
+	memalloc_noio_restore(noio);
 	if (!stg)
-		goto out;
+		return NULL;
 	INIT_LIST_HEAD(&stg->node);
 	stg->nr_sectors = nr_sectors;
 	stg->charge = charge;
-	stg->nr_pages = nr;
-	for (i = 0; i < nr; i++) {
-		unsigned int len = min_t(u32, PAGE_SIZE, bytes - i * PAGE_SIZE);
-		void *addr;
+	return stg;
+}
 
-		if (i == nr - 1 && dmp_fault_staging())
-			stg->pages[i] = NULL;
-		else
-			stg->pages[i] = alloc_page(GFP_KERNEL);
-		if (!stg->pages[i]) {
-			dmp_staged_put_pages(stg);
-			stg = NULL;
-			break;
+/* Check every 4 KiB chunk of the staged data against its CRC in @d. */
+static int dmp_staged_check(struct dmp_staged *stg, const struct dmw_desc *d,
+			    struct dmw_status *st)
+{
+	u32 crc = DMW_CRC_INIT, chunk = 0, done = 0;
+	unsigned int i;
+
+	for (i = 0; i < stg->nr_vecs; i++) {
+		struct bio_vec *bv = &stg->vecs[i];
+		u8 *addr = bvec_kmap_local(bv);
+		u32 off = 0;
+
+		while (off < bv->bv_len) {
+			u32 want = dmw_chunk_len(d->nr_sectors, chunk);
+			u32 n = min(bv->bv_len - off, want - done);
+
+			crc = dmw_crc32c_update(crc, addr + off, n);
+			off += n;
+			done += n;
+			if (done < want)
+				continue;
+			if (dmw_check_crc(d, chunk, dmw_crc32c_final(crc), st)) {
+				kunmap_local(addr);
+				return -EILSEQ;
+			}
+			chunk++;
+			crc = DMW_CRC_INIT;
+			done = 0;
 		}
-		addr = kmap_local_page(stg->pages[i]);
-		sg_pcopy_to_buffer(scsi_sglist(scmd), scsi_sg_count(scmd), addr,
-				   len, (size_t)i * PAGE_SIZE);
 		kunmap_local(addr);
 	}
-out:
-	memalloc_noio_restore(noio);
-	return stg;
+	return 0;
 }
 
 static struct dmp_staged *__dmp_find_staged(struct dmp_peer *peer, u32 tag)
@@ -332,31 +471,21 @@ static int dmp_split_apply(struct dmp_cmd *dc, struct dmp_staged *stg)
 {
 	const struct dmw_desc *d = &dc->desc;
 	struct dmw_status st;
-	u32 i;
 
 	dc->staged = stg;
 	if (stg->nr_sectors != d->nr_sectors) {
 		dmw_fail(&st, DMW_R_DESC_FIELD, 0, DMW_DOFF_SECTORS, DMW_NO_BIT);
 		goto refuse;
 	}
-	for (i = 0; i < d->nr_crcs; i++) {
-		size_t off = (size_t)i << DMW_CHUNK_SHIFT;
-		u8 *addr = kmap_local_page(stg->pages[off >> PAGE_SHIFT]);
-		u32 crc;
-
-		crc = dmw_crc32c(addr + offset_in_page(off),
-				 dmw_chunk_len(d->nr_sectors, i));
-		kunmap_local(addr);
-		if (dmw_check_crc(d, i, crc, &st))
-			goto refuse;
-	}
+	if (dmp_staged_check(stg, d, &st))
+		goto refuse;
 	if (stg->generation != d->generation || !dmp_write_begin(dc, d->generation)) {
 		dmw_fail(&st, DMW_R_GENERATION, 0, DMW_DOFF_GEN, DMW_NO_BIT);
 		goto refuse;
 	}
 	dc->bytes = d->nr_sectors << DMW_SECTOR_SHIFT;
-	return dmp_submit_pages(dc, dmp_write_opf(d->flags), d->lba, stg->pages,
-				dc->bytes, dmp_write_end);
+	return dmp_submit_bvecs(dc, dmp_write_opf(d->flags), d->lba, stg->vecs,
+				stg->nr_vecs, dmp_write_end);
 refuse:
 	dc->staged = NULL;
 	dmp_staged_free(dc->peer, stg);

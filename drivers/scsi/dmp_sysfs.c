@@ -342,6 +342,7 @@ static const char * const dmp_misc_names[DMP_C_NR] = {
 	[DMP_C_IO_ERRORS] = "io_errors",
 	[DMP_C_DIRECT] = "direct_commands",
 	[DMP_C_DIRECT_RETRIES] = "direct_retries",
+	[DMP_C_STAGED_COPIED] = "split_staged_copied",
 };
 
 #define DMP_NR_STAT_ATTRS	(DMP_FR_NR * (DMP_EV_NR + 1) + (DMW_R_NR - 1) + \

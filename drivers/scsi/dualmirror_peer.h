@@ -68,6 +68,7 @@ enum dmp_misc_counter {
 	DMP_C_IO_ERRORS,	/* backing device I/O errors */
 	DMP_C_DIRECT,		/* commands run by queuecommand itself */
 	DMP_C_DIRECT_RETRIES,	/* of which given back to the worker */
+	DMP_C_STAGED_COPIED,	/* split data copied, not referenced */
 	DMP_C_NR
 };
 
@@ -91,8 +92,13 @@ struct dmp_stats {
  * @nr_sectors: length of the data
  * @deadline: jiffies after which it is freed
  * @charge: bytes charged to dmp_peer.staged_bytes: whole pages
- * @nr_pages: pages in @pages
- * @pages: the data, from offset 0 of each page
+ * @nr_vecs: segments in @vecs
+ * @vecs: the data, in order; one reference held on each page
+ *
+ * The segments are the SPLIT DATA command's own pages, referenced, when
+ * they can be (dmp_staged_alloc()); else pages of our own the data was
+ * copied to.  Owned by whoever took it off dmp_peer.staged (under
+ * dmp_peer.lock); nothing in it changes after it was put there.
  */
 struct dmp_staged {
 	struct list_head node;
@@ -101,8 +107,8 @@ struct dmp_staged {
 	u32 nr_sectors;
 	unsigned long deadline;
 	u64 charge;
-	unsigned int nr_pages;
-	struct page *pages[];
+	unsigned int nr_vecs;
+	struct bio_vec vecs[];
 };
 
 /**
@@ -285,8 +291,8 @@ void dmp_complete(struct dmp_cmd *dc);
 void dmp_check_condition(struct dmp_cmd *dc, u8 key, u8 asc, u8 ascq);
 int dmp_submit_sg(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
 		  unsigned int bytes, void (*end)(struct dmp_cmd *dc));
-int dmp_submit_pages(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
-		     struct page **pages, unsigned int bytes,
+int dmp_submit_bvecs(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
+		     const struct bio_vec *vecs, unsigned int nr_vecs,
 		     void (*end)(struct dmp_cmd *dc));
 int dmp_submit_zero(struct dmp_cmd *dc, bool discard, sector_t sector,
 		    sector_t nr_sects, bool nounmap,

@@ -18,7 +18,7 @@ dm_require_cmd sg_raw sg_inq sg_vpd sg_readcap sg_turs iscsiadm iscsid
 [ -x "$DM_PYTHON" ] && "$DM_PYTHON" -c 'import rtslib_fb' 2>/dev/null ||
 	ktap_skip_all "python3-rtslib-fb is not installed"
 ktap_print_header
-ktap_set_plan 42
+ktap_set_plan 43
 
 IQN_A=$DM_IQN_PREFIX:dmp21a
 IQN_B=$DM_IQN_PREFIX:dmp21b
@@ -117,6 +117,15 @@ assert_eq "split write through iSCSI, DESC first (parked), then DATA" \
 assert_true "both split writes landed exactly" \
 	cmp -s <(cat "$PEER_TMP/s1" "$PEER_TMP/s2") \
 	<(peer_read "$big" $((lba + 64)) 128; peer_read "$big" $((lba + 256)) 80)
+# LIO's buffers are staged by reference (no copy); stage_by_reference=N
+# takes the copying path, which must land the same bytes.
+echo N >/sys/module/dualmirror_peer/parameters/stage_by_reference
+peer_random "$PEER_TMP/s3" 12288
+peer_split "$rbig" data-first "$PEER_TMP/s3" $((lba + 512)) 0x0a0b0d 0
+echo Y >/sys/module/dualmirror_peer/parameters/stage_by_reference
+assert_eq "split write staged by copy (stage_by_reference=N): GOOD, landed exactly" \
+	"good good landed" \
+	"$DATA_SENSE $DESC_SENSE $(cmp -s "$PEER_TMP/s3" <(peer_read "$big" $((lba + 512)) 24) && echo landed)"
 peer_sg "$rbig" "$(dmw claim 32)" -r 32
 assert_eq "CLAIM through iSCSI" good "$(peer_sense)"
 peer_send_expect "generation tag 0101h in bytes 2-3 (generation 1): refused" "07/27/00" "$rbig" \
@@ -126,8 +135,8 @@ peer_send_expect "generation tag 0001h (generation 1): GOOD" good "$rbig" \
 peer_send_expect "plain WRITE(10) through iSCSI to the claimed disk: DATA PROTECT / WRITE PROTECTED" \
 	"07/27/00" "$rbig" "2a 00 00 00 00 08 00 00 01 00" -s 512 -i "$PEER_TMP/w1"
 assert_eq "counters through iSCSI: every event, exactly" \
-	"inline_commands=3 inline_writes=2 split_commands=4 split_data_transfers=4 split_writes=2 split_bytes_written=106496 split_desc_parked=1 control_commands=1 claims=1 rejected_generation=1 total_interrupts=15" \
-	"$(peer_stats "$bighost" inline_commands inline_writes split_commands split_data_transfers split_writes split_bytes_written split_desc_parked control_commands claims rejected_generation total_interrupts)"
+	"inline_commands=3 inline_writes=2 split_commands=6 split_data_transfers=6 split_writes=3 split_bytes_written=118784 split_desc_parked=1 split_staged=3 split_staged_copied=1 control_commands=1 claims=1 rejected_generation=1 total_interrupts=21" \
+	"$(peer_stats "$bighost" inline_commands inline_writes split_commands split_data_transfers split_writes split_bytes_written split_desc_parked split_staged split_staged_copied control_commands claims rejected_generation total_interrupts)"
 
 ktap_print_msg "at ${SECONDS}s: sense through"
 # ---- sense through LIO, one trip per inline write -----------------------------
