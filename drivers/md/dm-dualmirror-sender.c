@@ -14,7 +14,9 @@
  * command window, the block layer's plug (which in Linux 6.1 dispatches
  * requests in the reverse order of their submission) or a slow peer do
  * to the order of the two commands.  See "Split writes across a link" in
- * Documentation/dualmirror-peer.rst.
+ * Documentation/dualmirror-peer.rst.  The descriptor's CRCs are computed
+ * after the SPLIT DATA was issued, while its data is on the wire
+ * (dmw_pio_desc_gate()).
  */
 #include <linux/blk-mq.h>
 #include <linux/highmem.h>
@@ -213,19 +215,25 @@ static int dmw_pio_map_desc(struct dmw_pio *pio, unsigned int len)
 	return 0;
 }
 
-/* One CRC-32C per 4 KiB chunk of the write, into the descriptor. */
-static void dmw_desc_crcs(struct dmw_pio *pio, struct bio *src)
+/*
+ * One CRC-32C per 4 KiB chunk of the write, into the descriptor.  Read
+ * from the data bio's own vectors, which the pio keeps (with a reference
+ * on each page) until its last request ended: the SPLIT DATA request may
+ * have ended, and the write itself completed after a peer timeout,
+ * before this is done.
+ */
+static void dmw_desc_crcs(struct dmw_pio *pio)
 {
 	u32 crc = DMW_CRC_INIT, i = 0, done = 0;
-	struct bvec_iter iter;
-	struct bio_vec bv;
+	struct bvec_iter_all iter;
+	struct bio_vec *bv;
 
-	bio_for_each_segment(bv, src, iter) {
-		u8 *p = bvec_kmap_local(&bv);
+	bio_for_each_segment_all(bv, &pio->data_bio, iter) {
+		u8 *p = bvec_kmap_local(bv);
 		u32 off = 0;
 
-		while (off < bv.bv_len) {
-			u32 n = min(bv.bv_len - off, DMW_CHUNK_SIZE - done);
+		while (off < bv->bv_len) {
+			u32 n = min(bv->bv_len - off, DMW_CHUNK_SIZE - done);
 
 			crc = dmw_crc32c_update(crc, p + off, n);
 			off += n;
@@ -241,6 +249,21 @@ static void dmw_desc_crcs(struct dmw_pio *pio, struct bio *src)
 	}
 	if (done)
 		dmw_put_desc_crc(pio->desc, i, dmw_crc32c_final(crc));
+}
+
+/*
+ * One of the two events a split write's descriptor waits for happened
+ * (struct dmw_pio, @desc_gate).  After the second, send the descriptor if
+ * the SPLIT DATA succeeded; else drop the descriptor's share of @pending.
+ */
+static void dmw_pio_desc_gate(struct dmw_pio *pio)
+{
+	if (!atomic_dec_and_test(&pio->desc_gate))
+		return;
+	if (atomic_read(&pio->error) == DMW_E_NONE)
+		queue_work(pio->dmc->send_wq, &pio->desc_work);
+	else if (atomic_dec_and_test(&pio->pending))
+		dmw_pio_end(pio);
 }
 
 /*
@@ -338,15 +361,11 @@ static enum rq_end_io_ret dmw_rq_end_io(struct request *rq, blk_status_t sts)
 		atomic_cmpxchg(&pio->error, DMW_E_NONE, dmw_rq_error(scmd));
 	}
 	if (pio->desc_due) {
-		/* SPLIT DATA ended; the descriptor's share of @pending is
-		 * dropped here if it is not to be sent
-		 */
+		/* SPLIT DATA ended: its share of @pending cannot be the last */
 		pio->desc_due = false;
 		atomic_dec(&pio->pending);
-		if (ok) {
-			queue_work(pio->dmc->send_wq, &pio->desc_work);
-			return RQ_END_IO_FREE;
-		}
+		dmw_pio_desc_gate(pio);
+		return RQ_END_IO_FREE;
 	}
 	if (atomic_dec_and_test(&pio->pending))
 		dmw_pio_end(pio);
@@ -432,7 +451,7 @@ static int dmw_rq_error_code(struct request *rq, bool nowait)
 
 /* Split framing: SPLIT DATA with the data, SPLIT DESC with the metadata. */
 static int dmw_prep_split(struct dmw_pio *pio, struct dmw_io *io,
-			  struct bio *src, u8 flags, u64 seq,
+			  u8 flags, u64 seq,
 			  struct request **rq, bool nowait)
 {
 	struct dmw_desc d = {
@@ -455,7 +474,6 @@ static int dmw_prep_split(struct dmw_pio *pio, struct dmw_io *io,
 	if (!pio->desc)
 		return DMW_E_AGAIN;
 	dmw_encode_desc_hdr(pio->desc, &d);
-	dmw_desc_crcs(pio, src);
 	if (dmw_pio_map_desc(pio, dmw_desc_len(io->nr_sectors)) ||
 	    dmw_encode_cdb(cdb, &c))
 		return DMW_E_MAPPING;
@@ -524,11 +542,15 @@ int dmw_send_write(struct dmw_io *io, struct bio *src, u8 flags, bool nowait)
 		return 0;
 	}
 
-	error = dmw_prep_split(pio, io, src, flags, seq, rq, nowait);
+	error = dmw_prep_split(pio, io, flags, seq, rq, nowait);
 	if (error)
 		return dmw_pio_fail(pio, rq, 1, error);
 	pio->desc_due = true;
+	atomic_set(&pio->desc_gate, 2);
 	dmw_pio_start(io, pio, rq, 2);
+	/* the descriptor's share of @pending keeps the pio until the gate */
+	dmw_desc_crcs(pio);
+	dmw_pio_desc_gate(pio);
 	return 0;
 }
 

@@ -381,8 +381,11 @@ struct dmw_io {
  * @desc_bio: the split descriptor
  * @desc_vecs: @desc_bio's vectors
  * @desc: the split descriptor's buffer, from dmc->desc_pool (split only)
- * @desc_due: a split write whose SPLIT DESCRIPTOR is not sent yet: it is
- *	sent when SPLIT DATA, the only request in flight, completed
+ * @desc_due: a split write whose SPLIT DATA has not ended yet
+ * @desc_gate: a split write's SPLIT DESCRIPTOR waits for two events: its
+ *	SPLIT DATA ended and its CRCs were computed (while the data was on
+ *	the wire).  The one that brings this to 0 sends it, or, if the leg
+ *	failed, drops its share of @pending (dmw_pio_desc_gate())
  * @desc_cdb: that descriptor's CDB
  * @desc_work: sends it (end_io cannot: it may run in interrupt context)
  * @data_vecs: @data_bio's vectors, dmc->max_segs of them
@@ -402,6 +405,7 @@ struct dmw_pio {
 	struct bio_vec desc_vecs[DMW_DESC_VECS];
 	u8 *desc;
 	bool desc_due;
+	atomic_t desc_gate;
 	u8 desc_cdb[DMW_CDB_LEN];
 	struct work_struct desc_work;
 	struct bio_vec data_vecs[];
