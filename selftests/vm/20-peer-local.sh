@@ -20,7 +20,7 @@
 dm_require_vm
 dm_require_cmd sg_raw sg_inq sg_vpd sg_readcap sg_turs
 ktap_print_header
-ktap_set_plan 122
+ktap_set_plan 126
 
 PARAMS=/sys/module/dualmirror_peer/parameters
 dm_dmesg_mark
@@ -30,12 +30,20 @@ old_timeout=$(cat $PARAMS/split_timeout_ms)
 dm_on_exit "echo $old_staging >$PARAMS/staging_kib; echo $old_timeout >$PARAMS/split_timeout_ms; echo 0 >$PARAMS/fault_staging_alloc"
 dm_on_exit peer_cleanup_tmp
 echo 256 >$PARAMS/staging_kib
-echo 3000 >$PARAMS/split_timeout_ms
+# The module reads split_timeout_ms when a disk is added.  Every disk but
+# one waits 60 s for the other half of a split write: what a point stages
+# or parks must still be there when the test's next command comes, however
+# slowly a busy host runs this guest (with 3 s the halves expired first at
+# host load 10).  Only the expiry points ("data_missing", "staged data
+# without a DESC expires") run on a disk of their own added with 3 s.
+echo 60000 >$PARAMS/split_timeout_ms
 
 back=$(dm_nullb_create dmp20a 16) || ktap_skip_all "cannot create a null_blk disk"
 dm_on_exit dm_nullb_remove dmp20a
 back4k=$(dm_nullb_create dmp20b 16 blocksize=4096 cache_size=4) || ktap_skip_all "no 4K null_blk"
 dm_on_exit dm_nullb_remove dmp20b
+backx=$(dm_nullb_create dmp20d 4) || ktap_skip_all "cannot create a null_blk disk"
+dm_on_exit dm_nullb_remove dmp20d
 
 # ---- dualmirrorctl peer add / status ----------------------------------------
 disk=$("$DMCTL" peer add "$back" 2>&1)
@@ -48,13 +56,7 @@ out=$("$DMCTL" peer add "$back" 2>&1)
 rc=$?
 assert_match "adding the same backing device again is refused (exit 1)" \
 	'^1 .*(in use|already)' "$rc $out"
-# The 4 KiB disk's split halves wait 60 s (the module reads the parameter
-# when a disk is added): its DESC parked before "peer remove" below must
-# still be parked when the test looks and removes, however slowly a busy
-# host runs this guest; with 3 s it expired first at host load 10.
-echo 60000 >$PARAMS/split_timeout_ms
 disk4k=$("$DMCTL" peer add "$back4k" 2>&1)
-echo 3000 >$PARAMS/split_timeout_ms
 assert_match "a second peer disk at once (4 KiB blocks)" '^/dev/sd[a-z]+$' "$disk4k"
 dm_on_exit "\"$DMCTL\" peer remove $disk4k"
 host4k=$(peer_host_of "$disk4k")
@@ -215,6 +217,14 @@ peer_send_expect "crc: second chunk's CRC32C wrong" "0b/10/01 sks=80 field=44" "
 	"$(dmw desc 0 0x300 "$dlen")" -s "$dlen" -i "$PEER_TMP/d3crc"
 assert_match "the data that failed its CRC is dropped" '^staged 0 parked 0$' \
 	"$(cat "/sys/class/scsi_host/$host/dualmirror/waiting")"
+# Nothing is staged here (just checked): a failed allocation must give
+# its charge back to exactly 0.
+echo 1 >$PARAMS/fault_staging_alloc
+peer_send_expect "resources: a SPLIT DATA whose page allocation fails" "05/55/03" "$disk" \
+	"$(dmw data 0 0x480 16)" -s 8192 -i "$PEER_TMP/s3"
+assert_eq "staged_bytes back to 0 after the failed allocation, not below" \
+	"staged_bytes=0 staged 0 parked 0" \
+	"staged_bytes=$(cat "/sys/class/scsi_host/$host/dualmirror/staged_bytes") $(cat "/sys/class/scsi_host/$host/dualmirror/waiting")"
 peer_send_expect "sequence: first SPLIT DATA with tag 0x400" good "$disk" \
 	"$(dmw data 0 0x400 1)" -s 512 -i "$one"
 assert_eq "a 1-sector SPLIT DATA is charged the whole page it pins" 4096 \
@@ -226,20 +236,34 @@ peer_send_expect "resources: 192 KiB staged" good "$disk" \
 	"$(dmw data 0 0x500 384)" -s 196608 -i "$PEER_TMP/big"
 peer_send_expect "resources: 128 KiB more exceed staging (256 KiB)" "05/55/03" "$disk" \
 	"$(dmw data 0 0x501 256)" -s 131072 -i "$PEER_TMP/big"
+# The expiry points, on a disk of their own whose split halves wait 3 s
+# (the only short timer of this test); 0x400 and 0x500 stay staged on
+# $disk until the CLAIM below drops them.
+echo 3000 >$PARAMS/split_timeout_ms
+diskx=$("$DMCTL" peer add "$backx" 2>&1)
+echo 60000 >$PARAMS/split_timeout_ms
+assert_match "a third peer disk, for the expiry points" '^/dev/sd[a-z]+$' "$diskx"
+dm_on_exit "\"$DMCTL\" peer remove $diskx"
+hostx=$(peer_host_of "$diskx")
+assert_eq "split_timeout_ms: 3000 on the expiry disk, 60000 on the others" \
+	"3000 60000 60000" \
+	"$(paste -d ' ' /sys/class/scsi_host/{"$hostx","$host","$host4k"}/dualmirror/split_timeout_ms)"
+peer_sg "$diskx" "$(dmw data 0 0x400 1)" -s 512 -i "$one"
+r=$(peer_sense)
+peer_sg "$diskx" "$(dmw data 0 0x500 384)" -s 196608 -i "$PEER_TMP/big"
+assert_eq "expiry disk: two SPLIT DATA (1 sector, 192 KiB) staged" "good good" "$r $(peer_sense)"
 start=$SECONDS
-peer_send_expect "data_missing: a DESC whose DATA never comes" "0b/0c/00" "$disk" \
+peer_send_expect "data_missing: a DESC whose DATA never comes" "0b/0c/00" "$diskx" \
 	"$(dmw desc 0 0x600 "$dlen")" -s "$dlen" -i "$PEER_TMP/d6"
 assert_true "data_missing: after split_timeout_ms (3 s), not before" \
 	test $((SECONDS - start)) -ge 2 -a $((SECONDS - start)) -le 9
 sleep 3.2
 assert_match "staged data without a DESC expires" '^staged 0 parked 0$' \
-	"$(cat "/sys/class/scsi_host/$host/dualmirror/waiting")"
-echo 1 >$PARAMS/fault_staging_alloc
-peer_send_expect "resources: a SPLIT DATA whose page allocation fails" "05/55/03" "$disk" \
-	"$(dmw data 0 0x480 16)" -s 8192 -i "$PEER_TMP/s3"
-assert_eq "staged_bytes back to 0 after the failed allocation, not below" \
-	"staged_bytes=0 staged 0 parked 0" \
-	"staged_bytes=$(cat "/sys/class/scsi_host/$host/dualmirror/staged_bytes") $(cat "/sys/class/scsi_host/$host/dualmirror/waiting")"
+	"$(cat "/sys/class/scsi_host/$hostx/dualmirror/waiting")"
+assert_eq "expiry disk: counted as expired, not dropped; nothing written" \
+	"staged_bytes=0 rejected_data_missing=1 split_staged=2 split_staged_expired=2 split_staged_dropped=0 total_writes=0" \
+	"staged_bytes=$(cat "/sys/class/scsi_host/$hostx/dualmirror/staged_bytes") $(peer_stats "$hostx" rejected_data_missing split_staged split_staged_expired split_staged_dropped total_writes)"
+"$DMCTL" peer remove "$diskx"
 peer_send_expect "a SPLIT DATA staged before CLAIM" good "$disk" \
 	"$(dmw data 0 0x700 16)" -s 8192 -i "$PEER_TMP/s3"
 peer_sg "$disk" "$(dmw claim 32)" -r 32
@@ -251,9 +275,11 @@ peer_send_expect "generation: the DESC of data staged before CLAIM" "07/27/00" "
 	"$(dmw desc 0 0x700 "$dlen")" -s "$dlen" -i "$PEER_TMP/d7"
 peer_send_expect "generation: DESC tagged 1 but carrying generation 0" "07/27/00" "$disk" \
 	"$(dmw desc 1 0x700 "$dlen")" -s "$dlen" -i "$PEER_TMP/d7"
+# data_missing was counted on the expiry disk (above); the CLAIM dropped
+# the three halves staged here (0x400, 0x500, 0x700), none expired
 assert_eq "refusals counted by reason" \
-	"rejected_cdb_length=1 rejected_service_action=2 rejected_version=1 rejected_reserved=3 rejected_length=2 rejected_lba_range=2 rejected_transfer_length=2 rejected_descriptor_length=1 rejected_descriptor_field=2 rejected_crc=1 rejected_sequence=1 rejected_resources=2 rejected_data_missing=1 rejected_generation=3 claims=1 split_staged_dropped=1 total_writes=0" \
-	"$(peer_stats "$host" rejected_cdb_length rejected_service_action rejected_version rejected_reserved rejected_length rejected_lba_range rejected_transfer_length rejected_descriptor_length rejected_descriptor_field rejected_crc rejected_sequence rejected_resources rejected_data_missing rejected_generation claims split_staged_dropped total_writes)"
+	"rejected_cdb_length=1 rejected_service_action=2 rejected_version=1 rejected_reserved=3 rejected_length=2 rejected_lba_range=2 rejected_transfer_length=2 rejected_descriptor_length=1 rejected_descriptor_field=2 rejected_crc=1 rejected_sequence=1 rejected_resources=2 rejected_data_missing=0 rejected_generation=3 claims=1 split_staged_dropped=3 split_staged_expired=0 total_writes=0" \
+	"$(peer_stats "$host" rejected_cdb_length rejected_service_action rejected_version rejected_reserved rejected_length rejected_lba_range rejected_transfer_length rejected_descriptor_length rejected_descriptor_field rejected_crc rejected_sequence rejected_resources rejected_data_missing rejected_generation claims split_staged_dropped split_staged_expired total_writes)"
 assert_true "no refused message wrote anything" peer_same "$back" "$ref"
 peer_random "$PEER_TMP/w3" 1024
 peer_send_expect "INLINE with the new generation: GOOD" good "$disk" \
@@ -433,18 +459,17 @@ fi
 ktap_print_msg "at ${SECONDS}s: error handler"
 # ---- error handler -----------------------------------------------------------
 # SG_IO timeouts are at least 7 s (BLK_MIN_SG_TIMEOUT): the abort cases use
-# a disk whose split halves wait 20 s and whose writes take 10 s (dm-delay).
+# a disk whose split halves wait 60 s (as every disk but the expiry one)
+# and whose writes take 10 s (dm-delay).
 iotmo() { # the midlayer's count of timed-out commands of a disk, decimal
 	local v
 	read -r v <"/sys/block/${1#/dev/}/device/iotmo_cnt"
 	echo $((v))
 }
-echo 20000 >$PARAMS/split_timeout_ms
 slowback=$(dm_nullb_create dmp20c 8) &&
 	dmsetup create dmp20slow --table "0 16384 delay $slowback 0 0 $slowback 0 10000" &&
 	dm_on_exit "dmsetup remove dmp20slow" &&
 	slow=$("$DMCTL" peer add /dev/mapper/dmp20slow 2>&1)
-echo 3000 >$PARAMS/split_timeout_ms
 dm_on_exit dm_nullb_remove dmp20c
 if [ -b "${slow:-}" ]; then
 	dm_on_exit "\"$DMCTL\" peer remove $slow"
@@ -453,7 +478,7 @@ if [ -b "${slow:-}" ]; then
 	# shellcheck disable=SC2046
 	sg_raw -C 1 -t 1 -s "$dlen" -i "$PEER_TMP/d3" "$slow" $(dmw desc 0 0x300 "$dlen") >/dev/null 2>&1
 	rc=$?
-	assert_eq "a parked DESC times out (7 s) before its data (20 s): aborted, taken back" \
+	assert_eq "a parked DESC times out (7 s) before its data (60 s): aborted, taken back" \
 		"failed timeouts=1 staged 0 parked 0 data_missing=0" \
 		"$([ $rc != 0 ] && echo failed) timeouts=$(($(iotmo "$slow") - t0)) $(cat "/sys/class/scsi_host/$slowhost/dualmirror/waiting") data_missing=$(peer_stat "$slowhost" rejected_data_missing)"
 	t0=$(iotmo "$slow") start=$SECONDS
@@ -473,13 +498,14 @@ fi
 # shellcheck disable=SC2046
 sg_raw -C 1 -s "$dlen" -i "$PEER_TMP/d10" "$disk" $(dmw desc 4 0x801 "$dlen") >/dev/null 2>&1 &
 sgpid=$!
-# Polled with read, not grep: a process per poll is slow under load, and
-# this DESC stays parked only split_timeout_ms (3 s) on this disk.
+# Polled with read, not grep: a process per poll is slow under load.  The
+# DESC stays parked split_timeout_ms (60 s on this disk): the bound of the
+# wait is only how long a busy host may take to start sg_raw.
 parked() { # HOST: one DESC parked there
 	local l
 	read -r l <"/sys/class/scsi_host/$1/dualmirror/waiting" && [[ $l == *"parked 1"* ]]
 }
-dm_wait_for 5 parked "$host"
+dm_wait_for 60 parked "$host"
 assert_match "a DESC is parked" 'parked 1' "$(cat "/sys/class/scsi_host/$host/dualmirror/waiting")"
 assert_true "device reset with a DESC parked" sg_reset -d "$disk"
 wait $sgpid
