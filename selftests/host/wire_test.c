@@ -124,6 +124,93 @@ static struct dmw_status refuse(const __u8 *cdb, unsigned int len,
 	return st;
 }
 
+/*
+ * What a status must be: its reason and, when key is not 0, the sense the
+ * oracle makes of it (sense_is()'s arguments); key 0 checks the reason only.
+ */
+struct want {
+	unsigned int reason;
+	__u8 key, asc, ascq;
+	int in_cdb, field, bit;
+};
+
+#define SENSE(r, k, a, q, c, f, b) \
+	{ .reason = (r), .key = (k), .asc = (a), .ascq = (q), \
+	  .in_cdb = (c), .field = (f), .bit = (b) }
+#define REASON(r)	{ .reason = (r) }
+
+static int status_is(const struct dmw_status *st, const struct want *w)
+{
+	if (!w->key)
+		return st->reason == w->reason;
+	return sense_is(st, w->reason, w->key, w->asc, w->ascq, w->in_cdb,
+			w->field, w->bit);
+}
+
+/*
+ * One refusal case: encode cmd, change the CDB at byte "at" (len bytes set
+ * to val big-endian, or with "or" the byte ORed with val; len 0: no
+ * change), decode and check cdb_len bytes of it (0: all 16) with xfer
+ * bytes of data on a device of cap sectors (0: CAP_SECTORS) and logical
+ * blocks of 1 << lbs_shift bytes (0: 512), and compare the status.
+ */
+struct refusal {
+	const char *name;
+	struct dmw_cmd cmd;
+	__u8 at, len, or;
+	__u32 val;
+	unsigned int cdb_len;
+	__u32 xfer;
+	__u64 cap;
+	unsigned int lbs_shift;
+	struct want want;
+};
+
+#define SET(off, v)	.at = (off), .len = 1, .val = (v)
+#define OR(off, v)	.at = (off), .len = 1, .or = 1, .val = (v)
+#define BE24(off, v)	.at = (off), .len = 3, .val = (v)
+#define BE32(off, v)	.at = (off), .len = 4, .val = (v)
+
+static void encode(__u8 *cdb, struct dmw_cmd c)
+{
+	if (dmw_encode_cdb(cdb, &c))
+		abort();
+}
+
+static void check_refusals(const struct refusal *v, unsigned int n)
+{
+	struct dmw_status st;
+	__u8 cdb[DMW_CDB_LEN];
+	unsigned int i, b;
+
+	for (i = 0; i < n; i++, v++) {
+		encode(cdb, v->cmd);
+		if (v->or)
+			cdb[v->at] |= v->val;
+		else
+			for (b = 0; b < v->len; b++)
+				cdb[v->at + b] = v->val >> (8 * (v->len - 1 - b));
+		st = refuse(cdb, v->cdb_len ?: DMW_CDB_LEN, v->xfer,
+			    v->cap ?: CAP_SECTORS, v->lbs_shift ?: 9);
+		ok(status_is(&st, &v->want), "%s", v->name);
+	}
+}
+
+/* A command the encoder must refuse (-EINVAL). */
+struct bad_cmd {
+	const char *name;
+	struct dmw_cmd cmd;
+};
+
+static void check_encode_refusals(const struct bad_cmd *v, unsigned int n)
+{
+	__u8 cdb[DMW_CDB_LEN];
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		ok(dmw_encode_cdb(cdb, &v[i].cmd) == -EINVAL, "%s", v[i].name);
+}
+
 static void test_crc(void)
 {
 	ok(dmw_crc32c("123456789", 9) == 0xe3069283,
@@ -133,10 +220,20 @@ static void test_crc(void)
 
 static void test_inline_round_trips(void)
 {
-	__u32 max = DMW_INLINE_DEFAULT >> 9;
-	struct dmw_cmd c;
-	unsigned int i;
 	static const __u32 lens[] = { 1, 8, 63, 64, 65, 255, 256 };
+	const struct bad_cmd bad[] = {
+		{ "inline encode refuses an LBA of 2^40 (41 bits)",
+		  inline_cmd(DMW_INLINE_LBA_LIMIT, 1, 0, 1) },
+		{ "inline encode refuses zero length", inline_cmd(100, 0, 0, 1) },
+		{ "inline encode refuses 257 sectors", inline_cmd(100, 257, 0, 1) },
+		{ "inline encode refuses an unknown flag",
+		  inline_cmd(100, 8, 0x04, 1) },
+	};
+	__u32 max = DMW_INLINE_DEFAULT >> 9;
+	struct dmw_cmd c, out;
+	struct dmw_status st;
+	__u8 cdb[DMW_CDB_LEN];
+	unsigned int i;
 
 	for (i = 0; i < ARRAY_SIZE(lens); i++) {
 		c = inline_cmd(2048, lens[i], 0, 7);
@@ -145,46 +242,17 @@ static void test_inline_round_trips(void)
 	c = inline_cmd(0, max, 0, 1);
 	ok(round_trip(&c), "inline round trip at LBA 0");
 	c = inline_cmd(DMW_INLINE_LBA_LIMIT - 8, 8, 0, 1);
-	c.lba = DMW_INLINE_LBA_LIMIT - 8;
-	{
-		struct dmw_cmd big = c;
-		__u8 cdb[16];
-		struct dmw_cmd out;
-		struct dmw_status st;
-
-		ok(!dmw_encode_cdb(cdb, &big) &&
-		   !dmw_decode_cdb(cdb, 16, &out, &st) &&
-		   out.lba == DMW_INLINE_LBA_LIMIT - 8 &&
-		   dmw_get_be40(&cdb[11]) == DMW_INLINE_LBA_LIMIT - 8,
-		   "inline round trip at the largest inline LBA (2^40 - 8)");
-	}
+	ok(!dmw_encode_cdb(cdb, &c) &&
+	   !dmw_decode_cdb(cdb, 16, &out, &st) &&
+	   out.lba == DMW_INLINE_LBA_LIMIT - 8 &&
+	   dmw_get_be40(&cdb[11]) == DMW_INLINE_LBA_LIMIT - 8,
+	   "inline round trip at the largest inline LBA (2^40 - 8)");
 	c = inline_cmd(DMW_INLINE_LBA_LIMIT - 1, 7, 0, 1);
-	{
-		__u8 cdb[16];
-		struct dmw_cmd out;
-		struct dmw_status st;
-
-		ok(!dmw_encode_cdb(cdb, &c) &&
-		   !dmw_decode_cdb(cdb, 16, &out, &st) &&
-		   out.lba == DMW_INLINE_LBA_LIMIT - 1 && out.nr_sectors == 7,
-		   "inline write starting at 2^40 - 1 and ending past 2^40 survives");
-		c = inline_cmd(DMW_INLINE_LBA_LIMIT, 1, 0, 1);
-		ok(dmw_encode_cdb(cdb, &c) == -EINVAL,
-		   "inline encode refuses an LBA of 2^40 (41 bits)");
-	}
-	c = inline_cmd(100, 0, 0, 1);
-	{
-		__u8 cdb[16];
-
-		ok(dmw_encode_cdb(cdb, &c) == -EINVAL,
-		   "inline encode refuses zero length");
-		c = inline_cmd(100, 257, 0, 1);
-		ok(dmw_encode_cdb(cdb, &c) == -EINVAL,
-		   "inline encode refuses 257 sectors");
-		c = inline_cmd(100, 8, 0x04, 1);
-		ok(dmw_encode_cdb(cdb, &c) == -EINVAL,
-		   "inline encode refuses an unknown flag");
-	}
+	ok(!dmw_encode_cdb(cdb, &c) &&
+	   !dmw_decode_cdb(cdb, 16, &out, &st) &&
+	   out.lba == DMW_INLINE_LBA_LIMIT - 1 && out.nr_sectors == 7,
+	   "inline write starting at 2^40 - 1 and ending past 2^40 survives");
+	check_encode_refusals(bad, ARRAY_SIZE(bad));
 	for (i = 0; i < 4; i++) {
 		c = inline_cmd(4096, 8, i, 5);
 		ok(round_trip(&c), "inline round trip, flags %#x%s%s", i,
@@ -237,21 +305,35 @@ static void test_split_round_trips(void)
 
 static void test_framing_choice(void)
 {
-	__u32 m = DMW_INLINE_DEFAULT;
+	static const struct {
+		__u64 lba;
+		__u32 nr, inline_max;
+		int inl;
+		const char *name;
+	} v[] = {
+		{ 0, 1, DMW_INLINE_DEFAULT, 1, "512 bytes: inline" },
+		{ 0, (DMW_INLINE_DEFAULT >> 9) - 1, DMW_INLINE_DEFAULT, 1,
+		  "inline_max - 512: inline" },
+		{ 0, DMW_INLINE_DEFAULT >> 9, DMW_INLINE_DEFAULT, 1,
+		  "inline_max (32 KiB): inline" },
+		{ 0, (DMW_INLINE_DEFAULT >> 9) + 1, DMW_INLINE_DEFAULT, 0,
+		  "inline_max + 512: split" },
+		{ 0, DMW_SPLIT_MAX_SECTORS, DMW_INLINE_DEFAULT, 0, "8 MiB: split" },
+		{ 0, 1, 0, 0, "inline_max 0: always split" },
+		{ 0, 256, DMW_INLINE_MAX_BYTES, 1,
+		  "128 KiB with inline_max 128 KiB: inline" },
+		{ 0, 257, 0xffffffff, 0, "257 sectors never inline" },
+		{ DMW_INLINE_LBA_LIMIT - 4, 8, DMW_INLINE_DEFAULT, 1,
+		  "write starting below 2^40 sectors and crossing it: inline" },
+		{ DMW_INLINE_LBA_LIMIT, 8, DMW_INLINE_DEFAULT, 0,
+		  "write starting at 2^40 sectors: split" },
+		{ 0, 0, DMW_INLINE_DEFAULT, 0, "empty write: not inline" },
+	};
+	unsigned int i;
 
-	ok(dmw_use_inline(0, 1, m), "512 bytes: inline");
-	ok(dmw_use_inline(0, (m >> 9) - 1, m), "inline_max - 512: inline");
-	ok(dmw_use_inline(0, m >> 9, m), "inline_max (32 KiB): inline");
-	ok(!dmw_use_inline(0, (m >> 9) + 1, m), "inline_max + 512: split");
-	ok(!dmw_use_inline(0, DMW_SPLIT_MAX_SECTORS, m), "8 MiB: split");
-	ok(!dmw_use_inline(0, 1, 0), "inline_max 0: always split");
-	ok(dmw_use_inline(0, 256, DMW_INLINE_MAX_BYTES), "128 KiB with inline_max 128 KiB: inline");
-	ok(!dmw_use_inline(0, 257, 0xffffffff), "257 sectors never inline");
-	ok(dmw_use_inline(DMW_INLINE_LBA_LIMIT - 4, 8, m),
-	   "write starting below 2^40 sectors and crossing it: inline");
-	ok(!dmw_use_inline(DMW_INLINE_LBA_LIMIT, 8, m),
-	   "write starting at 2^40 sectors: split");
-	ok(!dmw_use_inline(0, 0, m), "empty write: not inline");
+	for (i = 0; i < ARRAY_SIZE(v); i++)
+		ok(!dmw_use_inline(v[i].lba, v[i].nr, v[i].inline_max) == !v[i].inl,
+		   "%s", v[i].name);
 }
 
 static void test_desc_round_trip(void)
@@ -331,166 +413,124 @@ static void test_state(void)
 	   "state of another version is refused");
 }
 
-static void encode(__u8 *cdb, struct dmw_cmd c)
+static struct dmw_cmd gen_tagged(struct dmw_cmd c, __u16 gen_tag)
 {
-	if (dmw_encode_cdb(cdb, &c))
-		abort();
+	c.gen_tag = gen_tag;
+	return c;
 }
 
 static void test_cdb_rejections(void)
 {
-	__u8 cdb[16];
+	const struct dmw_cmd query = { .type = DMW_T_QUERY, .param_len = 32 };
+	const struct refusal framing[] = {
+		{ "opcode C1h: INVALID COMMAND OPERATION CODE",
+		  inline_cmd(8, 8, 0, 1), SET(0, 0xc1), .xfer = 4096,
+		  .want = SENSE(DMW_R_OPCODE, 5, 0x20, 0, 1, -1, -1) },
+		{ "10 of 16 CDB bytes delivered: INVALID FIELD IN CDB at byte 7",
+		  inline_cmd(8, 8, 0, 1), .cdb_len = 10, .xfer = 4096,
+		  .want = SENSE(DMW_R_CDB_LEN, 5, 0x24, 0, 1, 7, -1) },
+		{ "ADDITIONAL CDB LENGTH 18h: pointer at byte 7",
+		  inline_cmd(8, 8, 0, 1), SET(7, 0x18), .xfer = 4096,
+		  .want = SENSE(DMW_R_CDB_LEN, 5, 0x24, 0, 1, 7, -1) },
+		/* SA 0901h: SBC's range, not ours */
+		{ "service action outside F800h-FFFFh: pointer at byte 8",
+		  inline_cmd(8, 8, 0, 1), SET(8, 0x09), .xfer = 4096,
+		  .want = SENSE(DMW_R_SERVICE_ACTION, 5, 0x24, 0, 1, 8, -1) },
+		{ "unknown message type: pointer at byte 9 bit 7",
+		  inline_cmd(8, 8, 0, 1), SET(9, 0xf0), .xfer = 4096,
+		  .want = SENSE(DMW_R_SERVICE_ACTION, 5, 0x24, 0, 1, 9, 7) },
+		{ "message type 0 is refused",
+		  inline_cmd(8, 8, 0, 1), SET(9, 0x00), .xfer = 4096,
+		  .want = REASON(DMW_R_SERVICE_ACTION) },
+		{ "version 2: pointer at byte 8 bit 2",
+		  inline_cmd(8, 8, 0, 1), SET(8, 0xfa), .xfer = 4096,
+		  .want = SENSE(DMW_R_VERSION, 5, 0x24, 0, 1, 8, 2) },
+		/* NACA */
+		{ "CONTROL byte set: pointer at byte 1 bit 2",
+		  inline_cmd(8, 8, 0, 1), SET(1, 0x04), .xfer = 4096,
+		  .want = SENSE(DMW_R_RESERVED, 5, 0x24, 0, 1, 1, 2) },
+		{ "reserved inline flag: pointer at byte 9 bit 3",
+		  inline_cmd(8, 8, 0, 1), OR(9, 0x08), .xfer = 4096,
+		  .want = SENSE(DMW_R_RESERVED, 5, 0x24, 0, 1, 9, 3) },
+		{ "split data reserved byte 11: pointer at byte 11 bit 0",
+		  split_cmd(64, 1), SET(11, 0x01), .xfer = 32768,
+		  .want = SENSE(DMW_R_RESERVED, 5, 0x24, 0, 1, 11, 0) },
+		{ "flags on split data (they belong in the descriptor): refused",
+		  split_cmd(64, 1), OR(9, DMW_F_FUA), .xfer = 32768,
+		  .want = SENSE(DMW_R_RESERVED, 5, 0x24, 0, 1, 9, 0) },
+		{ "QUERY with a tag byte set: pointer at byte 5 bit 7",
+		  query, SET(5, 0x80), .xfer = 32,
+		  .want = SENSE(DMW_R_RESERVED, 5, 0x24, 0, 1, 5, 7) },
+	};
+	const struct refusal limits[] = {
+		{ "split data of 0 sectors: pointer at byte 12",
+		  split_cmd(64, 1), BE32(12, 0),
+		  .want = SENSE(DMW_R_LENGTH, 5, 0x24, 0, 1, 12, -1) },
+		{ "split data over 8 MiB: pointer at byte 12",
+		  split_cmd(64, 1), BE32(12, DMW_SPLIT_MAX_SECTORS + 1),
+		  .want = SENSE(DMW_R_LENGTH, 5, 0x24, 0, 1, 12, -1) },
+		{ "descriptor shorter than its header: pointer at byte 12",
+		  desc_cmd(64, 1), BE32(12, DMW_DESC_HDR_LEN - 1),
+		  .xfer = DMW_DESC_HDR_LEN - 1,
+		  .want = SENSE(DMW_R_LENGTH, 5, 0x24, 0, 1, 12, -1) },
+		{ "descriptor longer than the largest: pointer at byte 12",
+		  desc_cmd(64, 1), BE32(12, DMW_DESC_MAX_LEN + 4),
+		  .xfer = DMW_DESC_MAX_LEN + 4,
+		  .want = SENSE(DMW_R_LENGTH, 5, 0x24, 0, 1, 12, -1) },
+		{ "inline write ending at the last sector is accepted",
+		  inline_cmd(CAP_SECTORS - 8, 8, 0, 1), .xfer = 4096,
+		  .want = REASON(DMW_R_OK) },
+		{ "inline write one sector past the end: LBA OUT OF RANGE",
+		  inline_cmd(CAP_SECTORS - 7, 8, 0, 1), .xfer = 4096,
+		  .want = SENSE(DMW_R_LBA_RANGE, 5, 0x21, 0, 1, -1, -1) },
+		{ "inline write beyond capacity: LBA OUT OF RANGE",
+		  inline_cmd(CAP_SECTORS + 100, 1, 0, 1), .xfer = 512,
+		  .want = SENSE(DMW_R_LBA_RANGE, 5, 0x21, 0, 1, -1, -1) },
+		{ "LBA not on a 4 KiB block: pointer at the LBA (byte 11)",
+		  inline_cmd(9, 8, 0, 1), .xfer = 4096, .lbs_shift = 12,
+		  .want = SENSE(DMW_R_ALIGNMENT, 5, 0x24, 0, 1, 11, -1) },
+		{ "length not whole 4 KiB blocks: pointer at the length (byte 10)",
+		  inline_cmd(8, 9, 0, 1), .xfer = 4608, .lbs_shift = 12,
+		  .want = SENSE(DMW_R_ALIGNMENT, 5, 0x24, 0, 1, 10, -1) },
+		{ "inline data-out shorter than the length: pointer at byte 10",
+		  inline_cmd(8, 8, 0, 1), .xfer = 2048,
+		  .want = SENSE(DMW_R_XFER_LEN, 5, 0x24, 0, 1, 10, -1) },
+		{ "split data-out longer than the length: pointer at byte 12",
+		  split_cmd(64, 1), .xfer = 32768 + 512,
+		  .want = SENSE(DMW_R_XFER_LEN, 5, 0x24, 0, 1, 12, -1) },
+		{ "stale generation tag: DATA PROTECT / WRITE PROTECTED",
+		  gen_tagged(inline_cmd(8, 8, 0, 1), GEN_TAG - 1), .xfer = 4096,
+		  .want = SENSE(DMW_R_GENERATION, 7, 0x27, 0, 1, -1, -1) },
+	};
+	struct dmw_cmd b = { .type = DMW_T_BITMAP, .lba = 0x1234,
+			     .param_len = DMW_BITMAP_CHUNK }, out;
 	struct dmw_status st;
+	__u8 cdb[16];
 
-	encode(cdb, inline_cmd(8, 8, 0, 1));
-	cdb[0] = 0xc1;
-	st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_OPCODE, 5, 0x20, 0, 1, -1, -1),
-	   "opcode C1h: INVALID COMMAND OPERATION CODE");
+	check_refusals(framing, ARRAY_SIZE(framing));
 
-	encode(cdb, inline_cmd(8, 8, 0, 1));
-	st = refuse(cdb, 10, 4096, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_CDB_LEN, 5, 0x24, 0, 1, 7, -1),
-	   "10 of 16 CDB bytes delivered: INVALID FIELD IN CDB at byte 7");
-	cdb[7] = 0x18;
-	st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_CDB_LEN, 5, 0x24, 0, 1, 7, -1),
-	   "ADDITIONAL CDB LENGTH 18h: pointer at byte 7");
-
-	encode(cdb, inline_cmd(8, 8, 0, 1));
-	cdb[8] = 0x09;	/* SA 0901h: SBC's range, not ours */
-	st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_SERVICE_ACTION, 5, 0x24, 0, 1, 8, -1),
-	   "service action outside F800h-FFFFh: pointer at byte 8");
-	encode(cdb, inline_cmd(8, 8, 0, 1));
-	cdb[9] = 0xf0;	/* type 15 */
-	st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_SERVICE_ACTION, 5, 0x24, 0, 1, 9, 7),
-	   "unknown message type: pointer at byte 9 bit 7");
-	cdb[9] = 0x00;	/* type 0 */
-	st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
-	ok(st.reason == DMW_R_SERVICE_ACTION, "message type 0 is refused");
-
-	encode(cdb, inline_cmd(8, 8, 0, 1));
-	cdb[8] = 0xfa;	/* version 2 */
-	st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_VERSION, 5, 0x24, 0, 1, 8, 2),
-	   "version 2: pointer at byte 8 bit 2");
-
-	encode(cdb, inline_cmd(8, 8, 0, 1));
-	cdb[1] = 0x04;	/* NACA */
-	st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 1, 2),
-	   "CONTROL byte set: pointer at byte 1 bit 2");
-	encode(cdb, inline_cmd(8, 8, 0, 1));
-	cdb[9] |= 0x08;	/* reserved flag bit 3 */
-	st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 9, 3),
-	   "reserved inline flag: pointer at byte 9 bit 3");
-	encode(cdb, split_cmd(64, 1));
-	cdb[11] = 0x01;
-	st = refuse(cdb, 16, 32768, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 11, 0),
-	   "split data reserved byte 11: pointer at byte 11 bit 0");
-	encode(cdb, split_cmd(64, 1));
-	cdb[9] |= DMW_F_FUA;
-	st = refuse(cdb, 16, 32768, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 9, 0),
-	   "flags on split data (they belong in the descriptor): refused");
-	{
-		struct dmw_cmd q = { .type = DMW_T_QUERY, .param_len = 32 };
-
-		encode(cdb, q);
-		cdb[5] = 0x80;
-		st = refuse(cdb, 16, 32, CAP_SECTORS, 9);
-		ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 5, 7),
-		   "QUERY with a tag byte set: pointer at byte 5 bit 7");
-	}
-	{
-		struct dmw_cmd b = { .type = DMW_T_BITMAP, .lba = 0x1234,
-				     .param_len = DMW_BITMAP_CHUNK }, out;
-		struct dmw_status bst;
-
-		encode(cdb, b);
-		ok(cdb[9] == 0x80 && cdb[10] == 0x12 && cdb[11] == 0x34 &&
-		   !dmw_decode_cdb(cdb, 16, &out, &bst) && out.lba == 0x1234 &&
-		   out.param_len == DMW_BITMAP_CHUNK &&
-		   !dmw_check_cmd(&out, 0, CAP_SECTORS, 9, GEN, &bst),
-		   "BITMAP: chunk in bytes 10-11, accepted at any generation");
-		b.lba = 0x10000;
-		ok(dmw_encode_cdb(cdb, &b) == -EINVAL,
-		   "BITMAP: a chunk index over 16 bits is not encoded");
-		b.lba = 0;
-		encode(cdb, b);
-		put_unaligned_be32(DMW_BITMAP_CHUNK + 1, &cdb[12]);
-		st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
-		ok(sense_is(&st, DMW_R_LENGTH, 5, 0x24, 0, 1, 12, -1),
-		   "BITMAP of more than 64 KiB: pointer at byte 12");
-		encode(cdb, b);
-		cdb[3] = 1;
-		st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
-		ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 3, 0),
-		   "BITMAP with a generation tag: pointer at byte 3 bit 0");
-	}
-
-	encode(cdb, split_cmd(64, 1));
-	put_unaligned_be32(0, &cdb[12]);
+	encode(cdb, b);
+	ok(cdb[9] == 0x80 && cdb[10] == 0x12 && cdb[11] == 0x34 &&
+	   !dmw_decode_cdb(cdb, 16, &out, &st) && out.lba == 0x1234 &&
+	   out.param_len == DMW_BITMAP_CHUNK &&
+	   !dmw_check_cmd(&out, 0, CAP_SECTORS, 9, GEN, &st),
+	   "BITMAP: chunk in bytes 10-11, accepted at any generation");
+	b.lba = 0x10000;
+	ok(dmw_encode_cdb(cdb, &b) == -EINVAL,
+	   "BITMAP: a chunk index over 16 bits is not encoded");
+	b.lba = 0;
+	encode(cdb, b);
+	put_unaligned_be32(DMW_BITMAP_CHUNK + 1, &cdb[12]);
 	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
 	ok(sense_is(&st, DMW_R_LENGTH, 5, 0x24, 0, 1, 12, -1),
-	   "split data of 0 sectors: pointer at byte 12");
-	put_unaligned_be32(DMW_SPLIT_MAX_SECTORS + 1, &cdb[12]);
+	   "BITMAP of more than 64 KiB: pointer at byte 12");
+	encode(cdb, b);
+	cdb[3] = 1;
 	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_LENGTH, 5, 0x24, 0, 1, 12, -1),
-	   "split data over 8 MiB: pointer at byte 12");
-	encode(cdb, desc_cmd(64, 1));
-	put_unaligned_be32(DMW_DESC_HDR_LEN - 1, &cdb[12]);
-	st = refuse(cdb, 16, DMW_DESC_HDR_LEN - 1, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_LENGTH, 5, 0x24, 0, 1, 12, -1),
-	   "descriptor shorter than its header: pointer at byte 12");
-	put_unaligned_be32(DMW_DESC_MAX_LEN + 4, &cdb[12]);
-	st = refuse(cdb, 16, DMW_DESC_MAX_LEN + 4, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_LENGTH, 5, 0x24, 0, 1, 12, -1),
-	   "descriptor longer than the largest: pointer at byte 12");
+	ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 3, 0),
+	   "BITMAP with a generation tag: pointer at byte 3 bit 0");
 
-	encode(cdb, inline_cmd(CAP_SECTORS - 8, 8, 0, 1));
-	st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
-	ok(st.reason == DMW_R_OK, "inline write ending at the last sector is accepted");
-	encode(cdb, inline_cmd(CAP_SECTORS - 7, 8, 0, 1));
-	st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_LBA_RANGE, 5, 0x21, 0, 1, -1, -1),
-	   "inline write one sector past the end: LBA OUT OF RANGE");
-	encode(cdb, inline_cmd(CAP_SECTORS + 100, 1, 0, 1));
-	st = refuse(cdb, 16, 512, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_LBA_RANGE, 5, 0x21, 0, 1, -1, -1),
-	   "inline write beyond capacity: LBA OUT OF RANGE");
-
-	encode(cdb, inline_cmd(9, 8, 0, 1));
-	st = refuse(cdb, 16, 4096, CAP_SECTORS, 12);
-	ok(sense_is(&st, DMW_R_ALIGNMENT, 5, 0x24, 0, 1, 11, -1),
-	   "LBA not on a 4 KiB block: pointer at the LBA (byte 11)");
-	encode(cdb, inline_cmd(8, 9, 0, 1));
-	st = refuse(cdb, 16, 4608, CAP_SECTORS, 12);
-	ok(sense_is(&st, DMW_R_ALIGNMENT, 5, 0x24, 0, 1, 10, -1),
-	   "length not whole 4 KiB blocks: pointer at the length (byte 10)");
-
-	encode(cdb, inline_cmd(8, 8, 0, 1));
-	st = refuse(cdb, 16, 2048, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_XFER_LEN, 5, 0x24, 0, 1, 10, -1),
-	   "inline data-out shorter than the length: pointer at byte 10");
-	encode(cdb, split_cmd(64, 1));
-	st = refuse(cdb, 16, 32768 + 512, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_XFER_LEN, 5, 0x24, 0, 1, 12, -1),
-	   "split data-out longer than the length: pointer at byte 12");
-
-	{
-		struct dmw_cmd c = inline_cmd(8, 8, 0, 1);
-
-		c.gen_tag = GEN_TAG - 1;
-		encode(cdb, c);
-		st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
-		ok(sense_is(&st, DMW_R_GENERATION, 7, 0x27, 0, 1, -1, -1),
-		   "stale generation tag: DATA PROTECT / WRITE PROTECTED");
-	}
+	check_refusals(limits, ARRAY_SIZE(limits));
 }
 
 /* The CDB as a hex string, for exact byte comparisons. */
@@ -521,6 +561,19 @@ static void test_claim(void)
 	struct dmw_cmd c = {
 		.type = DMW_T_CLAIM, .gen_tag = 0x7788, .param_len = 32,
 	}, out;
+	struct dmw_cmd q = { .type = DMW_T_QUERY, .param_len = 32 };
+	/* FORCE is CLAIM's only flag, the tags are not QUERY's */
+	const struct refusal not_claim[] = {
+		{ "QUERY with FORCE (a CLAIM flag): pointer at byte 9 bit 0",
+		  q, OR(9, DMW_F_FORCE), .xfer = 32,
+		  .want = SENSE(DMW_R_RESERVED, 5, 0x24, 0, 1, 9, 0) },
+		{ "QUERY with a generation tag: pointer at byte 2 bit 0",
+		  q, SET(2, 0x01), .xfer = 32,
+		  .want = SENSE(DMW_R_RESERVED, 5, 0x24, 0, 1, 2, 0) },
+		{ "SPLIT DATA with flag bit 0 (FORCE is CLAIM's only): refused",
+		  split_cmd(8, 1), OR(9, DMW_F_FORCE), .xfer = 4096,
+		  .want = SENSE(DMW_R_RESERVED, 5, 0x24, 0, 1, 9, 0) },
+	};
 	struct dmw_status st;
 	__u8 cdb[16];
 
@@ -577,29 +630,12 @@ static void test_claim(void)
 	c.seq_tag = 0x123456;
 	ok(!dmw_encode_cdb(cdb, &c) && !cdb[4] && !cdb[5] && !cdb[6],
 	   "CLAIM encode leaves bytes 4-6 zero");
-	{
-		struct dmw_cmd q = { .type = DMW_T_QUERY, .param_len = 32 };
-
-		encode(cdb, q);
-		cdb[9] |= DMW_F_FORCE;
-		st = refuse(cdb, 16, 32, CAP_SECTORS, 9);
-		ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 9, 0),
-		   "QUERY with FORCE (a CLAIM flag): pointer at byte 9 bit 0");
-		encode(cdb, q);
-		cdb[2] = 0x01;
-		st = refuse(cdb, 16, 32, CAP_SECTORS, 9);
-		ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 2, 0),
-		   "QUERY with a generation tag: pointer at byte 2 bit 0");
-		q.gen_tag = 0x5555;
-		q.flags = DMW_F_FORCE;
-		ok(!dmw_encode_cdb(cdb, &q) && !cdb[2] && !cdb[3] && cdb[9] == 0x40,
-		   "QUERY encode carries neither tag nor flags");
-	}
-	encode(cdb, split_cmd(8, 1));
-	cdb[9] |= DMW_F_FORCE;
-	st = refuse(cdb, 16, 4096, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 9, 0),
-	   "SPLIT DATA with flag bit 0 (FORCE is CLAIM's only): refused");
+	check_refusals(not_claim, 2);
+	q.gen_tag = 0x5555;
+	q.flags = DMW_F_FORCE;
+	ok(!dmw_encode_cdb(cdb, &q) && !cdb[2] && !cdb[3] && cdb[9] == 0x40,
+	   "QUERY encode carries neither tag nor flags");
+	check_refusals(&not_claim[2], ARRAY_SIZE(not_claim) - 2);
 }
 
 static __u32 desc_prep(__u8 *buf, __u32 nr, __u64 lba)
@@ -625,71 +661,83 @@ static struct dmw_status desc_refuse(const __u8 *buf, __u32 len,
 	return st;
 }
 
+/*
+ * One descriptor case: a well-formed descriptor of 128 sectors at LBA 0,
+ * sequence 42h, changed at byte "at" (size bytes set to val big-endian,
+ * or with "xor" the byte XORed with val), handed over as len bytes (0:
+ * its own length plus len_delta) after a DESC whose sequence tag is
+ * seq_tag (0: 42h).
+ */
+struct desc_case {
+	const char *name;
+	unsigned int at, size, xor;
+	__u64 val;
+	__u32 len;
+	int len_delta;
+	__u32 seq_tag;
+	struct want want;
+};
+
 static void test_desc_rejections(void)
 {
+	static const struct desc_case v[] = {
+		{ "well-formed descriptor is accepted", .want = REASON(DMW_R_OK) },
+		{ "truncated descriptor header: PARAMETER LIST LENGTH ERROR",
+		  .len = DMW_DESC_HDR_LEN - 1,
+		  .want = SENSE(DMW_R_DESC_LEN, 5, 0x1a, 0, 0, -1, -1) },
+		{ "descriptor missing its last CRC: PARAMETER LIST LENGTH ERROR",
+		  .len_delta = -4,
+		  .want = SENSE(DMW_R_DESC_LEN, 5, 0x1a, 0, 0, -1, -1) },
+		{ "over-long descriptor: PARAMETER LIST LENGTH ERROR",
+		  .len_delta = 4,
+		  .want = SENSE(DMW_R_DESC_LEN, 5, 0x1a, 0, 0, -1, -1) },
+		{ "bad magic: INVALID FIELD IN PARAMETER LIST at byte 0",
+		  .at = 0, .xor = 1, .val = 1,
+		  .want = SENSE(DMW_R_DESC_FIELD, 5, 0x26, 0, 0, 0, -1) },
+		{ "descriptor version 2: pointer at byte 4",
+		  .at = DMW_DOFF_VERSION, .size = 1, .val = 2,
+		  .want = SENSE(DMW_R_DESC_FIELD, 5, 0x26, 0, 0, 4, -1) },
+		{ "reserved descriptor flag: pointer at byte 5 bit 4, C/D 0",
+		  .at = DMW_DOFF_FLAGS, .size = 1, .val = 0x10,
+		  .want = SENSE(DMW_R_RESERVED, 5, 0x24, 0, 0, 5, 4) },
+		{ "descriptor of 0 sectors: pointer at byte 16",
+		  .at = DMW_DOFF_SECTORS, .size = 4, .val = 0,
+		  .want = SENSE(DMW_R_DESC_FIELD, 5, 0x26, 0, 0, 16, -1) },
+		{ "CRC count disagrees with the length: pointer at byte 20",
+		  .at = DMW_DOFF_NR_CRCS, .size = 4, .val = 15,
+		  .want = SENSE(DMW_R_DESC_FIELD, 5, 0x26, 0, 0, 20, -1) },
+		{ "sequence disagrees with the CDB's tag: pointer at byte 24",
+		  .seq_tag = 0x43,
+		  .want = SENSE(DMW_R_DESC_FIELD, 5, 0x26, 0, 0, 24, -1) },
+		/* the same 16-bit tag */
+		{ "full 64-bit generation checked, not only its tag",
+		  .at = DMW_DOFF_GEN, .size = 8, .val = GEN + 0x10000,
+		  .want = SENSE(DMW_R_GENERATION, 7, 0x27, 0, 0, -1, -1) },
+	};
 	static __u8 buf[DMW_DESC_MAX_LEN + 64];
 	struct dmw_cmd c = desc_cmd(128, 0x42);
 	struct dmw_status st;
 	struct dmw_desc d;
+	unsigned int i, b;
 	__u32 len;
 
+	for (i = 0; i < ARRAY_SIZE(v); i++) {
+		len = desc_prep(buf, 128, 0);
+		if (v[i].xor)
+			buf[v[i].at] ^= v[i].val;
+		else
+			for (b = 0; b < v[i].size; b++)
+				buf[v[i].at + b] = v[i].val >> (8 * (v[i].size - 1 - b));
+		c.seq_tag = v[i].seq_tag ?: 0x42;
+		st = desc_refuse(buf, v[i].len ?: len + v[i].len_delta, c);
+		ok(status_is(&st, &v[i].want), "%s", v[i].name);
+	}
+	c.seq_tag = 0x42;
 	len = desc_prep(buf, 128, 0);
-	st = desc_refuse(buf, len, c);
-	ok(st.reason == DMW_R_OK, "well-formed descriptor is accepted");
-
-	st = desc_refuse(buf, DMW_DESC_HDR_LEN - 1, c);
-	ok(sense_is(&st, DMW_R_DESC_LEN, 5, 0x1a, 0, 0, -1, -1),
-	   "truncated descriptor header: PARAMETER LIST LENGTH ERROR");
-	st = desc_refuse(buf, len - 4, c);
-	ok(sense_is(&st, DMW_R_DESC_LEN, 5, 0x1a, 0, 0, -1, -1),
-	   "descriptor missing its last CRC: PARAMETER LIST LENGTH ERROR");
-	st = desc_refuse(buf, len + 4, c);
-	ok(sense_is(&st, DMW_R_DESC_LEN, 5, 0x1a, 0, 0, -1, -1),
-	   "over-long descriptor: PARAMETER LIST LENGTH ERROR");
-
-	buf[0] ^= 1;
-	st = desc_refuse(buf, len, c);
-	ok(sense_is(&st, DMW_R_DESC_FIELD, 5, 0x26, 0, 0, 0, -1),
-	   "bad magic: INVALID FIELD IN PARAMETER LIST at byte 0");
-	buf[0] ^= 1;
-	buf[DMW_DOFF_VERSION] = 2;
-	st = desc_refuse(buf, len, c);
-	ok(sense_is(&st, DMW_R_DESC_FIELD, 5, 0x26, 0, 0, 4, -1),
-	   "descriptor version 2: pointer at byte 4");
-	buf[DMW_DOFF_VERSION] = DMW_VERSION;
-	buf[DMW_DOFF_FLAGS] = 0x10;
-	st = desc_refuse(buf, len, c);
-	ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 0, 5, 4),
-	   "reserved descriptor flag: pointer at byte 5 bit 4, C/D 0");
-	buf[DMW_DOFF_FLAGS] = 0;
 	buf[7] = 1;
 	st = desc_refuse(buf, len, c);
 	ok(st.reason == DMW_R_RESERVED && st.field == 7 && !st.in_cdb,
 	   "reserved descriptor byte 7 set: pointer at byte 7");
-	buf[7] = 0;
-
-	put_unaligned_be32(0, &buf[DMW_DOFF_SECTORS]);
-	st = desc_refuse(buf, len, c);
-	ok(sense_is(&st, DMW_R_DESC_FIELD, 5, 0x26, 0, 0, 16, -1),
-	   "descriptor of 0 sectors: pointer at byte 16");
-	put_unaligned_be32(128, &buf[DMW_DOFF_SECTORS]);
-	put_unaligned_be32(15, &buf[DMW_DOFF_NR_CRCS]);
-	st = desc_refuse(buf, len, c);
-	ok(sense_is(&st, DMW_R_DESC_FIELD, 5, 0x26, 0, 0, 20, -1),
-	   "CRC count disagrees with the length: pointer at byte 20");
-	put_unaligned_be32(16, &buf[DMW_DOFF_NR_CRCS]);
-
-	c.seq_tag = 0x43;
-	st = desc_refuse(buf, len, c);
-	ok(sense_is(&st, DMW_R_DESC_FIELD, 5, 0x26, 0, 0, 24, -1),
-	   "sequence disagrees with the CDB's tag: pointer at byte 24");
-	c.seq_tag = 0x42;
-
-	put_unaligned_be64(GEN + 0x10000, &buf[DMW_DOFF_GEN]);	/* same tag */
-	st = desc_refuse(buf, len, c);
-	ok(sense_is(&st, DMW_R_GENERATION, 7, 0x27, 0, 0, -1, -1),
-	   "full 64-bit generation checked, not only its tag");
-	put_unaligned_be64(GEN, &buf[DMW_DOFF_GEN]);
 
 	len = desc_prep(buf, 128, CAP_SECTORS - 127);
 	st = desc_refuse(buf, len, c);
@@ -779,72 +827,54 @@ static void test_zero_round_trips(void)
 
 static void test_zero_rejections(void)
 {
-	struct dmw_cmd c;
-	struct dmw_status st;
-	__u8 cdb[16];
+	const struct refusal v[] = {
+		{ "DISCARD with flag bit 0 (NOUNMAP is WRITE ZEROES' only): byte 9 bit 0",
+		  zero_cmd(DMW_T_DISCARD, 8, 8, 0), OR(9, 0x01),
+		  .want = SENSE(DMW_R_RESERVED, 5, 0x24, 0, 1, 9, 0) },
+		{ "WRITE ZEROES with reserved flag bit 2: byte 9 bit 2",
+		  zero_cmd(DMW_T_WRITE_ZEROES, 8, 8, 0), OR(9, 0x04),
+		  .want = SENSE(DMW_R_RESERVED, 5, 0x24, 0, 1, 9, 2) },
+		{ "WRITE ZEROES with CONTROL set: byte 1 bit 0",
+		  zero_cmd(DMW_T_WRITE_ZEROES, 8, 8, 0), SET(1, 0x01),
+		  .want = SENSE(DMW_R_RESERVED, 5, 0x24, 0, 1, 1, 0) },
+		{ "DISCARD of 0 sectors: pointer at byte 4",
+		  zero_cmd(DMW_T_DISCARD, 8, 8, 0), BE24(4, 0),
+		  .want = SENSE(DMW_R_LENGTH, 5, 0x24, 0, 1, 4, -1) },
+		{ "DISCARD over 2 GiB: pointer at byte 4",
+		  zero_cmd(DMW_T_DISCARD, 8, 8, 0), BE24(4, DMW_ZERO_MAX_SECTORS + 1),
+		  .want = SENSE(DMW_R_LENGTH, 5, 0x24, 0, 1, 4, -1) },
+		{ "DISCARD of ffffffh sectors: refused",
+		  zero_cmd(DMW_T_DISCARD, 8, 8, 0), BE24(4, 0xffffff),
+		  .want = REASON(DMW_R_LENGTH) },
+		{ "DISCARD ending at the last sector is accepted",
+		  zero_cmd(DMW_T_DISCARD, CAP_SECTORS - 8, 8, 0),
+		  .want = REASON(DMW_R_OK) },
+		{ "DISCARD one sector past the end: LBA OUT OF RANGE",
+		  zero_cmd(DMW_T_DISCARD, CAP_SECTORS - 7, 8, 0),
+		  .want = SENSE(DMW_R_LBA_RANGE, 5, 0x21, 0, 1, -1, -1) },
+		{ "WRITE ZEROES at LBA 2^48 - 1: LBA OUT OF RANGE",
+		  zero_cmd(DMW_T_WRITE_ZEROES, DMW_ZERO_LBA_LIMIT - 1,
+			   DMW_ZERO_MAX_SECTORS, 0),
+		  .want = SENSE(DMW_R_LBA_RANGE, 5, 0x21, 0, 1, -1, -1) },
+		{ "WRITE ZEROES of 2 GiB from 2^48 - 1 on a device of 2^64 sectors: accepted",
+		  zero_cmd(DMW_T_WRITE_ZEROES, DMW_ZERO_LBA_LIMIT - 1,
+			   DMW_ZERO_MAX_SECTORS, 0), .cap = ~0ULL,
+		  .want = REASON(DMW_R_OK) },
+		{ "DISCARD LBA not on a 4 KiB block: pointer at the LBA (byte 10)",
+		  zero_cmd(DMW_T_DISCARD, 9, 8, 0), .lbs_shift = 12,
+		  .want = SENSE(DMW_R_ALIGNMENT, 5, 0x24, 0, 1, 10, -1) },
+		{ "WRITE ZEROES length not whole 4 KiB blocks: pointer at byte 4",
+		  zero_cmd(DMW_T_WRITE_ZEROES, 8, 9, 0), .lbs_shift = 12,
+		  .want = SENSE(DMW_R_ALIGNMENT, 5, 0x24, 0, 1, 4, -1) },
+		{ "WRITE ZEROES with data-out: pointer at byte 4",
+		  zero_cmd(DMW_T_WRITE_ZEROES, 8, 8, 0), .xfer = 512,
+		  .want = SENSE(DMW_R_XFER_LEN, 5, 0x24, 0, 1, 4, -1) },
+		{ "DISCARD with a stale generation tag: DATA PROTECT / WRITE PROTECTED",
+		  gen_tagged(zero_cmd(DMW_T_DISCARD, 8, 8, 0), GEN_TAG ^ 1),
+		  .want = SENSE(DMW_R_GENERATION, 7, 0x27, 0, 1, -1, -1) },
+	};
 
-	encode(cdb, zero_cmd(DMW_T_DISCARD, 8, 8, 0));
-	cdb[9] |= 0x01;
-	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 9, 0),
-	   "DISCARD with flag bit 0 (NOUNMAP is WRITE ZEROES' only): byte 9 bit 0");
-	encode(cdb, zero_cmd(DMW_T_WRITE_ZEROES, 8, 8, 0));
-	cdb[9] |= 0x04;
-	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 9, 2),
-	   "WRITE ZEROES with reserved flag bit 2: byte 9 bit 2");
-	encode(cdb, zero_cmd(DMW_T_WRITE_ZEROES, 8, 8, 0));
-	cdb[1] = 0x01;
-	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_RESERVED, 5, 0x24, 0, 1, 1, 0),
-	   "WRITE ZEROES with CONTROL set: byte 1 bit 0");
-	encode(cdb, zero_cmd(DMW_T_DISCARD, 8, 8, 0));
-	put_unaligned_be24(0, &cdb[4]);
-	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_LENGTH, 5, 0x24, 0, 1, 4, -1),
-	   "DISCARD of 0 sectors: pointer at byte 4");
-	put_unaligned_be24(DMW_ZERO_MAX_SECTORS + 1, &cdb[4]);
-	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_LENGTH, 5, 0x24, 0, 1, 4, -1),
-	   "DISCARD over 2 GiB: pointer at byte 4");
-	put_unaligned_be24(0xffffff, &cdb[4]);
-	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
-	ok(st.reason == DMW_R_LENGTH, "DISCARD of ffffffh sectors: refused");
-
-	encode(cdb, zero_cmd(DMW_T_DISCARD, CAP_SECTORS - 8, 8, 0));
-	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
-	ok(st.reason == DMW_R_OK, "DISCARD ending at the last sector is accepted");
-	encode(cdb, zero_cmd(DMW_T_DISCARD, CAP_SECTORS - 7, 8, 0));
-	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_LBA_RANGE, 5, 0x21, 0, 1, -1, -1),
-	   "DISCARD one sector past the end: LBA OUT OF RANGE");
-	encode(cdb, zero_cmd(DMW_T_WRITE_ZEROES, DMW_ZERO_LBA_LIMIT - 1,
-			     DMW_ZERO_MAX_SECTORS, 0));
-	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_LBA_RANGE, 5, 0x21, 0, 1, -1, -1),
-	   "WRITE ZEROES at LBA 2^48 - 1: LBA OUT OF RANGE");
-	st = refuse(cdb, 16, 0, ~0ULL, 9);
-	ok(st.reason == DMW_R_OK,
-	   "WRITE ZEROES of 2 GiB from 2^48 - 1 on a device of 2^64 sectors: accepted");
-
-	encode(cdb, zero_cmd(DMW_T_DISCARD, 9, 8, 0));
-	st = refuse(cdb, 16, 0, CAP_SECTORS, 12);
-	ok(sense_is(&st, DMW_R_ALIGNMENT, 5, 0x24, 0, 1, 10, -1),
-	   "DISCARD LBA not on a 4 KiB block: pointer at the LBA (byte 10)");
-	encode(cdb, zero_cmd(DMW_T_WRITE_ZEROES, 8, 9, 0));
-	st = refuse(cdb, 16, 0, CAP_SECTORS, 12);
-	ok(sense_is(&st, DMW_R_ALIGNMENT, 5, 0x24, 0, 1, 4, -1),
-	   "WRITE ZEROES length not whole 4 KiB blocks: pointer at byte 4");
-	encode(cdb, zero_cmd(DMW_T_WRITE_ZEROES, 8, 8, 0));
-	st = refuse(cdb, 16, 512, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_XFER_LEN, 5, 0x24, 0, 1, 4, -1),
-	   "WRITE ZEROES with data-out: pointer at byte 4");
-	c = zero_cmd(DMW_T_DISCARD, 8, 8, 0);
-	c.gen_tag = GEN_TAG ^ 1;
-	encode(cdb, c);
-	st = refuse(cdb, 16, 0, CAP_SECTORS, 9);
-	ok(sense_is(&st, DMW_R_GENERATION, 7, 0x27, 0, 1, -1, -1),
-	   "DISCARD with a stale generation tag: DATA PROTECT / WRITE PROTECTED");
+	check_refusals(v, ARRAY_SIZE(v));
 }
 
 static void test_state_caps(void)
@@ -874,17 +904,24 @@ static void test_state_caps(void)
 
 static void test_peer_state_senses(void)
 {
+	static const struct {
+		struct want want;
+		const char *name;
+	} v[] = {
+		{ SENSE(DMW_R_SEQUENCE, 5, 0x2c, 0, 0, -1, -1),
+		  "duplicate tag: COMMAND SEQUENCE ERROR" },
+		{ SENSE(DMW_R_RESOURCES, 5, 0x55, 3, 0, -1, -1),
+		  "staging full: INSUFFICIENT RESOURCES" },
+		{ SENSE(DMW_R_DATA_MISSING, 0x0b, 0x0c, 0, 0, -1, -1),
+		  "split data never came: ABORTED COMMAND / WRITE ERROR" },
+	};
 	struct dmw_status st = { .bit = DMW_NO_BIT };
+	unsigned int i;
 
-	st.reason = DMW_R_SEQUENCE;
-	ok(sense_is(&st, DMW_R_SEQUENCE, 5, 0x2c, 0, 0, -1, -1),
-	   "duplicate tag: COMMAND SEQUENCE ERROR");
-	st.reason = DMW_R_RESOURCES;
-	ok(sense_is(&st, DMW_R_RESOURCES, 5, 0x55, 3, 0, -1, -1),
-	   "staging full: INSUFFICIENT RESOURCES");
-	st.reason = DMW_R_DATA_MISSING;
-	ok(sense_is(&st, DMW_R_DATA_MISSING, 0x0b, 0x0c, 0, 0, -1, -1),
-	   "split data never came: ABORTED COMMAND / WRITE ERROR");
+	for (i = 0; i < ARRAY_SIZE(v); i++) {
+		st.reason = v[i].want.reason;
+		ok(status_is(&st, &v[i].want), "%s", v[i].name);
+	}
 	ok(dmw_sense_reason(7, 0x27, 0) == DMW_R_GENERATION &&
 	   dmw_sense_reason(0x0b, 0x10, 1) == DMW_R_CRC &&
 	   dmw_sense_reason(5, 0x21, 0) == DMW_R_LBA_RANGE &&
