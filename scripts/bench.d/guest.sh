@@ -417,22 +417,20 @@ dualmirror_prepare() {
 	DM_READY=1
 }
 
-# dm_save tcp|iser / dm_use tcp|iser: keep / take back the DM_* set of a
-# transport.
-dm_save() {
-	local p=DMT_ v
-	[ "$1" = tcp ] || p=DMI_
+# A transport's peer disk is described by the set READY REASON SD SID
+# PEER_SD PEER_STATS: DM_* is the set in use, DMT_* keeps the tcp one and
+# DMI_* the iser one.  dm_copy FROM TO copies FROM_* to TO_*.
+dm_copy() {
+	local v from
 	for v in READY REASON SD SID PEER_SD PEER_STATS; do
-		eval "$p$v=\$DM_$v"
+		from=${1}_$v
+		printf -v "${2}_$v" '%s' "${!from}"
 	done
 }
-dm_use() {
-	local p=DMT_ v
-	[ "$1" = tcp ] || p=DMI_
-	for v in READY REASON SD SID PEER_SD PEER_STATS; do
-		eval "DM_$v=\$$p$v"
-	done
-}
+# dm_save tcp|iser: keep DM_* as that transport's set (DMT_* or DMI_*).
+dm_save() { if [ "$1" = tcp ]; then dm_copy DM DMT; else dm_copy DM DMI; fi; }
+# dm_use tcp|iser: take that transport's set back into DM_*.
+dm_use() { if [ "$1" = tcp ]; then dm_copy DMT DM; else dm_copy DMI DM; fi; }
 
 # setup_dualmirror [FEATURE-WORD...]: the mirror over LOCAL and the peer
 # disk, with "nosync" (both legs start identical, as dm-mirror's nosync,
