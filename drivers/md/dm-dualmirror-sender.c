@@ -548,8 +548,13 @@ int dmw_send_write(struct dmw_io *io, struct bio *src, u8 flags, bool nowait)
 	pio->desc_due = true;
 	atomic_set(&pio->desc_gate, 2);
 	dmw_pio_start(io, pio, rq, 2);
-	/* the descriptor's share of @pending keeps the pio until the gate */
-	dmw_desc_crcs(pio);
+	/*
+	 * The descriptor's share of @pending keeps the pio until the gate.
+	 * Under the submitter's plug the DATA is dispatched only when the
+	 * plug is flushed, after this: no overlap then, same result.
+	 */
+	if (atomic_read(&pio->error) == DMW_E_NONE)
+		dmw_desc_crcs(pio);
 	dmw_pio_desc_gate(pio);
 	return 0;
 }

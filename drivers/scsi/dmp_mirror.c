@@ -27,6 +27,7 @@
 #include <linux/bio.h>
 #include <linux/highmem.h>
 #include <linux/moduleparam.h>
+#include <linux/pagemap.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/wait_bit.h>
@@ -186,18 +187,26 @@ static unsigned int dmp_sg_pieces(struct scsi_cmnd *scmd, u32 bytes,
 }
 
 /*
- * May a piece be staged by reference?  Its page must be reference counted
- * on its own (not slab memory, as sendpage_ok() tests; not a tail page of
- * a non-compound allocation, whose count is 0) and the piece whole
- * sectors, as the bios that write it later need.  LIO's data buffers
- * (iSCSI, iSER: order-0 pages of its own, released with put_page()
- * semantics when the command ends) always qualify.
+ * May a piece be staged by reference?  Only if the command alone owns its
+ * page, so that nobody writes it once the command ended: an order-0 page
+ * that is not compound (a large kmalloc() buffer or a huge page), not
+ * slab memory, not in the page cache or a process's memory (LRU,
+ * mapping), not device memory, and whose only reference is the owner's
+ * (a tail page of a non-compound allocation has none).  A pool that hands
+ * out pages it keeps and reuses would still pass: no fabric that reaches
+ * pscsi with mirror commands does in 6.1 (module parameter
+ * stage_by_reference).  LIO's data buffers (iSCSI, iSER with RDMA READ:
+ * target_alloc_sgl()'s order-0 pages, released when the command ends)
+ * qualify; isert's receive buffer, which it points the command at for
+ * immediate data and reuses, does not (compound).  The piece must also
+ * be whole sectors, as the bios that write it later need.
  */
 static bool dmp_piece_referable(struct page *page, u32 len, u32 off,
 				void *arg)
 {
-	return !PageSlab(page) && page_count(page) >= 1 &&
-	       !((off | len) & (SECTOR_SIZE - 1));
+	return !PageCompound(page) && !PageSlab(page) && !PageLRU(page) &&
+	       !page_mapping(page) && !is_zone_device_page(page) &&
+	       page_count(page) == 1 && !((off | len) & (SECTOR_SIZE - 1));
 }
 
 static bool dmp_piece_take(struct page *page, u32 len, u32 off, void *arg)
@@ -258,11 +267,13 @@ static struct dmp_staged *dmp_staged_copy(struct scsi_cmnd *scmd, u32 bytes)
 /*
  * Stage the command's @nr_sectors of data: by reference where the pages
  * allow it (no copy, nothing zeroed), else by copy.  Either way the data
- * is checked against the descriptor's CRCs before it is written: a buffer
- * changed after its SPLIT DATA completed is refused, never written.  (The
- * sender holds a write's pages until its descriptor completed.)  @charge
+ * is checked against the descriptor's CRCs before it is written.  Pages
+ * are held only where nobody else writes them once the command ended
+ * (dmp_piece_referable()): the CRC check catches a change before it, not
+ * one between the check and the write.  @charge
  * was added to staged_bytes by the caller, which takes it back if this
- * fails; once this succeeded, dmp_staged_free() takes it back.
+ * fails; once this succeeded, dmp_staged_free() takes back the staging's
+ * charge, which may have grown by the pages it pins.
  */
 static struct dmp_staged *dmp_staged_alloc(struct dmp_cmd *dc, u32 nr_sectors,
 					   u64 charge)
@@ -288,6 +299,11 @@ static struct dmp_staged *dmp_staged_alloc(struct dmp_cmd *dc, u32 nr_sectors,
 	INIT_LIST_HEAD(&stg->node);
 	stg->nr_sectors = nr_sectors;
 	stg->charge = charge;
+	/* pieces at odd offsets pin more pages than the data fills */
+	if ((u64)stg->nr_vecs << PAGE_SHIFT > charge) {
+		stg->charge = (u64)stg->nr_vecs << PAGE_SHIFT;
+		atomic64_add(stg->charge - charge, &dc->peer->staged_bytes);
+	}
 	return stg;
 }
 
@@ -322,6 +338,8 @@ static int dmp_staged_check(struct dmp_staged *stg, const struct dmw_desc *d,
 		}
 		kunmap_local(addr);
 	}
+	/* the lengths were checked equal: every chunk was checked */
+	WARN_ON_ONCE(chunk != d->nr_crcs || done);
 	return 0;
 }
 
