@@ -270,10 +270,10 @@ static struct dmp_staged *dmp_staged_copy(struct scsi_cmnd *scmd, u32 bytes)
  * is checked against the descriptor's CRCs before it is written.  Pages
  * are held only where nobody else writes them once the command ended
  * (dmp_piece_referable()): the CRC check catches a change before it, not
- * one between the check and the write.  @charge
- * was added to staged_bytes by the caller, which takes it back if this
- * fails; once this succeeded, dmp_staged_free() takes back the staging's
- * charge, which may have grown by the pages it pins.
+ * one between the check and the write.  @charge was added to staged_bytes
+ * by the caller, which takes it back if this fails; once this succeeded,
+ * dmp_staged_free() takes back the staging's charge, which may have grown
+ * by the pages it pins (without a second check against the bound).
  */
 static struct dmp_staged *dmp_staged_alloc(struct dmp_cmd *dc, u32 nr_sectors,
 					   u64 charge)
