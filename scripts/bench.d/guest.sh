@@ -27,7 +27,7 @@ repo=${DM_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)}
 . "$repo/scripts/bench.d/lib.sh"
 DRBDSETUP=/lib/drbd/drbdsetup-84
 
-ALL_CONFIGS="local iscsi iser dm-inline dm-inline-iser dm-split dm-split-iser dm-meta dm-mirror md-raid1 drbd"
+ALL_CONFIGS="local iscsi pscsi iser dm-inline dm-inline-iser dm-split dm-split-iser dm-meta dm-mirror md-raid1 drbd"
 ALL_WORKLOADS="randwrite-4k-qd1 randwrite-4k-qd32 seqwrite-64k seqwrite-1m randrw-4k-70-30"
 
 out=
@@ -89,14 +89,17 @@ on_peer() {
 #                plain iSCSI floor, and the remote leg of dm-mirror and md
 # DM_BACKING     the backing disk of dualmirror_peer (exported through pscsi)
 # DRBD_BACKING   DRBD's peer disk
+# PSCSI_BACKING  the backing disk of a second dualmirror_peer disk, never
+#                claimed, written with plain WRITEs (the "pscsi" row)
 # and, with --pair and an iSER configuration, two more for iSER:
 # FLOOR_ISER_BACKING (the plain iSER floor) and DM_ISER_BACKING
 # (dualmirror_peer over iSER).
 # LOCAL is the primary's, the others the peer's (on the peer guest
 # with --pair).
-LOCAL= FLOOR_BACKING= DM_BACKING= DRBD_BACKING= FLOOR_ISER_BACKING= DM_ISER_BACKING=
+LOCAL= FLOOR_BACKING= DM_BACKING= DRBD_BACKING= PSCSI_BACKING=
+FLOOR_ISER_BACKING= DM_ISER_BACKING=
 LOCAL_NAMES="bench-local"
-PEER_NAMES="bench-floor bench-dm bench-drbd"
+PEER_NAMES="bench-floor bench-dm bench-drbd bench-pscsi"
 ISER=0
 case " $configs " in *"iser "*) ISER=1 ;; esac
 [ "$ISER" = 0 ] || PEER_NAMES="$PEER_NAMES bench-floor-iser bench-dm-iser"
@@ -118,7 +121,7 @@ setup_disks() {
 	# shellcheck disable=SC2086 # lists of names
 	read -r LOCAL <<<"$(bench_disks "$size_mb" $LOCAL_NAMES)"
 	# shellcheck disable=SC2086 # (the agent merges stderr: the last line)
-	read -r FLOOR_BACKING DM_BACKING DRBD_BACKING FLOOR_ISER_BACKING DM_ISER_BACKING \
+	read -r FLOOR_BACKING DM_BACKING DRBD_BACKING PSCSI_BACKING FLOOR_ISER_BACKING DM_ISER_BACKING \
 		<<<"$(on_peer bench_disks "$size_mb" $PEER_NAMES | tail -n 1)"
 	[ -b "$LOCAL" ] || die "no local disk"
 	[ -n "$DRBD_BACKING" ] || die "the peer's disks could not be made"
@@ -240,6 +243,40 @@ setup_iscsi() {
 	[ "$pair" = 1 ] || INFO=${INFO/iSCSI session/loopback iSCSI session}
 }
 teardown_iscsi() { :; }
+
+# pscsi: the plain write again, to a dualmirror_peer disk of its own (over
+# PSCSI_BACKING, never claimed, so its plain WRITEs are not fenced)
+# exported through LIO's pscsi backstore, and logged in as the floor is.
+# It differs from the floor by the peer's layer alone: pscsi's passthrough
+# request, dualmirror_peer's SCSI host and its dispatch to the backing
+# disk. dm-inline's remote leg takes the same layer with its mirror
+# commands, so "dm-inline against pscsi" is what the primary's side and
+# the mirror commands cost, and "pscsi against iscsi" what the peer's
+# layer costs (Documentation/benchmarks.rst).
+PSCSI_SD= PSCSI_SID= PSCSI_PEER_SD= PSCSI_REASON="not prepared"
+pscsi_prepare() {
+	local r
+	if ! r=$(on_peer dm_peer_export "$PSCSI_BACKING" "$IQN_PSCSI" "$PORTAL" tcp 2>&1); then
+		PSCSI_REASON=$(tail -n 1 <<<"$r")
+		return 1
+	fi
+	read -r PSCSI_PEER_SD _ <<<"$(tail -n 1 <<<"$r")"
+	r=$(iscsi_login "$IQN_PSCSI" 2>"$raw/err.txt") ||
+		{ PSCSI_REASON="iSCSI login to $IQN_PSCSI: $(tail -n 1 "$raw/err.txt")"; return 1; }
+	read -r PSCSI_SID PSCSI_SD <<<"$r"
+	PSCSI_SD=/dev/$PSCSI_SD
+	iscsi_negotiated "$PSCSI_SID" >"$raw/iscsi-pscsi-session.txt"
+	log "plain write through pscsi: $PSCSI_BACKING -> dualmirror_peer $PSCSI_PEER_SD -> LIO pscsi -> session $PSCSI_SID -> $PSCSI_SD"
+	PSCSI_REASON=
+}
+
+setup_pscsi() {
+	[ -n "$PSCSI_SD" ] || { REASON=$PSCSI_REASON; return 1; }
+	DEV=$PSCSI_SD SIDS=$PSCSI_SID
+	INFO="$PSCSI_BACKING via dualmirror_peer $PSCSI_PEER_SD (not claimed) and LIO pscsi backstore, iSCSI session $PSCSI_SID to $PORTAL ($PSCSI_SD)"
+	[ "$pair" = 1 ] || INFO=${INFO/iSCSI session/loopback iSCSI session}
+}
+teardown_pscsi() { :; }
 
 setup_iser() {
 	[ -n "$ISER_READY" ] || { REASON=$ISER_REASON; return 1; }
@@ -576,11 +613,12 @@ cleanup() {
 	drbd_node_down
 	iscsi_logout "$IQN_DM"
 	iscsi_logout "$IQN_FLOOR"
+	iscsi_logout "$IQN_PSCSI"
 	iscsi_logout "$IQN_DM_ISER"
 	iscsi_logout "$IQN_FLOOR_ISER"
 	[ -z "$netem_delay" ] || link_netem
 	# shellcheck disable=SC2086 # a list of names
-	on_peer peer_cleanup "${DMT_PEER_SD:--}" "${DMI_PEER_SD:--}" $PEER_NAMES >/dev/null 2>&1 || true
+	on_peer peer_cleanup "${DMT_PEER_SD:--}" "${DMI_PEER_SD:--}" "${PSCSI_PEER_SD:--}" $PEER_NAMES >/dev/null 2>&1 || true
 	rxe_down
 	# shellcheck disable=SC2086
 	remove_disks $LOCAL_NAMES
@@ -641,6 +679,9 @@ setup_lio
 if ! setup_floor 2>"$raw/err.txt"; then
 	log "plain iSCSI setup failed: $(cat "$raw/err.txt")"
 fi
+case " $configs " in *" pscsi "*)
+	pscsi_prepare || log "the plain write through pscsi is not available: $PSCSI_REASON" ;;
+esac
 case " $configs " in
 *" dm-inline "* | *" dm-split "* | *" dm-meta "*)
 	dualmirror_prepare tcp || log "dualmirror not available: $DM_REASON"

@@ -18,6 +18,7 @@ PY=/usr/bin/python3
 NULLB_CFS=/sys/kernel/config/nullb
 IQN_FLOOR=iqn.2026-11.org.example:bench-floor
 IQN_DM=iqn.2026-11.org.example:bench-dualmirror
+IQN_PSCSI=iqn.2026-11.org.example:bench-pscsi
 # The same two over iSER (soft-RoCE on the link; two guests only).
 IQN_FLOOR_ISER=iqn.2026-11.org.example:bench-floor-iser
 IQN_DM_ISER=iqn.2026-11.org.example:bench-dualmirror-iser
@@ -374,18 +375,20 @@ link_netem() {
 
 # ---- the peer guest as a whole ---------------------------------------------
 
-# peer_cleanup DM-PEER-DISK|- DM-ISER-PEER-DISK|- NAME...: remove what a
-# two-guest run made on the peer (idempotent): DRBD, dualmirror's peer
-# disks (over iSCSI and iSER), the exports, soft-RoCE, netem, the disks
-# NAME...
+# peer_cleanup DM-PEER-DISK|- DM-ISER-PEER-DISK|- PSCSI-PEER-DISK|- NAME...:
+# remove what a two-guest run made on the peer (idempotent): DRBD,
+# dualmirror's peer disks (over iSCSI and iSER, and the pscsi row's), the
+# exports, soft-RoCE, netem, the disks NAME...
 peer_cleanup() {
 	drbd_node_down
 	[ "$1" = - ] || dm_peer_remove "$IQN_DM" "$1"
 	[ "$2" = - ] || dm_peer_remove "$IQN_DM_ISER" "$2"
-	shift 2
+	[ "$3" = - ] || dm_peer_remove "$IQN_PSCSI" "$3"
+	shift 3
 	if [ -d /sys/kernel/config/target/iscsi ]; then
 		lio_delete "$IQN_DM" >/dev/null 2>&1 || true
 		lio_delete "$IQN_FLOOR" >/dev/null 2>&1 || true
+		lio_delete "$IQN_PSCSI" >/dev/null 2>&1 || true
 		lio_delete "$IQN_DM_ISER" >/dev/null 2>&1 || true
 		lio_delete "$IQN_FLOOR_ISER" >/dev/null 2>&1 || true
 	fi

@@ -27,6 +27,7 @@ import sys
 CONFIGS = [
     ("local", "local disk alone"),
     ("iscsi", "plain iSCSI write (LIO block)"),
+    ("pscsi", "plain iSCSI write (LIO pscsi, dualmirror_peer)"),
     ("iser", "plain iSER write (LIO block, soft-RoCE)"),
     ("dm-inline", "dualmirror, inline (default)"),
     ("dm-inline-iser", "dualmirror, inline, over iSER"),
@@ -507,6 +508,19 @@ def aims(doc):
                fig("iser", "seqwrite-1m", "mb_s")), lambda v: v >= 0.9),
         ("4 KiB QD1 mean latency, plain iSER / iSCSI", "(report)",
          vs("iser", "randwrite-4k-qd1", "lat_mean_us"), lambda v: None),
+        # Where the inline write's extra cost lies: the plain write
+        # through the peer's layer (pscsi and dualmirror_peer's host)
+        # against the floor, and the mirror against that plain write.
+        ("4 KiB QD1 mean latency, plain pscsi / iSCSI", "(report)",
+         vs("pscsi", "randwrite-4k-qd1", "lat_mean_us"), lambda v: None),
+        ("4 KiB QD1 mean latency, inline / plain pscsi", "(report)",
+         ratio(fig("dm-inline", "randwrite-4k-qd1", "lat_mean_us"),
+               fig("pscsi", "randwrite-4k-qd1", "lat_mean_us")), lambda v: None),
+        ("4 KiB QD32 IOPS, plain pscsi / iSCSI", "(report)",
+         vs("pscsi", "randwrite-4k-qd32", "iops"), lambda v: None),
+        ("4 KiB QD32 IOPS, inline / plain pscsi", "(report)",
+         ratio(fig("dm-inline", "randwrite-4k-qd32", "iops"),
+               fig("pscsi", "randwrite-4k-qd32", "iops")), lambda v: None),
     ]
     if not any(v is not None for _, _, v, _ in rows):
         return []
@@ -561,7 +575,7 @@ def check(doc):
                 problems.append(f"{cfg} {w}: {r['error']}")
                 continue
             need = list(REQUIRED)
-            if cfg in ("iscsi", "iser", "dm-inline", "dm-inline-iser", "dm-split",
+            if cfg in ("iscsi", "pscsi", "iser", "dm-inline", "dm-inline-iser", "dm-split",
                        "dm-split-iser", "dm-meta", "dm-mirror", "md-raid1"):
                 need += REQUIRED_ISCSI
             if cfg in ("dm-inline", "dm-inline-iser", "dm-split", "dm-split-iser",
