@@ -509,6 +509,8 @@ static inline int dmw_decode_cdb(const u8 *cdb, unsigned int len,
  *
  * Data-out for INLINE, SPLIT DATA and SPLIT DESC; data-in (at most this
  * much) for QUERY and CLAIM; none for DISCARD and WRITE ZEROES.
+ *
+ * Return: the length in bytes, 0 for none.
  */
 static inline u32 dmw_data_len(const struct dmw_cmd *c)
 {
