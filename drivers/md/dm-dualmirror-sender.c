@@ -222,33 +222,27 @@ static int dmw_pio_map_desc(struct dmw_pio *pio, unsigned int len)
  * have ended, and the write itself completed after a peer timeout,
  * before this is done.
  */
+static int dmw_desc_put_crc(void *desc, u32 chunk, u32 crc)
+{
+	dmw_put_desc_crc(desc, chunk, crc);
+	return 0;
+}
+
 static void dmw_desc_crcs(struct dmw_pio *pio)
 {
-	u32 crc = DMW_CRC_INIT, i = 0, done = 0;
 	struct bvec_iter_all iter;
+	struct dmw_crc_run run;
 	struct bio_vec *bv;
 
+	dmw_crc_run_init(&run);
 	bio_for_each_segment_all(bv, &pio->data_bio, iter) {
 		u8 *p = bvec_kmap_local(bv);
-		u32 off = 0;
 
-		while (off < bv->bv_len) {
-			u32 n = min(bv->bv_len - off, DMW_CHUNK_SIZE - done);
-
-			crc = dmw_crc32c_update(crc, p + off, n);
-			off += n;
-			done += n;
-			if (done == DMW_CHUNK_SIZE) {
-				dmw_put_desc_crc(pio->desc, i++,
-						 dmw_crc32c_final(crc));
-				crc = DMW_CRC_INIT;
-				done = 0;
-			}
-		}
+		dmw_crc_run_feed(&run, p, bv->bv_len, dmw_desc_put_crc,
+				 pio->desc);
 		kunmap_local(p);
 	}
-	if (done)
-		dmw_put_desc_crc(pio->desc, i, dmw_crc32c_final(crc));
+	dmw_crc_run_end(&run, dmw_desc_put_crc, pio->desc);
 }
 
 /*

@@ -37,6 +37,7 @@
  *	out of sync; reconnect (automatic, or by message) CLAIMs the peer
  * @DMW_S_FENCED: another primary claimed the peer: no write is
  *	acknowledged (they fail), reads go on; only "reconnect force" leaves
+ * @DMW_S_NR: the number of states
  */
 enum dmw_mirror_state {
 	DMW_S_CONNECTED,
@@ -361,12 +362,6 @@ struct dmw_io {
 
 /**
  * struct dmw_pio - the peer leg of one operation, from dmc->pio_pool
- *
- * Lives until every passthrough request it issued has ended, even when the
- * write it belongs to stopped waiting for it (peer timeout): the requests
- * reference its bios, its descriptor and, through page references, the
- * write's data pages.
- *
  * @dmc: the target
  * @io: the write waiting for this leg; NULL once it stopped waiting
  * @start_ns: when the leg started
@@ -389,6 +384,11 @@ struct dmw_io {
  * @desc_cdb: that descriptor's CDB
  * @desc_work: sends it (end_io cannot: it may run in interrupt context)
  * @data_vecs: @data_bio's vectors, dmc->max_segs of them
+ *
+ * Lives until every passthrough request it issued has ended, even when the
+ * write it belongs to stopped waiting for it (peer timeout): the requests
+ * reference its bios, its descriptor and, through page references, the
+ * write's data pages.
  */
 struct dmw_pio {
 	struct dmw_c *dmc;

@@ -307,39 +307,46 @@ static struct dmp_staged *dmp_staged_alloc(struct dmp_cmd *dc, u32 nr_sectors,
 	return stg;
 }
 
+/* What dmp_staged_check() compares each chunk's CRC with. */
+struct dmp_crc_check {
+	const struct dmw_desc *d;
+	struct dmw_status *st;
+};
+
+static int dmp_chunk_check(void *arg, u32 chunk, u32 crc)
+{
+	struct dmp_crc_check *c = arg;
+
+	/* the lengths were checked equal: never more chunks than CRCs */
+	if (WARN_ON_ONCE(chunk >= c->d->nr_crcs))
+		return dmw_fail(c->st, DMW_R_DESC_LEN, 0, 0, DMW_NO_BIT);
+	return dmw_check_crc(c->d, chunk, crc, c->st);
+}
+
 /* Check every 4 KiB chunk of the staged data against its CRC in @d. */
 static int dmp_staged_check(struct dmp_staged *stg, const struct dmw_desc *d,
 			    struct dmw_status *st)
 {
-	u32 crc = DMW_CRC_INIT, chunk = 0, done = 0;
+	struct dmp_crc_check c = { .d = d, .st = st };
+	struct dmw_crc_run run;
 	unsigned int i;
+	int ret = 0;
 
-	for (i = 0; i < stg->nr_vecs; i++) {
+	dmw_crc_run_init(&run);
+	for (i = 0; i < stg->nr_vecs && !ret; i++) {
 		struct bio_vec *bv = &stg->vecs[i];
 		u8 *addr = bvec_kmap_local(bv);
-		u32 off = 0;
 
-		while (off < bv->bv_len) {
-			u32 want = dmw_chunk_len(d->nr_sectors, chunk);
-			u32 n = min(bv->bv_len - off, want - done);
-
-			crc = dmw_crc32c_update(crc, addr + off, n);
-			off += n;
-			done += n;
-			if (done < want)
-				continue;
-			if (dmw_check_crc(d, chunk, dmw_crc32c_final(crc), st)) {
-				kunmap_local(addr);
-				return -EILSEQ;
-			}
-			chunk++;
-			crc = DMW_CRC_INIT;
-			done = 0;
-		}
+		ret = dmw_crc_run_feed(&run, addr, bv->bv_len, dmp_chunk_check,
+				       &c);
 		kunmap_local(addr);
 	}
+	if (!ret)
+		ret = dmw_crc_run_end(&run, dmp_chunk_check, &c);
+	if (ret)
+		return -EILSEQ;
 	/* the lengths were checked equal: every chunk was checked */
-	WARN_ON_ONCE(chunk != d->nr_crcs || done);
+	WARN_ON_ONCE(run.chunk != d->nr_crcs);
 	return 0;
 }
 

@@ -509,6 +509,8 @@ static inline int dmw_decode_cdb(const u8 *cdb, unsigned int len,
  *
  * Data-out for INLINE, SPLIT DATA and SPLIT DESC; data-in (at most this
  * much) for QUERY and CLAIM; none for DISCARD and WRITE ZEROES.
+ *
+ * Return: the length in bytes, 0 for none.
  */
 static inline u32 dmw_data_len(const struct dmw_cmd *c)
 {
@@ -722,6 +724,88 @@ static inline u32 dmw_chunk_len(u32 nr_sectors, u32 i)
 	u32 off = i << DMW_CHUNK_SHIFT;
 
 	return bytes - off < DMW_CHUNK_SIZE ? bytes - off : DMW_CHUNK_SIZE;
+}
+
+/**
+ * struct dmw_crc_run - the CRC-32C of each chunk of a split write's data,
+ *	over bytes that come in pieces of any length (pages, bio_vecs)
+ * @crc: running CRC of the current chunk
+ * @done: bytes of the current chunk fed so far
+ * @chunk: index of the current chunk
+ *
+ * The sender computes a descriptor's CRCs and the peer checks them with
+ * the same run: dmw_crc_run_init(), dmw_crc_run_feed() for each piece in
+ * the order of the data, then dmw_crc_run_end() for a last chunk shorter
+ * than DMW_CHUNK_SIZE.  Owned by its caller; no locking.
+ */
+struct dmw_crc_run {
+	u32 crc;
+	u32 done;
+	u32 chunk;
+};
+
+static inline void dmw_crc_run_init(struct dmw_crc_run *r)
+{
+	r->crc = DMW_CRC_INIT;
+	r->done = 0;
+	r->chunk = 0;
+}
+
+/**
+ * dmw_crc_run_feed - the next piece of the data
+ * @r: the run
+ * @p: the piece's bytes
+ * @len: their number
+ * @fn: called with each chunk's index and CRC as the chunk completes
+ * @arg: @fn's first argument
+ *
+ * Return: 0, or the first non-zero value @fn returned (the run stops).
+ */
+static inline int dmw_crc_run_feed(struct dmw_crc_run *r, const u8 *p,
+				   u32 len,
+				   int (*fn)(void *arg, u32 chunk, u32 crc),
+				   void *arg)
+{
+	while (len) {
+		u32 n = DMW_CHUNK_SIZE - r->done;
+		int ret;
+
+		if (n > len)
+			n = len;
+		r->crc = dmw_crc32c_update(r->crc, p, n);
+		p += n;
+		len -= n;
+		r->done += n;
+		if (r->done < DMW_CHUNK_SIZE)
+			break;
+		ret = fn(arg, r->chunk++, dmw_crc32c_final(r->crc));
+		r->crc = DMW_CRC_INIT;
+		r->done = 0;
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/**
+ * dmw_crc_run_end - the end of the data: complete a partial last chunk
+ * @r: the run; @r->chunk is then the number of chunks
+ * @fn: as for dmw_crc_run_feed()
+ * @arg: as for dmw_crc_run_feed()
+ *
+ * Return: as dmw_crc_run_feed().
+ */
+static inline int dmw_crc_run_end(struct dmw_crc_run *r,
+				  int (*fn)(void *arg, u32 chunk, u32 crc),
+				  void *arg)
+{
+	u32 crc = dmw_crc32c_final(r->crc);
+
+	if (!r->done)
+		return 0;
+	r->crc = DMW_CRC_INIT;
+	r->done = 0;
+	return fn(arg, r->chunk++, crc);
 }
 
 /**

@@ -577,6 +577,12 @@ run_workload() {
 		# and the peer guest's, over the same window
 		[ "$pair" = 0 ] || on_peer peer_perf_start "$cfg-$wl" >/dev/null
 	fi
+	# With --profile, round 1: every thread's context switches around the
+	# run (lib.sh's task_switches), on both guests.
+	if [ "$profile" = 1 ] && [ "$round" = 1 ]; then
+		task_switches "/tmp/bench-tasks-before"
+		[ "$pair" = 0 ] || on_peer task_switches /tmp/bench-tasks-before >/dev/null
+	fi
 	# shellcheck disable=SC2086 # args is a list of options
 	"${perf[@]}" fio --name="$wl" --filename="$DEV" --ioengine=libaio --direct=1 \
 		--time_based --runtime="$runtime" --norandommap --randrepeat=0 \
@@ -587,6 +593,18 @@ run_workload() {
 		echo "fio failed: $(tail -n 3 "$base.fio.log" | tr '\n' ' ')" >"$base.failed"
 	}
 	snapshot "$base.after"
+	if [ "$profile" = 1 ] && [ "$round" = 1 ]; then
+		local ios
+		ios=$("$PY" -c 'import json, sys; print(sum(j["write"]["total_ios"] + j["read"]["total_ios"] for j in json.load(open(sys.argv[1]))["jobs"]))' \
+			"$base.fio.json" 2>/dev/null) || ios=0
+		task_switches /tmp/bench-tasks-after
+		task_switch_summary /tmp/bench-tasks-before /tmp/bench-tasks-after "$ios" >"$dir/$wl.ctxsw.txt"
+		if [ "$pair" = 1 ]; then
+			on_peer task_switches /tmp/bench-tasks-after >/dev/null
+			on_peer task_switch_summary /tmp/bench-tasks-before /tmp/bench-tasks-after "$ios" \
+				>"$dir/$wl.peer-ctxsw.txt"
+		fi
+	fi
 	if [ ${#perf[@]} -gt 0 ]; then
 		[ "$pair" = 0 ] || on_peer peer_perf_stop "$cfg-$wl" >"$dir/$wl.peer-perf.txt"
 		if [ -f "/tmp/perf-$cfg-$wl.data" ]; then

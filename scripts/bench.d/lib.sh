@@ -259,6 +259,44 @@ perf_summary() {
 		grep -v -e '^$' -e '^#' | head -n 20 >"$2.perf-dso.txt" || true
 }
 
+# task_switches FILE: every thread's context switches so far, one line
+# "TID COMM VOLUNTARY INVOLUNTARY" (COMM as /proc shows it, spaces as _).
+task_switches() {
+	awk '
+	FNR == 1 { n = split(FILENAME, p, "/"); tid = p[n - 1]; name = "?" }
+	/^Name:/ { sub(/^Name:[ \t]*/, ""); gsub(/ /, "_"); name = $0 }
+	/^voluntary_ctxt_switches:/ { v = $2 }
+	/^nonvoluntary_ctxt_switches:/ { print tid, name, v, $2 }
+	' /proc/[0-9]*/task/[0-9]*/status 2>/dev/null >"$1" || true
+}
+
+# task_switch_summary BEFORE AFTER IOS: the context switches of each
+# command name between two task_switches snapshots, per I/O, most first
+# (threads that started in between count from zero). A kworker is named
+# after the workqueue it ran last ("kworker/u2:1-iscsi_q_2" counts as
+# "kworker-iscsi_q_2").
+task_switch_summary() {
+	awk -v ios="$3" '
+	NR == FNR { v0[$1] = $3; n0[$1] = $4; next }
+	{
+		c = $2
+		if (c ~ /^kworker\//)
+			c = "kworker" (index(c, "-") ? substr(c, index(c, "-")) : "")
+		dv = $3 - v0[$1]; dn = $4 - n0[$1]
+		vol[c] += dv; inv[c] += dn; tv += dv; tn += dn
+	}
+	END {
+		if (ios <= 0) ios = 1
+		printf "%-18s %10s %10s %10s\n", "command", "vol/IO", "invol/IO", "all/IO"
+		for (c in vol)
+			if (vol[c] + inv[c] > 0)
+				printf "%-18s %10.3f %10.3f %10.3f\n", c, vol[c] / ios,
+					inv[c] / ios, (vol[c] + inv[c]) / ios | "sort -k4 -rn | head -n 25"
+		close("sort -k4 -rn | head -n 25")
+		printf "%-18s %10.3f %10.3f %10.3f\n", "(all)", tv / ios, tn / ios, (tv + tn) / ios
+	}' "$1" "$2"
+}
+
 # peer_perf_start NAME: with --pair --profile, the peer guest's profile
 # of one fio run (perf record -a -g, as on the primary), in the
 # background; returns once perf records (it takes seconds to start under

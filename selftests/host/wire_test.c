@@ -218,6 +218,92 @@ static void test_crc(void)
 	ok(dmw_crc32c("", 0) == 0, "crc32c of nothing is 0");
 }
 
+/* What a dmw_crc_run reported: each chunk's CRC in order. */
+struct crc_log {
+	__u32 crc[8];
+	__u32 n;
+	__u32 stop_at;		/* return 1 at this chunk (~0: never) */
+	int in_order;
+};
+
+static int log_chunk(void *arg, __u32 chunk, __u32 crc)
+{
+	struct crc_log *l = arg;
+
+	if (chunk != l->n || l->n >= ARRAY_SIZE(l->crc))
+		l->in_order = 0;
+	else
+		l->crc[l->n] = crc;
+	l->n++;
+	return chunk == l->stop_at;
+}
+
+/*
+ * The streaming CRC run (sender and peer) against CRCs of whole chunks
+ * taken one by one, whatever the pieces the data comes in.
+ */
+static void test_crc_run(void)
+{
+	static const struct {
+		const char *name;
+		__u32 bytes;
+		__u32 piece[4];	/* lengths, used in turn */
+	} t[] = {
+		{ "one piece per chunk", 3 * 4096, { 4096 } },
+		{ "pages at odd offsets", 3 * 4096 + 512, { 1000, 3096, 4096, 7 } },
+		{ "one byte then the rest", 2 * 4096 + 1536, { 1, 16384 } },
+		{ "all in one piece", 5 * 4096 - 512, { 32768 } },
+		{ "one sector", 512, { 512 } },
+	};
+	static __u8 buf[5 * 4096];
+	__u32 seed = 12345, i, k;
+
+	for (i = 0; i < sizeof(buf); i++) {
+		seed = seed * 1103515245 + 12345;
+		buf[i] = seed >> 16;
+	}
+	for (k = 0; k < ARRAY_SIZE(t); k++) {
+		struct crc_log l = { .stop_at = ~0U, .in_order = 1 };
+		__u32 off = 0, p = 0, np = 0, want = (t[k].bytes + 4095) / 4096;
+		struct dmw_crc_run run;
+		int same = 1;
+
+		while (np < 4 && t[k].piece[np])
+			np++;
+		dmw_crc_run_init(&run);
+		while (off < t[k].bytes) {
+			__u32 len = t[k].piece[p++ % np];
+
+			if (len > t[k].bytes - off)
+				len = t[k].bytes - off;
+			dmw_crc_run_feed(&run, buf + off, len, log_chunk, &l);
+			off += len;
+		}
+		dmw_crc_run_end(&run, log_chunk, &l);
+		for (i = 0; i < want && i < l.n; i++) {
+			__u32 len = t[k].bytes - i * 4096 < 4096 ?
+				    t[k].bytes - i * 4096 : 4096;
+
+			same &= l.crc[i] == dmw_crc32c(buf + i * 4096, len);
+		}
+		ok(l.in_order && l.n == want && run.chunk == want && same,
+		   "crc run, %s: %u chunks, each CRC as of the whole chunk",
+		   t[k].name, want);
+	}
+
+	/* a non-zero answer stops the run and is passed back */
+	{
+		struct crc_log l = { .stop_at = 1, .in_order = 1 };
+		struct dmw_crc_run run;
+		int ret;
+
+		dmw_crc_run_init(&run);
+		ret = dmw_crc_run_feed(&run, buf, sizeof(buf), log_chunk, &l);
+		ok(ret == 1 && l.n == 2 && run.chunk == 2,
+		   "crc run stops at the chunk whose check failed");
+	}
+}
+
 static void test_inline_round_trips(void)
 {
 	static const __u32 lens[] = { 1, 8, 63, 64, 65, 255, 256 };
@@ -982,6 +1068,7 @@ int main(void)
 {
 	printf("TAP version 13\n");
 	test_crc();
+	test_crc_run();
 	test_inline_round_trips();
 	test_tags();
 	test_split_round_trips();

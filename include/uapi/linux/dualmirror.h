@@ -275,28 +275,46 @@ struct dmw_meta_sb {
 
 /**
  * enum dmw_reason - why a message was refused
+ * @DMW_R_OK: not refused
+ * @DMW_R_OPCODE: 05/20/00 INVALID COMMAND OPERATION CODE
+ * @DMW_R_CDB_LEN: 05/24/00 INVALID FIELD IN CDB, byte 7
+ * @DMW_R_SERVICE_ACTION: 05/24/00 byte 8 or 9
+ * @DMW_R_VERSION: 05/24/00 byte 8 bits 2-0
+ * @DMW_R_RESERVED: 05/24/00 at the reserved bit
+ * @DMW_R_LENGTH: 05/24/00 at the length field
+ * @DMW_R_LBA_RANGE: 05/21/00 LBA OUT OF RANGE
+ * @DMW_R_ALIGNMENT: 05/24/00 at the LBA or length field
+ * @DMW_R_XFER_LEN: 05/24/00 length disagrees with data-out
+ * @DMW_R_DESC_LEN: 05/1A/00 PARAMETER LIST LENGTH ERROR
+ * @DMW_R_DESC_FIELD: 05/26/00 INVALID FIELD IN PARAMETER LIST
+ * @DMW_R_CRC: 0B/10/01 LOGICAL BLOCK GUARD CHECK FAILED
+ * @DMW_R_GENERATION: 07/27/00 WRITE PROTECTED: stale primary
+ * @DMW_R_SEQUENCE: 05/2C/00 COMMAND SEQUENCE ERROR
+ * @DMW_R_RESOURCES: 05/55/03 INSUFFICIENT RESOURCES
+ * @DMW_R_DATA_MISSING: 0B/0C/00 WRITE ERROR: split data never came
+ * @DMW_R_NR: the number of reasons
  *
  * Each reason maps to one SCSI sense (see dmw_reason_sense() in
- * include/linux/dualmirror_wire.h).
+ * include/linux/dualmirror_wire.h): sense key / ASC / ASCQ above.
  */
 enum dmw_reason {
 	DMW_R_OK = 0,
-	DMW_R_OPCODE,		/* 05/20/00 INVALID COMMAND OPERATION CODE */
-	DMW_R_CDB_LEN,		/* 05/24/00 INVALID FIELD IN CDB, byte 7 */
-	DMW_R_SERVICE_ACTION,	/* 05/24/00 byte 8 or 9 */
-	DMW_R_VERSION,		/* 05/24/00 byte 8 bits 2-0 */
-	DMW_R_RESERVED,		/* 05/24/00 at the reserved bit */
-	DMW_R_LENGTH,		/* 05/24/00 at the length field */
-	DMW_R_LBA_RANGE,	/* 05/21/00 LBA OUT OF RANGE */
-	DMW_R_ALIGNMENT,	/* 05/24/00 at the LBA or length field */
-	DMW_R_XFER_LEN,		/* 05/24/00 length disagrees with data-out */
-	DMW_R_DESC_LEN,		/* 05/1A/00 PARAMETER LIST LENGTH ERROR */
-	DMW_R_DESC_FIELD,	/* 05/26/00 INVALID FIELD IN PARAMETER LIST */
-	DMW_R_CRC,		/* 0B/10/01 LOGICAL BLOCK GUARD CHECK FAILED */
-	DMW_R_GENERATION,	/* 07/27/00 WRITE PROTECTED: stale primary */
-	DMW_R_SEQUENCE,		/* 05/2C/00 COMMAND SEQUENCE ERROR */
-	DMW_R_RESOURCES,	/* 05/55/03 INSUFFICIENT RESOURCES */
-	DMW_R_DATA_MISSING,	/* 0B/0C/00 WRITE ERROR: split data never came */
+	DMW_R_OPCODE,
+	DMW_R_CDB_LEN,
+	DMW_R_SERVICE_ACTION,
+	DMW_R_VERSION,
+	DMW_R_RESERVED,
+	DMW_R_LENGTH,
+	DMW_R_LBA_RANGE,
+	DMW_R_ALIGNMENT,
+	DMW_R_XFER_LEN,
+	DMW_R_DESC_LEN,
+	DMW_R_DESC_FIELD,
+	DMW_R_CRC,
+	DMW_R_GENERATION,
+	DMW_R_SEQUENCE,
+	DMW_R_RESOURCES,
+	DMW_R_DATA_MISSING,
 	DMW_R_NR
 };
 
