@@ -495,7 +495,11 @@ dm_iscsid_start() {
 	echo "InitiatorName=$DM_IQN_PREFIX:initiator-${DM_VM_ID:-host}" \
 		>/etc/iscsi/initiatorname.iscsi
 	iscsid || return 1
-	dm_wait_for 5 iscsiadm -m session -P 0 -o show
+	# Ready once it listens on its control socket (iscsiadm's abstract
+	# one). "iscsiadm -m session", the wait here before, reads sysfs
+	# only and fails while there is no session, so it waited its full
+	# 5 s at every start.
+	dm_wait_for 5 grep -q '@ISCSIADM_ABSTRACT_NAMESPACE' /proc/net/unix
 	return 0
 }
 
