@@ -10,14 +10,23 @@
 CTL=$DM_REPO/scripts/dualmirrorctl
 CONFDIR=/etc/dualmirror
 
-# json KEY: a field of the JSON object on standard input; KEY is a path of
-# dot-separated keys and list indexes (e.g. "resources.0.state").
+# json KEY...: fields of the JSON object on standard input, one line each;
+# KEY is a path of dot-separated keys and list indexes (e.g.
+# "resources.0.state"). Give all the keys of one object to one call: each
+# python3 start costs about a second of emulated CPU.
 json() {
 	"$DM_PYTHON" -c 'import json,sys
-v = json.load(sys.stdin)
-for k in sys.argv[1].split("."):
-    v = v[int(k)] if isinstance(v, list) else v[k]
-print(v)' "$1"
+d = json.load(sys.stdin)
+for p in sys.argv[1:]:
+    v = d
+    for k in p.split("."):
+        v = v[int(k)] if isinstance(v, list) else v[k]
+    print(v)' "$@"
+}
+
+# jsonl KEY...: json KEY..., the values on one line, separated by spaces.
+jsonl() {
+	json "$@" | paste -sd' '
 }
 
 # pctl ARGS: dualmirrorctl on the peer guest, its output and status.
