@@ -80,6 +80,16 @@ dmw_fio_errors() {
 print(sum(j["error"] for j in json.load(open(sys.argv[1]))["jobs"]))' "$1"
 }
 
+# dmw_fio_counts JSON: "ERRORS WRITES SYNCS", the three figures above
+# from one python3 start (about a second of emulated CPU each): for a test
+# that checks more than one of them after the same fio run.
+dmw_fio_counts() {
+	"$DM_PYTHON" -c 'import json,sys
+jobs = json.load(open(sys.argv[1]))["jobs"]
+print(sum(j["error"] for j in jobs), sum(j["write"]["total_ios"] for j in jobs),
+      sum(j["sync"]["total_ios"] for j in jobs))' "$1"
+}
+
 # dmw_same A B SECTORS: the first SECTORS of A and B are byte-identical
 # (read with O_DIRECT: the peer writes its backing device under the page
 # cache).
