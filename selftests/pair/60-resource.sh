@@ -70,8 +70,8 @@ res_install_conf r0.conf "$CONF"
 ( umask 077; echo s3cret-s3cret-60 >"$CONFDIR/r0.secret" )
 peer "(umask 077; echo s3cret-s3cret-60 >$CONFDIR/r0.secret)"
 dm_on_exit "rm -rf $CONFDIR /var/lib/dualmirror; peer 'rm -rf $CONFDIR /var/lib/dualmirror'"
-dm_on_exit peer "'scripts/dualmirrorctl down r0 --force'"
-dm_on_exit "$CTL" down r0
+res_on_exit_down peer "'scripts/dualmirrorctl down r0 --force'"
+res_on_exit_down "$CTL" down r0
 
 ktap_print_msg "at ${SECONDS}s: a bad config file"
 # ---- bad config files -----------------------------------------------------------
@@ -243,7 +243,8 @@ ktap_print_msg "at ${SECONDS}s: down"
 "$CTL" down r0 >/dev/null 2>&1
 a=$?
 peer "scripts/dualmirrorctl down r0" >/dev/null 2>&1
-assert_eq "down on the primary, then on the peer" "0 0" "$a $?"
+# shellcheck disable=SC2034 # RES_DOWN: read by the res_on_exit_down handlers
+assert_eq "down on the primary, then on the peer" "0 0" "$a $?" && RES_DOWN=1
 assert_true "the copies are identical" pair_same "$L" "$PB" "$SECTORS"
 assert_true "peer guest: no kernel warning, oops or hang" pair_peer_dmesg_clean
 assert_dmesg_clean "no kernel warning, oops or hang in dmesg"

@@ -109,10 +109,10 @@ rm -rf /var/lib/dualmirror
 peer "rm -rf /var/lib/dualmirror"
 dm_on_exit "rm -rf $CONFDIR /var/lib/dualmirror; peer 'rm -rf $CONFDIR /var/lib/dualmirror'"
 # Whoever is the peer at the end goes down last.
-dm_on_exit "$CTL" down sw0 --force
-dm_on_exit peer "'scripts/dualmirrorctl down sw0 --force'"
-dm_on_exit "$CTL" down sw0
-dm_on_exit peer "'scripts/dualmirrorctl down sw0'"
+res_on_exit_down "$CTL" down sw0 --force
+res_on_exit_down peer "'scripts/dualmirrorctl down sw0 --force'"
+res_on_exit_down "$CTL" down sw0
+res_on_exit_down peer "'scripts/dualmirrorctl down sw0'"
 
 ktap_print_msg "at ${SECONDS}s: up"
 # ---- 1. up on both, fio on A ----------------------------------------------------
@@ -248,7 +248,8 @@ ktap_print_msg "at ${SECONDS}s: down"
 out=$(pctl down sw0)
 a=$?
 "$CTL" down sw0 >/dev/null 2>&1
-assert_eq "down on B (the primary now), then on A" "0 0" "$a $?"
+# shellcheck disable=SC2034 # RES_DOWN: read by the res_on_exit_down handlers
+assert_eq "down on B (the primary now), then on A" "0 0" "$a $?" && RES_DOWN=1
 assert_true "peer guest: no kernel warning, oops or hang" pair_peer_dmesg_clean
 assert_dmesg_clean "no kernel warning, oops or hang in dmesg"
 ktap_finished

@@ -60,3 +60,14 @@ res_nodes() {
 	PEERH=$(peer hostname)
 	MYADDR=$(ip -4 -o addr show dev "$DM_LINK_DEV" | awk '{ print $4 }' | cut -d/ -f1)
 }
+
+# res_on_exit_down CMD...: dm_on_exit CMD, a "down" of the test's resource
+# in case the test stops half-way, skipped when the test's own last step
+# took every resource down on both guests and said so (it sets
+# RES_DOWN=1 once that point passed): each such CMD would only start
+# dualmirrorctl (seconds of emulated CPU, on the peer through its agent)
+# to find nothing to do.
+RES_DOWN=
+res_on_exit_down() {
+	dm_on_exit "[ -n \"\$RES_DOWN\" ] || $*"
+}
