@@ -99,7 +99,7 @@ deps:
 
 clean:
 	@if [ -n "$(KDIR)" ]; then $(KBUILD) clean; fi
-	rm -rf $(BUILD_DIR) $(RESULTS)
+	rm -rf $(BUILD_DIR) $(RESULTS) $(TOP)/scripts/dualmirrorctl.d/dualmirror/__pycache__
 
 # ---- lint: W=1 + sparse, then checkpatch --strict ---------------------------
 

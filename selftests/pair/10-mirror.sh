@@ -49,7 +49,7 @@ ps() { pair_peer_stat "$PD" "$1"; }
 # check fio, the operation and interrupt counts, the peer's counters and
 # the PDU counts.
 job() {
-	local name=$1 fr=$2 json=$OUT/$1.json cmd0 rsp0 rc writes ops irqs per
+	local name=$1 fr=$2 json=$OUT/$1.json cmd0 rsp0 rc writes ops irqs per ferr
 	shift 2
 	dmsetup message m10 0 reset_counters
 	pair_peer_reset_stats "$PD"
@@ -57,8 +57,8 @@ job() {
 	dmw_fio m10 "$json" "$@" >"$OUT/$name.log" 2>&1
 	rc=$?
 	ktap_print_msg "$name: $(dmsetup status m10)"
-	assert_eq "$name: fio verified without an error" "0 0" "$rc $(dmw_fio_errors "$json")"
-	writes=$(dmw_fio_writes "$json")
+	read -r ferr writes _ < <(dmw_fio_counts "$json")
+	assert_eq "$name: fio verified without an error" "0 0" "$rc ${ferr:-}"
 	if [ "$fr" = inline ]; then ops=$(dmw_field m10 3) irqs=$(dmw_field m10 4) per=3
 	else ops=$(dmw_field m10 5) irqs=$(dmw_field m10 6) per=6; fi
 	assert_eq "$name: $writes $fr operations = fio writes, $per interrupts each" \
@@ -99,10 +99,11 @@ for fr in inline split; do
 	dmsetup message m10 0 reset_counters
 	dmw_fio m10 "$OUT/$fr-fsync.json" --rw=randwrite --size=4M --offset=32M \
 		--bs=4k --iodepth=1 --io_size=512k --fsync=4 >"$OUT/$fr-fsync.log" 2>&1
-	assert_eq "$fr fsync: fio verified without an error" "0 0" \
-		"$? $(dmw_fio_errors "$OUT/$fr-fsync.json")"
+	rc=$?
+	read -r ferr _ syncs < <(dmw_fio_counts "$OUT/$fr-fsync.json")
+	assert_eq "$fr fsync: fio verified without an error" "0 0" "$rc ${ferr:-}"
 	assert_eq "$fr fsync: one peer flush per fsync fio counted" \
-		"$(dmw_fio_syncs "$OUT/$fr-fsync.json")" "$(dmw_field m10 11)"
+		"${syncs:-}" "$(dmw_field m10 11)"
 	# FUA: O_DSYNC writes to a device with a volatile write cache (both
 	# null_blk disks have one, and the peer disk's follows its backing
 	# device's) are FUA writes, and go to the peer as such.

@@ -120,7 +120,7 @@ per() { echo "$2" | awk -v n="$1" '{ for (i = 1; i <= NF; i++) printf("%s%.2f", 
 # the RDMA packets per write.
 job() {
 	local name=$1 fr=$2 json=$OUT/$1.json cmd0 rsp0 dout0 rc writes ops irqs n
-	local r0 p0 rd pd bs a
+	local r0 p0 rd pd bs a ferr
 	shift 2
 	for a in "$@"; do
 		case "$a" in --bs=*k) a=${a#--bs=} bs=$((${a%k} * 1024)) ;; esac
@@ -133,8 +133,8 @@ job() {
 	rc=$?
 	rd=$(rxe_delta "$r0" "$(rxe)") pd=$(rxe_delta "$p0" "$(prxe)")
 	ktap_print_msg "$name: $(dmsetup status i50)"
-	assert_eq "$name: fio verified without an error" "0 0" "$rc $(dmw_fio_errors "$json")"
-	writes=$(dmw_fio_writes "$json")
+	read -r ferr writes _ < <(dmw_fio_counts "$json")
+	assert_eq "$name: fio verified without an error" "0 0" "$rc ${ferr:-}"
 	if [ "$fr" = inline ]; then ops=$(dmw_field i50 3) irqs=$(dmw_field i50 4) n=1
 	else ops=$(dmw_field i50 5) irqs=$(dmw_field i50 6) n=2; fi
 	assert_eq "$name: $writes $fr operations = fio writes, $((3 * n)) interrupts each" \

@@ -70,8 +70,8 @@ res_install_conf r0.conf "$CONF"
 ( umask 077; echo s3cret-s3cret-60 >"$CONFDIR/r0.secret" )
 peer "(umask 077; echo s3cret-s3cret-60 >$CONFDIR/r0.secret)"
 dm_on_exit "rm -rf $CONFDIR /var/lib/dualmirror; peer 'rm -rf $CONFDIR /var/lib/dualmirror'"
-dm_on_exit peer "'scripts/dualmirrorctl down r0 --force'"
-dm_on_exit "$CTL" down r0
+res_on_exit_down peer "'scripts/dualmirrorctl down r0 --force'"
+res_on_exit_down "$CTL" down r0
 
 ktap_print_msg "at ${SECONDS}s: a bad config file"
 # ---- bad config files -----------------------------------------------------------
@@ -148,11 +148,13 @@ J=$("$CTL" status r0 --json)
 echo "$J" >"$OUT/status1.json"
 assert_eq "status --json: role, peer node, state, out of sync, generation, writes" \
 	"primary $PEERH $(dmw_field r0 1) $(dmw_oos r0) $(dmw_field r0 10) $(dmw_field r0 3)" \
-	"$(for k in role peer_node state out_of_sync_sectors generation inline_ops; do json $k <<<"$J"; done | tr '\n' ' ' | sed 's/ $//')"
+	"$(jsonl role peer_node state out_of_sync_sectors generation inline_ops <<<"$J")"
+# Both fields from one python3 start (JV: status_line, peer_identity.serial).
+mapfile -t JV < <(json status_line peer_identity.serial <<<"$J")
 assert_eq "status --json: every field of the status line" "$(dmsetup status r0 | cut -d' ' -f4-)" \
-	"$(json status_line <<<"$J")"
+	"${JV[0]:-}"
 assert_eq "status --json: the peer disk's serial as seen from the primary" "$SERIAL" \
-	"$(json peer_identity.serial <<<"$J")"
+	"${JV[1]:-}"
 S=$("$CTL" status r0)
 ktap_print_msg "$S"
 assert_match "status: role, peer, connection, replication" \
@@ -161,7 +163,7 @@ assert_match "status: role, peer, connection, replication" \
 assert_match "status with no NAME lists r0" '^r0 role:Primary' "$("$CTL" status)"
 PJ=$(peer "scripts/dualmirrorctl status r0 --json")
 assert_eq "peer: status --json: role, connection, the primary's session" "peer Connected $INI" \
-	"$(json role <<<"$PJ") $(json connection <<<"$PJ") $(json sessions.0 <<<"$PJ")"
+	"$(jsonl role connection sessions.0 <<<"$PJ")"
 assert_match "peer: status" "^r0 role:Peer .*$ME role:Primary connection:Connected" \
 	"$(peer "scripts/dualmirrorctl status r0" | tr '\n' ' ')"
 out=$(peer "scripts/dualmirrorctl down r0 2>&1")
@@ -241,7 +243,8 @@ ktap_print_msg "at ${SECONDS}s: down"
 "$CTL" down r0 >/dev/null 2>&1
 a=$?
 peer "scripts/dualmirrorctl down r0" >/dev/null 2>&1
-assert_eq "down on the primary, then on the peer" "0 0" "$a $?"
+# shellcheck disable=SC2034 # RES_DOWN: read by the res_on_exit_down handlers
+assert_eq "down on the primary, then on the peer" "0 0" "$a $?" && RES_DOWN=1
 assert_true "the copies are identical" pair_same "$L" "$PB" "$SECTORS"
 assert_true "peer guest: no kernel warning, oops or hang" pair_peer_dmesg_clean
 assert_dmesg_clean "no kernel warning, oops or hang in dmesg"

@@ -109,10 +109,10 @@ rm -rf /var/lib/dualmirror
 peer "rm -rf /var/lib/dualmirror"
 dm_on_exit "rm -rf $CONFDIR /var/lib/dualmirror; peer 'rm -rf $CONFDIR /var/lib/dualmirror'"
 # Whoever is the peer at the end goes down last.
-dm_on_exit "$CTL" down sw0 --force
-dm_on_exit peer "'scripts/dualmirrorctl down sw0 --force'"
-dm_on_exit "$CTL" down sw0
-dm_on_exit peer "'scripts/dualmirrorctl down sw0'"
+res_on_exit_down "$CTL" down sw0 --force
+res_on_exit_down peer "'scripts/dualmirrorctl down sw0 --force'"
+res_on_exit_down "$CTL" down sw0
+res_on_exit_down peer "'scripts/dualmirrorctl down sw0'"
 
 ktap_print_msg "at ${SECONDS}s: up"
 # ---- 1. up on both, fio on A ----------------------------------------------------
@@ -131,7 +131,7 @@ rc=$?
 assert_match "primary on B while A is the primary: refused, A is logged in" \
 	"^1 .*is logged in to this node's export: run 'secondary sw0' on $ME first" "$rc $(echo "$out" | tr '\n' ' ')"
 assert_eq "... and B is still the exporting peer" "peer Connected" \
-	"$(pctl status sw0 --json | json role) $(pctl status sw0 --json | json connection)"
+	"$(pctl status sw0 --json | jsonl role connection)"
 out=$("$CTL" secondary sw0 2>&1)
 rc=$?
 ktap_print_msg "A: $out"
@@ -168,7 +168,7 @@ rc=$?
 ktap_print_msg "$out"
 assert_match "verify sw0: identical, exit 0" "^0 sw0: compared 64 regions of 1024 sectors .*: identical" "$rc $out"
 assert_eq "verify --json: identical, no differing region" "True []" \
-	"$("$CTL" verify sw0 --json | json identical) $("$CTL" verify sw0 --json | json differing_regions)"
+	"$("$CTL" verify sw0 --json | jsonl identical differing_regions)"
 # Region 40 changed on B behind the mirror's back.
 peer "h=\$(scripts/dualmirrorctl status sw0 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"host\"])')
 echo 1 >/sys/class/scsi_host/\$h/dualmirror/release
@@ -180,7 +180,7 @@ assert_match "verify finds the changed region (exit 1, sectors and region)" \
 	"^1 sw0: compared 64 regions .*: 1 differ +sectors 40960-41983 \(regions 40-40\)" "$rc $(echo "$out" | tr '\n' ' ')"
 J=$("$CTL" verify sw0 --json)
 assert_eq "verify --json: region 40, sector 40960, 1024 sectors" "[40] 40960 1024 False" \
-	"$(json differing_regions <<<"$J") $(json differing_ranges.0.sector <<<"$J") $(json differing_ranges.0.count <<<"$J") $(json identical <<<"$J")"
+	"$(jsonl differing_regions differing_ranges.0.sector differing_ranges.0.count identical <<<"$J")"
 out=$("$CTL" verify sw0 --resync 2>&1)
 rc=$?
 assert_match "verify --resync: exit 1, resync requested" "^1 .*regions 40-40\): resync requested" "$rc $(echo "$out" | tr '\n' ' ')"
@@ -216,7 +216,7 @@ assert_match "primary sw0 --force on B: up with A absent" "^0 .*sw0: primary, pe
 	"$rc $(echo "$out" | tr '\n' ' ')"
 J=$(pctl status sw0 --json)
 assert_eq "B: degraded, peer absent, connection Connecting" "degraded True Connecting" \
-	"$(json state <<<"$J") $(json peer_absent <<<"$J") $(json connection <<<"$J")"
+	"$(jsonl state peer_absent connection <<<"$J")"
 assert_true "B holds every write acknowledged before (fio --verify_only 0-8, 8-16 MiB)" \
 	b_holds_0_16
 assert_true "fio verify on B alone (16-20 MiB: 8 regions)" fio_b b2 16 4
@@ -248,7 +248,8 @@ ktap_print_msg "at ${SECONDS}s: down"
 out=$(pctl down sw0)
 a=$?
 "$CTL" down sw0 >/dev/null 2>&1
-assert_eq "down on B (the primary now), then on A" "0 0" "$a $?"
+# shellcheck disable=SC2034 # RES_DOWN: read by the res_on_exit_down handlers
+assert_eq "down on B (the primary now), then on A" "0 0" "$a $?" && RES_DOWN=1
 assert_true "peer guest: no kernel warning, oops or hang" pair_peer_dmesg_clean
 assert_dmesg_clean "no kernel warning, oops or hang in dmesg"
 ktap_finished

@@ -104,12 +104,12 @@ peer "(umask 077; echo s3cret-s3cret-75 >$CONFDIR/aa0.secret)"
 rm -rf /var/lib/dualmirror
 peer "rm -rf /var/lib/dualmirror"
 dm_on_exit "rm -rf $CONFDIR /var/lib/dualmirror; peer 'rm -rf $CONFDIR /var/lib/dualmirror'"
-dm_on_exit "$CTL" down aa0 --force
-dm_on_exit "$CTL" down aa1 --force
-dm_on_exit peer "'scripts/dualmirrorctl down aa0 --force; scripts/dualmirrorctl down aa1 --force'"
-dm_on_exit "$CTL" down aa0
-dm_on_exit "$CTL" down aa1
-dm_on_exit peer "'scripts/dualmirrorctl down aa0; scripts/dualmirrorctl down aa1'"
+res_on_exit_down "$CTL" down aa0 --force
+res_on_exit_down "$CTL" down aa1 --force
+res_on_exit_down peer "'scripts/dualmirrorctl down aa0 --force; scripts/dualmirrorctl down aa1 --force'"
+res_on_exit_down "$CTL" down aa0
+res_on_exit_down "$CTL" down aa1
+res_on_exit_down peer "'scripts/dualmirrorctl down aa0; scripts/dualmirrorctl down aa1'"
 
 ktap_print_msg "at ${SECONDS}s: up"
 # ---- 1. up on both, fio on both at once ---------------------------------------------
@@ -200,9 +200,10 @@ assert_true "fio verify on B's aa0 and aa1, mirrored again" both_b
 ktap_print_msg "at ${SECONDS}s: down"
 a=$(pctl down aa0; pctl down aa1)
 b=$("$CTL" down aa0 2>&1; "$CTL" down aa1 2>&1)
+# shellcheck disable=SC2034 # RES_DOWN: read by the res_on_exit_down handlers
 assert_eq "down: B (primary of both), then A (peer of both)" \
 	"aa0: down (primary) aa1: down (primary) aa0: down (peer) aa1: down (peer)" \
-	"$(echo "$a $b" | tr '\n' ' ' | sed 's/ $//')"
+	"$(echo "$a $b" | tr '\n' ' ' | sed 's/ $//')" && RES_DOWN=1
 assert_true "peer guest: no kernel warning, oops or hang" pair_peer_dmesg_clean
 assert_dmesg_clean "no kernel warning, oops or hang in dmesg"
 ktap_finished

@@ -157,10 +157,9 @@ fault_rdma() {
 # check NAME STATE RC: the checks after a fault that left the mirror
 # connected; print its table row.
 check() {
-	local name=$1 state=$2 json=$FOUT/$1.json rc=$3 writes lost=yes same=no
-	assert_eq "$name: fio verified without an error" "0 0" \
-		"$rc $(dmw_fio_errors "$json")"
-	writes=$(dmw_fio_writes "$json")
+	local name=$1 state=$2 json=$FOUT/$1.json rc=$3 writes lost=yes same=no ferr
+	read -r ferr writes _ < <(dmw_fio_counts "$json")
+	assert_eq "$name: fio verified without an error" "0 0" "$rc ${ferr:-}"
 	ktap_print_msg "$name: $(dmsetup status "$FN")"
 	if [ "$state" = connected ]; then
 		assert_eq "$name: still connected, no peer error" "connected 0" \
@@ -271,9 +270,9 @@ fault_connected() {
 # reconnected and resynced by itself, nothing acknowledged lost, copies
 # identical; print its table row (WHAT: how the fault ended).
 degraded_checks() {
-	local name=$1 rc=$2 what=$3 lost=yes same=no
-	assert_eq "$name: fio verified without an error" "0 0" \
-		"$rc $(dmw_fio_errors "$FOUT/$name.json")"
+	local name=$1 rc=$2 what=$3 lost=yes same=no ferr writes
+	read -r ferr writes _ < <(dmw_fio_counts "$FOUT/$name.json")
+	assert_eq "$name: fio verified without an error" "0 0" "$rc ${ferr:-}"
 	ktap_print_msg "$name: $(dmsetup status "$FN")"
 	# The last error: the target's own timeout, or the transport's error if
 	# the session gave the command up first (after peer_timeout: no retry).
@@ -291,7 +290,7 @@ degraded_checks() {
 	assert_eq "$name: every acknowledged write is on the peer after resync" 0 "$lost"
 	pair_same "$L" "$PB" $FAULTS_SECTORS && same=yes
 	assert_eq "$name: copies byte-identical after resync" yes "$same"
-	ktap_print_msg "fault: $FT $name | writes acknowledged $(dmw_fio_writes "$FOUT/$name.json") | lost $lost | identical $same (after the automatic reconnect and resync) | retries $(dmw_field "$FN" 15) | state degraded, then connected ($what)$(fault_rdma)"
+	ktap_print_msg "fault: $FT $name | writes acknowledged ${writes:-} | lost $lost | identical $same (after the automatic reconnect and resync) | retries $(dmw_field "$FN" 15) | state degraded, then connected ($what)$(fault_rdma)"
 }
 
 # fault_degrade_recover NAME CUT RESTORE [WHAT]: under a rate-limited

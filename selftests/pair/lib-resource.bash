@@ -10,14 +10,23 @@
 CTL=$DM_REPO/scripts/dualmirrorctl
 CONFDIR=/etc/dualmirror
 
-# json KEY: a field of the JSON object on standard input; KEY is a path of
-# dot-separated keys and list indexes (e.g. "resources.0.state").
+# json KEY...: fields of the JSON object on standard input, one line each;
+# KEY is a path of dot-separated keys and list indexes (e.g.
+# "resources.0.state"). Give all the keys of one object to one call: each
+# python3 start costs about a second of emulated CPU.
 json() {
 	"$DM_PYTHON" -c 'import json,sys
-v = json.load(sys.stdin)
-for k in sys.argv[1].split("."):
-    v = v[int(k)] if isinstance(v, list) else v[k]
-print(v)' "$1"
+d = json.load(sys.stdin)
+for p in sys.argv[1:]:
+    v = d
+    for k in p.split("."):
+        v = v[int(k)] if isinstance(v, list) else v[k]
+    print(v)' "$@"
+}
+
+# jsonl KEY...: json KEY..., the values on one line, separated by spaces.
+jsonl() {
+	json "$@" | paste -sd' '
 }
 
 # pctl ARGS: dualmirrorctl on the peer guest, its output and status.
@@ -50,4 +59,15 @@ res_nodes() {
 	ME=$(hostname)
 	PEERH=$(peer hostname)
 	MYADDR=$(ip -4 -o addr show dev "$DM_LINK_DEV" | awk '{ print $4 }' | cut -d/ -f1)
+}
+
+# res_on_exit_down CMD...: dm_on_exit CMD, a "down" of the test's resource
+# in case the test stops half-way, skipped when the test's own last step
+# took every resource down on both guests and said so (it sets
+# RES_DOWN=1 once that point passed): each such CMD would only start
+# dualmirrorctl (seconds of emulated CPU, on the peer through its agent)
+# to find nothing to do.
+RES_DOWN=
+res_on_exit_down() {
+	dm_on_exit "[ -n \"\$RES_DOWN\" ] || $*"
 }

@@ -51,15 +51,18 @@ assert_false "unknown message refused" dmsetup message dmw 0 bogus
 ps() { dmw_peer_stat "$PH" "$1"; }
 
 # job NAME FIO-ARGS...: reset the counters, run fio, check that it
-# finished without an error; leaves the JSON in $OUT/NAME.json.
+# finished without an error; leaves the JSON in $OUT/NAME.json and fio's
+# writes in $OUT/NAME.writes (for counts: job runs in assert_true's
+# subshell; one python3 start for both figures).
 job() {
 	local name=$1 json=$OUT/$1.json
 	shift
 	dmsetup message dmw 0 reset_counters
 	echo 1 >"/sys/class/scsi_host/$PH/dualmirror_stats/reset"
 	dmw_fio dmw "$json" "$@" >"$OUT/$name.log" 2>&1
-	local rc=$? err
-	err=$(dmw_fio_errors "$json" 2>/dev/null)
+	local rc=$? err writes
+	read -r err writes _ < <(dmw_fio_counts "$json" 2>/dev/null)
+	echo "${writes:-}" >"$OUT/$name.writes"
 	ktap_print_msg "$name: $(dmsetup status dmw)"
 	[ "$rc" = 0 ] && [ "$err" = 0 ]
 }
@@ -68,8 +71,8 @@ job() {
 # interrupts each, and the peer counted the same writes and interrupts
 # (it counts commands and data; the statuses are the primary's).
 counts() {
-	local json=$OUT/$1.json fr=$2 writes ops irqs per f_ops f_irqs
-	writes=$(dmw_fio_writes "$json")
+	local fr=$2 writes ops irqs per f_ops f_irqs
+	writes=$(<"$OUT/$1.writes")
 	if [ "$fr" = inline ]; then f_ops=3 f_irqs=4 per=3; else f_ops=5 f_irqs=6 per=6; fi
 	ops=$(dmw_field dmw $f_ops)
 	irqs=$(dmw_field dmw $f_irqs)

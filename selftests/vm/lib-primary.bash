@@ -34,14 +34,20 @@ dmw_peer_stat() {
 }
 
 # dmw_field DEV N: field N (1-based) of the target's status, after the
-# "start len dualmirror" prefix.
+# "start len dualmirror" prefix. Split by bash, not awk: the tests read
+# the status thousands of times (most of them polls), and each program
+# started costs tens of milliseconds of emulated CPU.
 dmw_field() {
-	dmsetup status "$1" | awk -v n="$2" '{ print $(n + 3) }'
+	local -a f
+	read -r -a f <<<"$(dmsetup status "$1")"
+	echo "${f[$2 + 2]:-}"
 }
 
-# dmw_oos DEV: out-of-sync sectors.
+# dmw_oos DEV: out-of-sync sectors (field 2, before its "/").
 dmw_oos() {
-	dmw_field "$1" 2 | cut -d/ -f1
+	local -a f
+	read -r -a f <<<"$(dmsetup status "$1")"
+	echo "${f[4]%%/*}"
 }
 
 # dmw_fio NAME JSON FIO-ARGS...: fio with verification on /dev/mapper/NAME,
@@ -74,6 +80,16 @@ dmw_fio_errors() {
 print(sum(j["error"] for j in json.load(open(sys.argv[1]))["jobs"]))' "$1"
 }
 
+# dmw_fio_counts JSON: "ERRORS WRITES SYNCS", the three figures above
+# from one python3 start (about a second of emulated CPU each): for a test
+# that checks more than one of them after the same fio run.
+dmw_fio_counts() {
+	"$DM_PYTHON" -c 'import json,sys
+jobs = json.load(open(sys.argv[1]))["jobs"]
+print(sum(j["error"] for j in jobs), sum(j["write"]["total_ios"] for j in jobs),
+      sum(j["sync"]["total_ios"] for j in jobs))' "$1"
+}
+
 # dmw_same A B SECTORS: the first SECTORS of A and B are byte-identical
 # (read with O_DIRECT: the peer writes its backing device under the page
 # cache).
@@ -87,11 +103,15 @@ dmw_same() {
 # dmw_field_is DEV N VALUE / dmw_field_gt DEV N VALUE: field N of the
 # status, read now (for dm_wait_for).
 dmw_field_is() {
-	[ "$(dmw_field "$1" "$2")" = "$3" ]
+	local -a f
+	read -r -a f <<<"$(dmsetup status "$1")"
+	[ "${f[$2 + 2]:-}" = "$3" ]
 }
 
 dmw_field_gt() {
-	[ "$(dmw_field "$1" "$2")" -gt "$3" ]
+	local -a f
+	read -r -a f <<<"$(dmsetup status "$1")"
+	[ "${f[$2 + 2]:-}" -gt "$3" ]
 }
 
 # dmw_wait_state DEV WORD SECS: wait until the status' state word is WORD.

@@ -219,7 +219,15 @@ def add(dev, meta=None):
     host = next((h for h, d, _ in hosts() if d == num), None)
     if host is None:
         raise Error(f"attached {dev} but cannot find its SCSI host")
-    name = wait_for(lambda: disk_of_host(host), 10)
+    # The disk's directory under the SCSI device appears before the kernel
+    # has made its "dev" attribute and its /sys/class/block link (both in
+    # device_add()): wait for those too, or ensure_node() may find
+    # neither (seen in a TCG guest on a loaded host: "no block device sda").
+    def ready():
+        name = disk_of_host(host)
+        return name if name and readval(f"/sys/class/block/{name}/dev") else None
+
+    name = wait_for(ready, 10)
     if not name:
         raise Error(f"{host} created but no SCSI disk appeared (is sd_mod loaded?)")
     return ensure_node(name)
