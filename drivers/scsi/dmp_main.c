@@ -8,12 +8,14 @@
  * SCSI hosts of Linux 6.1 cannot ask for BLK_MQ_F_BLOCKING) and must not
  * sleep.
  *
- * The direct path: an INLINE mirror write or a READ/WRITE (10/16) whose
- * backing device is blk-mq, takes REQ_NOWAIT, has no integrity profile
- * and no SRCU dispatch (dmp_may_nowait()) is run by queuecommand itself
- * (@dc->nowait): decoded, checked (peer->lock, a spinlock taken only in
- * task context), and its data-out or data-in pages submitted as one bio
- * with REQ_NOWAIT, allocated with GFP_NOWAIT, charged to the root cgroup;
+ * The direct path: a mirror write (INLINE, SPLIT DATA, SPLIT DESC) or a
+ * READ/WRITE (10/16) whose backing device is blk-mq, takes REQ_NOWAIT,
+ * has no integrity profile and no SRCU dispatch (dmp_may_nowait()) is run
+ * by queuecommand itself (@dc->nowait): decoded, checked (peer->lock, a
+ * spinlock taken only in task context), split data staged and split
+ * descriptors read with GFP_NOWAIT, and the data-out or data-in pages
+ * (a split write's staged pages) submitted as one bio with REQ_NOWAIT,
+ * allocated with GFP_NOWAIT, charged to the root cgroup;
  * writes carry REQ_SYNC | REQ_IDLE like O_DIRECT writes, which writeback
  * throttling lets through (it would sleep in rq_qos_wait() otherwise,
  * REQ_NOWAIT or not).  Its end_io completes the command.  Whatever cannot
@@ -29,9 +31,10 @@
  *   submits the same range again without REQ_NOWAIT.  Nothing of it was
  *   written or read before (one bio, failed before it was issued).
  *
- * Everything that may sleep (split staging, SPLIT DESC, CLAIM and its
- * metadata write, QUERY, BITMAP, DISCARD, WRITE ZEROES, SYNCHRONIZE
- * CACHE, the standard commands without data) stays on the WQ_MEM_RECLAIM
+ * Everything that may sleep (staging or a descriptor buffer that needs
+ * more than GFP_NOWAIT gives, CLAIM and its metadata write, QUERY,
+ * BITMAP, DISCARD, WRITE ZEROES, SYNCHRONIZE CACHE, the standard commands
+ * without data) stays on the WQ_MEM_RECLAIM
  * workqueue, which answers it at once or submits bios built from the
  * command's scatterlist, the last bio's end_io completing it.  Either
  * way the command holds @peer->busy from queuecommand to its completion,
@@ -101,8 +104,7 @@ void dmp_gen_put(struct dmp_cmd *dc)
 /* Free what a finished command holds and mark it DONE, exactly once. */
 static void dmp_finish(struct dmp_cmd *dc)
 {
-	kfree(dc->desc_buf);
-	dc->desc_buf = NULL;
+	dmp_mirror_finish(dc);
 	dmp_gen_put(dc);
 	/* pairs with the acquire in dmp_cmd_done(): all of the above is done */
 	WARN_ON_ONCE(xchg_release(&dc->state, DMP_ST_DONE) == DMP_ST_DONE);
@@ -247,6 +249,38 @@ static bool dmp_may_nowait(const struct dmp_peer *peer)
 }
 
 /*
+ * A bio for the direct path: allocated without sleeping, charged to the
+ * root cgroup as the worker's bios are (no cgroup throttling); writes
+ * carry REQ_SYNC | REQ_IDLE, which writeback throttling lets through.
+ * NULL: the command goes to the worker.
+ */
+static struct bio *dmp_bio_alloc_nowait(struct dmp_cmd *dc,
+					unsigned int nr_vecs)
+{
+	blk_opf_t opf = dc->io_opf | REQ_NOWAIT;
+	struct bio *bio;
+
+	if (op_is_write(opf))
+		opf |= REQ_SYNC | REQ_IDLE;	/* not throttled by wbt */
+	dc->io_opf = opf;
+	if (!nr_vecs || nr_vecs > BIO_MAX_VECS)
+		return NULL;
+	bio = bio_alloc(dc->peer->bdev, nr_vecs, opf, GFP_NOWAIT | __GFP_NOWARN);
+	if (bio)
+		bio_associate_blkg_from_css(bio, blkcg_root_css);
+	return bio;
+}
+
+/* Submit the direct path's one bio; it may end at once, BLK_STS_AGAIN. */
+static void dmp_bio_submit_nowait(struct dmp_cmd *dc, struct bio *bio)
+{
+	dmp_bio_setup(dc, bio, dc->io_sector);
+	dmp_io_start(dc, dc->io_opf, dc->end);
+	dmp_bio_submit(dc, bio);
+	dmp_put(dc);
+}
+
+/*
  * The direct path's submission: the whole transfer as one bio with
  * REQ_NOWAIT, built without sleeping, or the command goes to the worker.
  */
@@ -255,21 +289,13 @@ static void dmp_submit_sg_nowait(struct dmp_cmd *dc)
 	struct scsi_cmnd *scmd = dc->scmd;
 	unsigned int nents = scsi_sg_count(scmd);
 	unsigned int bytes = dc->io_bytes;
-	blk_opf_t opf = dc->io_opf | REQ_NOWAIT;
 	struct scatterlist *sg;
 	struct bio *bio;
 	unsigned int i;
 
-	if (op_is_write(opf))
-		opf |= REQ_SYNC | REQ_IDLE;	/* not throttled by wbt */
-	dc->io_opf = opf;
-	if (!bytes || nents > BIO_MAX_VECS)
-		goto retry;
-	bio = bio_alloc(dc->peer->bdev, nents, opf, GFP_NOWAIT | __GFP_NOWARN);
+	bio = dmp_bio_alloc_nowait(dc, bytes ? nents : 0);
 	if (!bio)
 		goto retry;
-	/* the worker's bios are the root cgroup's: no cgroup throttling */
-	bio_associate_blkg_from_css(bio, blkcg_root_css);
 	scsi_for_each_sg(scmd, sg, nents, i) {
 		unsigned int len = min(sg->length, bytes);
 
@@ -283,10 +309,7 @@ static void dmp_submit_sg_nowait(struct dmp_cmd *dc)
 		bio_put(bio);
 		goto retry;
 	}
-	dmp_bio_setup(dc, bio, dc->io_sector);
-	dmp_io_start(dc, opf, dc->end);
-	dmp_bio_submit(dc, bio);	/* may end at once, BLK_STS_AGAIN */
-	dmp_put(dc);
+	dmp_bio_submit_nowait(dc, bio);
 	return;
 retry:
 	dmp_retry(dc);
@@ -369,33 +392,49 @@ int dmp_submit_sg(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
 	return DMP_ASYNC;
 }
 
-/**
- * dmp_submit_bvecs - write staged segments
- * @dc: the command that completes when the write did
- * @opf: operation and flags
- * @sector: first sector
- * @vecs: the data, in order; every segment a whole number of sectors
- * @nr_vecs: segments in @vecs
- * @end: completion, as for dmp_submit_sg()
- *
- * Return: DMP_ASYNC.
- */
-int dmp_submit_bvecs(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
-		     const struct bio_vec *vecs, unsigned int nr_vecs,
-		     void (*end)(struct dmp_cmd *dc))
+/* The direct path's submission of staged data: one bio, REQ_NOWAIT. */
+static void dmp_submit_staged_nowait(struct dmp_cmd *dc)
 {
+	const struct dmp_staged *stg = dc->staged;
+	struct bio *bio;
+	unsigned int i;
+
+	bio = dmp_bio_alloc_nowait(dc, stg->nr_vecs);
+	if (!bio)
+		goto retry;
+	for (i = 0; i < stg->nr_vecs; i++) {
+		const struct bio_vec *bv = &stg->vecs[i];
+
+		if (bio_add_page(bio, bv->bv_page, bv->bv_len,
+				 bv->bv_offset) != bv->bv_len) {
+			bio_put(bio);
+			goto retry;
+		}
+	}
+	dmp_bio_submit_nowait(dc, bio);
+	return;
+retry:
+	dmp_retry(dc);
+}
+
+/* The worker's submission of staged data: as many bios as it needs. */
+static void __dmp_submit_staged(struct dmp_cmd *dc)
+{
+	const struct dmp_staged *stg = dc->staged;
+	blk_opf_t opf = dc->io_opf & ~REQ_NOWAIT;
+	sector_t sector = dc->io_sector;
 	struct bio *bio = NULL;
 	unsigned int i;
 
-	dmp_io_start(dc, opf, end);
-	for (i = 0; i < nr_vecs; i++) {
-		const struct bio_vec *bv = &vecs[i];
+	dmp_io_start(dc, opf, dc->end);
+	for (i = 0; i < stg->nr_vecs; i++) {
+		const struct bio_vec *bv = &stg->vecs[i];
 
 		if (!bio || bio_add_page(bio, bv->bv_page, bv->bv_len,
 					 bv->bv_offset) != bv->bv_len) {
 			if (bio)
 				dmp_bio_submit(dc, bio);
-			bio = dmp_bio_alloc(dc, opf, sector, nr_vecs - i);
+			bio = dmp_bio_alloc(dc, opf, sector, stg->nr_vecs - i);
 			__bio_add_page(bio, bv->bv_page, bv->bv_len,
 				       bv->bv_offset);
 		}
@@ -404,6 +443,32 @@ int dmp_submit_bvecs(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
 	if (bio)
 		dmp_bio_submit(dc, bio);
 	dmp_put(dc);
+}
+
+/**
+ * dmp_submit_staged - write the command's staged data (@dc->staged)
+ * @dc: the command that completes when the write did
+ * @opf: operation and flags
+ * @sector: first sector
+ * @end: completion, as for dmp_submit_sg()
+ *
+ * Every segment of the staged data is a whole number of sectors.  In
+ * queuecommand (@dc->nowait) the data goes out as one bio with
+ * REQ_NOWAIT, or is handed to the worker (RETRY) exactly as
+ * dmp_submit_sg() does; in the worker, in as many bios as it needs.
+ *
+ * Return: DMP_ASYNC.
+ */
+int dmp_submit_staged(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
+		      void (*end)(struct dmp_cmd *dc))
+{
+	dc->io_opf = opf;
+	dc->io_sector = sector;
+	dc->end = end;
+	if (dc->nowait)
+		dmp_submit_staged_nowait(dc);
+	else
+		__dmp_submit_staged(dc);
 	return DMP_ASYNC;
 }
 
@@ -513,7 +578,9 @@ static void dmp_work_fn(struct work_struct *work)
 
 	dc->nowait = false;
 	WRITE_ONCE(dc->state, DMP_ST_RUNNING);
-	if (state == DMP_ST_RETRY)
+	if (state == DMP_ST_RETRY && dc->staged)
+		__dmp_submit_staged(dc);
+	else if (state == DMP_ST_RETRY)
 		__dmp_submit_sg(dc);
 	else if (dmp_execute(dc) == DMP_DONE)
 		dmp_complete(dc);
@@ -543,6 +610,7 @@ static int dmp_queuecommand(struct Scsi_Host *shost, struct scsi_cmnd *scmd)
 	dc->peer = peer;
 	dc->scmd = scmd;
 	dc->desc_buf = NULL;
+	dc->desc_copied = false;
 	dc->staged = NULL;
 	dc->gen_slot = -1;
 	dc->bytes = 0;

@@ -6,15 +6,19 @@
  * pages.  A split write arrives as SPLIT DATA (the data) and SPLIT DESC
  * (the metadata with one CRC32C per 4 KiB), in either order:
  *
- * - DATA first: the data is copied into bounded staging memory, keyed by
- *   its sequence tag and tagged with the generation, and DATA completes
- *   GOOD.  Unclaimed staged data is freed after split_timeout.
+ * - DATA first: the data is staged (its own pages referenced, or copied)
+ *   in bounded staging memory, keyed by its sequence tag and tagged with
+ *   the generation, and DATA completes GOOD.  Unclaimed staged data is
+ *   freed after split_timeout.
  * - DESC first: the validated descriptor is parked; the DATA that arrives
  *   later completes the pair.  A parked DESC whose data does not come
  *   within split_timeout fails with DMW_R_DATA_MISSING.
  *
  * The pair is written only after the length and every CRC matched, and
  * only if the generation did not change; DESC completes after the write.
+ * Both commands run in queuecommand on the direct path (dmp_direct_ready())
+ * as INLINE does, the write then submitted with REQ_NOWAIT by whichever of
+ * the two came second.
  * CLAIM (with the current generation's tag, or FORCE) advances the
  * generation, fences standard writes, drops staged data, fails parked
  * DESCs and waits for writes of the old generation still in flight.
@@ -219,14 +223,15 @@ static bool dmp_piece_take(struct page *page, u32 len, u32 off, void *arg)
 }
 
 /* Stage by reference: the command's own pages, one reference each. */
-static struct dmp_staged *dmp_staged_ref(struct scsi_cmnd *scmd, u32 bytes)
+static struct dmp_staged *dmp_staged_ref(struct scsi_cmnd *scmd, u32 bytes,
+					 gfp_t gfp)
 {
 	unsigned int nr = dmp_sg_pieces(scmd, bytes, dmp_piece_referable, NULL);
 	struct dmp_staged *stg;
 
 	if (!nr)
 		return ERR_PTR(-EINVAL);
-	stg = kvmalloc(struct_size(stg, vecs, nr), GFP_KERNEL);
+	stg = kvmalloc(struct_size(stg, vecs, nr), gfp);
 	if (!stg)
 		return NULL;
 	stg->nr_vecs = 0;
@@ -235,18 +240,19 @@ static struct dmp_staged *dmp_staged_ref(struct scsi_cmnd *scmd, u32 bytes)
 }
 
 /* Stage by copy: pages of our own, each from offset 0. */
-static struct dmp_staged *dmp_staged_copy(struct scsi_cmnd *scmd, u32 bytes)
+static struct dmp_staged *dmp_staged_copy(struct scsi_cmnd *scmd, u32 bytes,
+					  gfp_t gfp)
 {
 	unsigned int nr = DIV_ROUND_UP(bytes, PAGE_SIZE);
 	struct dmp_staged *stg;
 	unsigned int i;
 
-	stg = kvmalloc(struct_size(stg, vecs, nr), GFP_KERNEL);
+	stg = kvmalloc(struct_size(stg, vecs, nr), gfp);
 	if (!stg)
 		return NULL;
 	for (i = 0; i < nr; i++) {
 		unsigned int len = min_t(u32, PAGE_SIZE, bytes - i * PAGE_SIZE);
-		struct page *page = alloc_page(GFP_KERNEL);
+		struct page *page = alloc_page(gfp);
 		void *addr;
 
 		if (!page) {
@@ -266,30 +272,27 @@ static struct dmp_staged *dmp_staged_copy(struct scsi_cmnd *scmd, u32 bytes)
 
 /*
  * Stage the command's @nr_sectors of data: by reference where the pages
- * allow it (no copy, nothing zeroed), else by copy.  Either way the data
- * is checked against the descriptor's CRCs before it is written.  Pages
- * are held only where nobody else writes them once the command ended
- * (dmp_piece_referable()): the CRC check catches a change before it, not
- * one between the check and the write.  @charge was added to staged_bytes
- * by the caller, which takes it back if this fails; once this succeeded,
- * dmp_staged_free() takes back the staging's charge, which may have grown
- * by the pages it pins (without a second check against the bound).
+ * allow it (no copy, nothing zeroed), else by copy, allocating with @gfp
+ * (GFP_KERNEL in the worker, where the allocation is made GFP_NOIO;
+ * GFP_NOWAIT in queuecommand).  Either way the data is checked against
+ * the descriptor's CRCs before it is written.  Pages are held only where
+ * nobody else writes them once the command ended (dmp_piece_referable()):
+ * the CRC check catches a change before it, not one between the check
+ * and the write.  Nothing is charged yet (dmp_staged_charge_take()).
  */
 static struct dmp_staged *dmp_staged_alloc(struct dmp_cmd *dc, u32 nr_sectors,
-					   u64 charge)
+					   gfp_t gfp)
 {
 	u32 bytes = nr_sectors << DMW_SECTOR_SHIFT;
 	struct scsi_cmnd *scmd = dc->scmd;
 	struct dmp_staged *stg;
 	unsigned int noio;
 
-	if (dmp_fault_staging())
-		return NULL;
 	noio = memalloc_noio_save();
-	stg = READ_ONCE(stage_by_reference) ? dmp_staged_ref(scmd, bytes) :
+	stg = READ_ONCE(stage_by_reference) ? dmp_staged_ref(scmd, bytes, gfp) :
 					       ERR_PTR(-EINVAL);
 	if (IS_ERR(stg)) {
-		stg = dmp_staged_copy(scmd, bytes);
+		stg = dmp_staged_copy(scmd, bytes, gfp);
 		if (stg)
 			dmp_count_misc(dc->peer, DMP_C_STAGED_COPIED, 1);
 	}
@@ -298,13 +301,24 @@ static struct dmp_staged *dmp_staged_alloc(struct dmp_cmd *dc, u32 nr_sectors,
 		return NULL;
 	INIT_LIST_HEAD(&stg->node);
 	stg->nr_sectors = nr_sectors;
+	stg->charge = 0;
+	return stg;
+}
+
+/*
+ * Charge staged data to the peer's staging bound: @charge, which the
+ * caller added to staged_bytes and checked against the bound, or more if
+ * pieces at odd offsets pin more pages than the data fills (added without
+ * a second check).  dmp_staged_free() gives the charge back.
+ */
+static void dmp_staged_charge_take(struct dmp_peer *peer,
+				   struct dmp_staged *stg, u64 charge)
+{
 	stg->charge = charge;
-	/* pieces at odd offsets pin more pages than the data fills */
 	if ((u64)stg->nr_vecs << PAGE_SHIFT > charge) {
 		stg->charge = (u64)stg->nr_vecs << PAGE_SHIFT;
-		atomic64_add(stg->charge - charge, &dc->peer->staged_bytes);
+		atomic64_add(stg->charge - charge, &peer->staged_bytes);
 	}
-	return stg;
 }
 
 /* What dmp_staged_check() compares each chunk's CRC with. */
@@ -509,15 +523,19 @@ static int dmp_split_apply(struct dmp_cmd *dc, struct dmp_staged *stg)
 		goto refuse;
 	}
 	dc->bytes = d->nr_sectors << DMW_SECTOR_SHIFT;
-	return dmp_submit_bvecs(dc, dmp_write_opf(d->flags), d->lba, stg->vecs,
-				stg->nr_vecs, dmp_write_end);
+	return dmp_submit_staged(dc, dmp_write_opf(d->flags), d->lba,
+				 dmp_write_end);
 refuse:
 	dc->staged = NULL;
 	dmp_staged_free(dc->peer, stg);
 	return dmp_refuse(dc, &st);
 }
 
-static int dmp_split_data(struct dmp_cmd *dc)
+/*
+ * SPLIT DATA: stage the data (in queuecommand that was done already,
+ * dmp_direct_ready()), then hand it to its parked descriptor or park it.
+ */
+static int __dmp_split_data(struct dmp_cmd *dc, struct dmp_staged **stgp)
 {
 	struct dmp_peer *peer = dc->peer;
 	struct dmw_cmd *mc = &dc->mc;
@@ -535,11 +553,15 @@ static int dmp_split_data(struct dmp_cmd *dc)
 		atomic64_sub(charge, &peer->staged_bytes);
 		return dmp_refuse_reason(dc, DMW_R_RESOURCES, 1, 0);
 	}
-	stg = dmp_staged_alloc(dc, mc->nr_sectors, charge);
+	if (!*stgp && !dmp_fault_staging())
+		*stgp = dmp_staged_alloc(dc, mc->nr_sectors, GFP_KERNEL);
+	stg = *stgp;
 	if (!stg) {
 		atomic64_sub(charge, &peer->staged_bytes);
 		return dmp_refuse_reason(dc, DMW_R_RESOURCES, 1, 0);
 	}
+	*stgp = NULL;	/* from here on freed with its charge */
+	dmp_staged_charge_take(peer, stg, charge);
 	stg->seq_tag = mc->seq_tag;
 	stg->generation = gen;
 	stg->deadline = jiffies + peer->split_timeout;
@@ -567,11 +589,70 @@ static int dmp_split_data(struct dmp_cmd *dc)
 	spin_unlock(&peer->lock);
 	dmp_count_misc(peer, DMP_C_STAGED, 1);
 
-	/* the parked descriptor completes when its write did */
-	if (desc && dmp_split_apply(desc, stg) == DMP_DONE)
-		dmp_complete(desc);
+	/*
+	 * The parked descriptor completes when its write did; the write is
+	 * submitted from here, so as this command may (queuecommand or not).
+	 */
+	if (desc) {
+		desc->nowait = dc->nowait;
+		if (dmp_split_apply(desc, stg) == DMP_DONE)
+			dmp_complete(desc);
+	}
 	dc->scmd->result = SAM_STAT_GOOD;
 	return DMP_DONE;
+}
+
+static int dmp_split_data(struct dmp_cmd *dc)
+{
+	struct dmp_staged *stg = dc->staged;	/* staged in queuecommand */
+	int ret;
+
+	dc->staged = NULL;
+	ret = __dmp_split_data(dc, &stg);
+	if (stg)	/* refused before it was charged */
+		dmp_staged_put_pages(stg);
+	return ret;
+}
+
+/*
+ * The SPLIT DESC's parameter data (dmp_check_cmd() or the caller checked
+ * that the command carries exactly mc.param_len bytes): read in place
+ * when it lies in one segment of directly mapped memory, as LIO's
+ * buffers do (the command's buffer lives until it completes), else
+ * copied into a buffer allocated with @gfp.
+ */
+static bool dmp_desc_buf_get(struct dmp_cmd *dc, gfp_t gfp)
+{
+	struct scsi_cmnd *scmd = dc->scmd;
+	struct scatterlist *sg = scsi_sglist(scmd);
+	u32 len = dc->mc.param_len;
+
+	if (dc->desc_buf)
+		return true;
+	if (scsi_sg_count(scmd) && sg->length >= len &&
+	    !PageHighMem(sg_page(sg))) {
+		dc->desc_buf = sg_virt(sg);
+		return true;
+	}
+	dc->desc_buf = kmalloc(len, gfp);
+	if (!dc->desc_buf)
+		return false;
+	dc->desc_copied = true;
+	scsi_sg_copy_to_buffer(scmd, dc->desc_buf, len);
+	return true;
+}
+
+/* Free what a mirror command holds when it finishes (dmp_finish()). */
+void dmp_mirror_finish(struct dmp_cmd *dc)
+{
+	if (dc->desc_copied)
+		kfree(dc->desc_buf);
+	dc->desc_buf = NULL;
+	dc->desc_copied = false;
+	if (dc->staged) {
+		dmp_staged_free(dc->peer, dc->staged);
+		dc->staged = NULL;
+	}
 }
 
 static int dmp_split_desc(struct dmp_cmd *dc)
@@ -584,10 +665,8 @@ static int dmp_split_desc(struct dmp_cmd *dc)
 
 	if (dmp_check_cmd(dc, &gen, &st))
 		return dmp_refuse(dc, &st);
-	dc->desc_buf = kmalloc(mc->param_len, GFP_NOIO);
-	if (!dc->desc_buf)
+	if (!dmp_desc_buf_get(dc, GFP_NOIO))
 		return dmp_refuse_reason(dc, DMW_R_RESOURCES, 1, 0);
-	scsi_sg_copy_to_buffer(dc->scmd, dc->desc_buf, mc->param_len);
 
 	spin_lock(&peer->lock);
 	if (dmw_decode_desc(dc->desc_buf, mc->param_len, mc, peer->capacity,
@@ -849,6 +928,40 @@ static const u8 dmp_type_framing[] = {
 	[DMW_T_BITMAP] = DMP_FR_CONTROL,
 };
 
+/*
+ * In queuecommand: may this command run here, without sleeping?  INLINE
+ * always (dmp_inline()).  SPLIT DATA once its data is staged with
+ * GFP_NOWAIT, and SPLIT DESC once its parameter data is in a buffer
+ * (in place, or copied with GFP_NOWAIT): from there on both only take
+ * peer->lock, compute CRCs and submit through dmp_submit_staged().  What
+ * the worker refuses (a length that does not match the data, a SPLIT
+ * DATA longer than max_split) and the staging fault hook go to the
+ * worker too.  Nothing is visible to anyone yet: what a command that is
+ * deferred got here it does not keep (only a true return keeps it).
+ */
+static bool dmp_direct_ready(struct dmp_cmd *dc)
+{
+	const struct dmw_cmd *mc = &dc->mc;
+	u32 xfer = dmp_xfer_out(dc->scmd);
+
+	switch (mc->type) {
+	case DMW_T_INLINE:
+		return true;
+	case DMW_T_SPLIT_DATA:
+		if (mc->nr_sectors > dc->peer->max_split ||
+		    xfer != dmw_data_len(mc) || READ_ONCE(fault_staging_alloc))
+			return false;
+		dc->staged = dmp_staged_alloc(dc, mc->nr_sectors,
+					      GFP_NOWAIT | __GFP_NOWARN);
+		return !!dc->staged;
+	case DMW_T_SPLIT_DESC:
+		return xfer && xfer == dmw_data_len(mc) &&
+		       dmp_desc_buf_get(dc, GFP_NOWAIT | __GFP_NOWARN);
+	default:
+		return false;
+	}
+}
+
 /**
  * dmp_execute_mirror - run one mirror command (operation code 7Fh)
  * @dc: the command
@@ -856,7 +969,8 @@ static const u8 dmp_type_framing[] = {
  * Counts the command interrupt and, if data-out came with it, the data
  * interrupt, under the framing the CDB decodes to (only in the total if it
  * does not decode), then runs it.  In queuecommand (@dc->nowait) it runs
- * only INLINE and defers every other command before counting it.
+ * INLINE, SPLIT DATA and SPLIT DESC when dmp_direct_ready() allows it, and
+ * defers every other command before counting it.
  *
  * Return: DMP_DONE, DMP_ASYNC or DMP_DEFER.
  */
@@ -868,9 +982,8 @@ int dmp_execute_mirror(struct dmp_cmd *dc)
 	int bad;
 
 	bad = dmw_decode_cdb(scmd->cmnd, scmd->cmd_len, &dc->mc, &st);
-	/* in queuecommand only INLINE, which never sleeps (dmp_inline()) */
 	if (dc->nowait) {
-		if (bad || dc->mc.type != DMW_T_INLINE)
+		if (bad || !dmp_direct_ready(dc))
 			return DMP_DEFER;
 		dmp_count_misc(peer, DMP_C_DIRECT, 1);
 	}

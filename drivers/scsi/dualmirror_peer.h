@@ -254,8 +254,12 @@ enum dmp_cmd_state {
  * @bytes: bytes a successful write applies
  * @mc: the decoded mirror CDB
  * @desc: the decoded split descriptor
- * @desc_buf: the descriptor's buffer (SPLIT DESC)
- * @staged: split data being written (SPLIT DESC)
+ * @desc_buf: the descriptor's parameter data (SPLIT DESC): in the
+ *	command's own data-out buffer, or a copy (@desc_copied)
+ * @desc_copied: @desc_buf was allocated: freed when the command finishes
+ * @staged: split data being written (SPLIT DESC; freed when the command
+ *	finishes), or staged in queuecommand and not yet handed over
+ *	(SPLIT DATA, dmp_split_data())
  */
 struct dmp_cmd {
 	struct work_struct work;
@@ -277,6 +281,7 @@ struct dmp_cmd {
 	struct dmw_cmd mc;
 	struct dmw_desc desc;
 	u8 *desc_buf;
+	bool desc_copied;
 	struct dmp_staged *staged;
 };
 
@@ -291,9 +296,8 @@ void dmp_complete(struct dmp_cmd *dc);
 void dmp_check_condition(struct dmp_cmd *dc, u8 key, u8 asc, u8 ascq);
 int dmp_submit_sg(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
 		  unsigned int bytes, void (*end)(struct dmp_cmd *dc));
-int dmp_submit_bvecs(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
-		     const struct bio_vec *vecs, unsigned int nr_vecs,
-		     void (*end)(struct dmp_cmd *dc));
+int dmp_submit_staged(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
+		      void (*end)(struct dmp_cmd *dc));
 int dmp_submit_zero(struct dmp_cmd *dc, bool discard, sector_t sector,
 		    sector_t nr_sects, bool nounmap,
 		    void (*end)(struct dmp_cmd *dc));
@@ -329,6 +333,7 @@ int dmp_execute_mirror(struct dmp_cmd *dc);
 void dmp_mirror_init(struct dmp_peer *peer);
 void dmp_mirror_shutdown(struct dmp_peer *peer, int host_byte);
 bool dmp_mirror_abort(struct dmp_cmd *dc);
+void dmp_mirror_finish(struct dmp_cmd *dc);
 void dmp_reaper_fn(struct work_struct *work);
 bool dmp_plain_write_begin(struct dmp_cmd *dc);
 int dmp_peer_release(struct dmp_peer *peer);

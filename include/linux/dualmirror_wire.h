@@ -799,10 +799,11 @@ static inline int dmw_crc_run_end(struct dmw_crc_run *r,
 				  int (*fn)(void *arg, u32 chunk, u32 crc),
 				  void *arg)
 {
-	u32 crc = dmw_crc32c_final(r->crc);
+	u32 crc;
 
 	if (!r->done)
 		return 0;
+	crc = dmw_crc32c_final(r->crc);
 	r->crc = DMW_CRC_INIT;
 	r->done = 0;
 	return fn(arg, r->chunk++, crc);

@@ -11,7 +11,10 @@
 # and open-iscsi's per-PDU counters; flushes (fio --fsync) reach the peer
 # one for one; concurrent overlapping writes leave both copies equal; the
 # two copies are byte-identical after every step (the peer's read on the
-# peer from its backing device).
+# peer from its backing device).  The peer disk is a SCSI disk
+# (scsi_debug), on which the peer runs every mirror write in queuecommand
+# (its direct path); the other pair tests' memory-backed null_blk disks
+# keep every command on its workqueue.
 . "$(dirname "$0")/../lib.sh"
 . "$DM_SELFTESTS/vm/lib-primary.bash"
 . "$DM_SELFTESTS/pair/lib-pair.bash"
@@ -21,7 +24,7 @@ dm_require_vm
 pair_require
 dm_require_cmd dmsetup fio iscsiadm iscsid
 ktap_print_header
-ktap_set_plan 53
+ktap_set_plan 59
 
 dm_dmesg_mark
 dm_load_module dm_dualmirror || ktap_print_msg "cannot load dm-dualmirror"
@@ -31,11 +34,11 @@ SECTORS=$((MB * 2048))
 OUT=$DM_RESULTS/pair-10-mirror
 mkdir -p "$OUT"
 
-read -r PB PD < <(pair_peer_disk m10 $MB cache_size=16) || ktap_skip_all "no peer disk on the peer guest"
+read -r PB PD < <(pair_peer_disk_sd m10 $MB) || ktap_skip_all "no peer disk on the peer guest"
 ktap_print_msg "peer guest: $PD over $PB, exported at $PAIR_PORTAL"
 L=$(dm_nullb_create m10l $MB cache_size=16)
 dm_on_exit dm_nullb_remove m10l
-dm_on_exit pair_peer_disk_remove m10 "$PD"
+dm_on_exit pair_peer_disk_sd_remove m10 "$PD"
 dm_on_exit pair_detach m10
 P=$(pair_attach m10)
 assert_true "dualmirrorctl primary attach over the link prints the peer disk ($P)" test -b "$P"
@@ -68,6 +71,8 @@ job() {
 	assert_eq "$name: one iSCSI command and one response PDU per command" \
 		"$((per * ops / 3)) $((per * ops / 3))" \
 		"$(($(pdu scsicmd_pdus) - cmd0)) $(($(pdu scsirsp_pdus) - rsp0))"
+	assert_eq "$name: the peer ran each of its $((per * ops / 3)) mirror commands in queuecommand" \
+		"$((per * ops / 3))" "$(ps direct_commands)"
 	assert_eq "$name: connected, no peer error, no retry, no parked descriptor" \
 		"connected 0 0 0" \
 		"$(dmw_field m10 1) $(dmw_field m10 7) $(dmw_field m10 15) $(ps split_desc_parked)"
@@ -104,9 +109,10 @@ for fr in inline split; do
 	assert_eq "$fr fsync: fio verified without an error" "0 0" "$rc ${ferr:-}"
 	assert_eq "$fr fsync: one peer flush per fsync fio counted" \
 		"${syncs:-}" "$(dmw_field m10 11)"
-	# FUA: O_DSYNC writes to a device with a volatile write cache (both
-	# null_blk disks have one, and the peer disk's follows its backing
-	# device's) are FUA writes, and go to the peer as such.
+	# FUA: O_DSYNC writes to a device with a volatile write cache (the
+	# local null_blk has one, scsi_debug announces one, and the peer
+	# disk's follows its backing device's) are FUA writes, and go to the
+	# peer as such.
 	dmsetup message m10 0 reset_counters
 	dd if=/dev/urandom of=/dev/mapper/m10 bs=4k count=16 seek=9000 \
 		oflag=direct,dsync status=none

@@ -59,6 +59,30 @@ scripts/dualmirrorctl peer export \$d $PAIR_IQN-$name --portal $PAIR_PORTAL >/de
 echo \$b \$d"
 }
 
+# pair_peer_disk_sd NAME MB: as pair_peer_disk, over a scsi_debug disk of
+# MB MiB (delay=0: it answers in the submitter's context) instead of a
+# null_blk one.  Linux 6.1 registers a memory-backed null_blk
+# BLK_MQ_F_BLOCKING, on which the peer runs every command on its
+# workqueue; a SCSI disk takes REQ_NOWAIT bios, so the peer runs mirror
+# writes on its direct path (Documentation/dualmirror-peer.rst), as it
+# does on a server's disks.  One per guest (one scsi_debug module).
+pair_peer_disk_sd() {
+	local name=$1 mb=$2
+	peer "set -e
+b=\$(dm_scsi_debug_load dev_size_mb=$mb delay=0)
+d=\$(scripts/dualmirrorctl peer add \$b)
+dm_start_dbus
+scripts/dualmirrorctl peer export \$d $PAIR_IQN-$name --portal $PAIR_PORTAL >/dev/null 2>&1
+echo \$b \$d"
+}
+
+# pair_peer_disk_sd_remove NAME SCSI-DISK: undo pair_peer_disk_sd.
+pair_peer_disk_sd_remove() {
+	peer "scripts/dualmirrorctl peer unexport $PAIR_IQN-$1 >/dev/null 2>&1
+scripts/dualmirrorctl peer remove $2 >/dev/null 2>&1
+dm_unload_module scsi_debug"
+}
+
 # pair_peer_disk_remove NAME SCSI-DISK: undo pair_peer_disk.
 pair_peer_disk_remove() {
 	peer "scripts/dualmirrorctl peer unexport $PAIR_IQN-$1 >/dev/null 2>&1

@@ -20,7 +20,7 @@
 dm_require_vm
 dm_require_cmd sg_raw sg_inq sg_vpd sg_readcap sg_turs
 ktap_print_header
-ktap_set_plan 126
+ktap_set_plan 133
 
 PARAMS=/sys/module/dualmirror_peer/parameters
 dm_dmesg_mark
@@ -395,6 +395,11 @@ else
 fi
 
 ktap_print_msg "at ${SECONDS}s: direct path"
+# Polled with read, not grep: a process per poll is slow under load.
+parked() { # HOST: one DESC parked there
+	local l
+	read -r l <"/sys/class/scsi_host/$1/dualmirror/waiting" && [[ $l == *"parked 1"* ]]
+}
 # ---- the direct path: REQ_NOWAIT from queuecommand ---------------------------
 # INLINE writes and READ/WRITE run in queuecommand when the backing device
 # takes a REQ_NOWAIT bio without sleeping: a SCSI disk does (scsi_debug),
@@ -436,6 +441,56 @@ if [ -b "${nwdisk:-}" ]; then
 		"good direct_commands=2 inline_writes=3" \
 		"$(peer_sense) $(peer_stats "$nwhost" direct_commands inline_writes)"
 	assert_true "nowait=0: it landed exactly" peer_same "$nwback" "$nwref"
+	# Split writes on the direct path: DATA then DESC; DESC first (parked
+	# from queuecommand, written from its DATA's queuecommand); and a pair
+	# whose REQ_NOWAIT bio would need a split (max_sectors_kb 4 on the
+	# backing disk), which the worker writes instead.  sg_raw's pages are
+	# the sg driver's, so the data is staged by copy.
+	for i in 1 2 3; do
+		peer_random "$PEER_TMP/ns$i" 8192
+	done
+	"$DM_PYTHON" "$DMW_MSG" descs "$PEER_TMP/nd1" "$PEER_TMP/ns1" $((0x3000)) 0xa01 0 0 \
+		"$PEER_TMP/nd2" "$PEER_TMP/ns2" $((0x3100)) 0xa02 0 0 \
+		"$PEER_TMP/nd3" "$PEER_TMP/ns3" $((0x3200)) 0xa03 0 0 >/dev/null
+	peer_reset_stats "$nwhost"
+	peer_sg "$nwdisk" "$(dmw data 0 0xa01 16)" -s 8192 -i "$PEER_TMP/ns1"
+	s1=$(peer_sense)
+	peer_sg "$nwdisk" "$(dmw desc 0 0xa01 "$dlen")" -s "$dlen" -i "$PEER_TMP/nd1"
+	peer_ref_apply "$nwref" $((0x3000)) "$PEER_TMP/ns1"
+	assert_eq "direct path: SPLIT DATA then SPLIT DESC GOOD, both run in queuecommand, no retry" \
+		"good good direct_commands=2 direct_retries=0 split_writes=1 split_desc_parked=0" \
+		"$s1 $(peer_sense) $(peer_stats "$nwhost" direct_commands direct_retries split_writes split_desc_parked)"
+	assert_true "direct path: the split write landed exactly" peer_same "$nwback" "$nwref"
+	peer_reset_stats "$nwhost"
+	# shellcheck disable=SC2046
+	sg_raw -C 1 -s "$dlen" -i "$PEER_TMP/nd2" "$nwdisk" $(dmw desc 0 0xa02 "$dlen") >/dev/null 2>&1 &
+	sgpid=$!
+	dm_wait_for 60 parked "$nwhost"
+	peer_sg "$nwdisk" "$(dmw data 0 0xa02 16)" -s 8192 -i "$PEER_TMP/ns2"
+	s1=$(peer_sense)
+	wait $sgpid
+	s2=$?
+	peer_ref_apply "$nwref" $((0x3100)) "$PEER_TMP/ns2"
+	assert_eq "direct path: SPLIT DESC parked, its DATA writes the pair from queuecommand; both GOOD" \
+		"good desc_status=0 direct_commands=2 direct_retries=0 split_writes=1 split_desc_parked=1" \
+		"$s1 desc_status=$s2 $(peer_stats "$nwhost" direct_commands direct_retries split_writes split_desc_parked)"
+	assert_true "direct path: the parked split write landed exactly" peer_same "$nwback" "$nwref"
+	nwq=/sys/block/${nwback#/dev/}/queue/max_sectors_kb
+	read -r nwmax <"$nwq"
+	echo 4 >"$nwq"
+	peer_reset_stats "$nwhost"
+	peer_sg "$nwdisk" "$(dmw data 0 0xa03 16)" -s 8192 -i "$PEER_TMP/ns3"
+	s1=$(peer_sense)
+	peer_sg "$nwdisk" "$(dmw desc 0 0xa03 "$dlen")" -s "$dlen" -i "$PEER_TMP/nd3"
+	s2=$(peer_sense)
+	echo "$nwmax" >"$nwq"
+	peer_ref_apply "$nwref" $((0x3200)) "$PEER_TMP/ns3"
+	assert_eq "direct path: a split write the backing disk would have to split goes to the worker once (direct_retries=1), GOOD" \
+		"good good direct_commands=2 direct_retries=1 split_writes=1" \
+		"$s1 $s2 $(peer_stats "$nwhost" direct_commands direct_retries split_writes)"
+	assert_true "direct path: the worker's split write landed exactly" peer_same "$nwback" "$nwref"
+	assert_eq "direct path: nothing left staged or parked" "staged 0 parked 0" \
+		"$(cat "/sys/class/scsi_host/$nwhost/dualmirror/waiting")"
 	if command -v fio >/dev/null; then
 		assert_true "direct path on a disk of queue depth 1: fio 4-64 KiB random writes at depth 16, verified" \
 			fio --name=nowait --filename="$nwdisk" --rw=randwrite --bsrange=4k-64k \
@@ -451,7 +506,7 @@ if [ -b "${nwdisk:-}" ]; then
 	"$DMCTL" peer remove "$nwdisk"
 	dm_unload_module scsi_debug
 else
-	for i in 1 2 3 4 5 6; do
+	for i in $(seq 13); do
 		ktap_test_skip "direct path ($i)" "no scsi_debug disk: ${nwdisk:-}"
 	done
 fi
@@ -498,13 +553,8 @@ fi
 # shellcheck disable=SC2046
 sg_raw -C 1 -s "$dlen" -i "$PEER_TMP/d10" "$disk" $(dmw desc 4 0x801 "$dlen") >/dev/null 2>&1 &
 sgpid=$!
-# Polled with read, not grep: a process per poll is slow under load.  The
-# DESC stays parked split_timeout_ms (60 s on this disk): the bound of the
-# wait is only how long a busy host may take to start sg_raw.
-parked() { # HOST: one DESC parked there
-	local l
-	read -r l <"/sys/class/scsi_host/$1/dualmirror/waiting" && [[ $l == *"parked 1"* ]]
-}
+# The DESC stays parked split_timeout_ms (60 s on this disk): the bound of
+# the wait is only how long a busy host may take to start sg_raw.
 dm_wait_for 60 parked "$host"
 assert_match "a DESC is parked" 'parked 1' "$(cat "/sys/class/scsi_host/$host/dualmirror/waiting")"
 assert_true "device reset with a DESC parked" sg_reset -d "$disk"
