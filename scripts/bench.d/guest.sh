@@ -72,13 +72,16 @@ mkdir -p "$raw"
 # on_peer FUNCTION ARG...: run a function of lib.sh on the peer's side:
 # here in one guest, on the peer guest through its agent with --pair
 # (its output and status come back; stderr is merged into the output).
+# The agent's shell does not inherit this one's environment: the peer's
+# functions get BENCH_NULLB_MEMORY (--dataless) with the command, so that
+# the peer guest's disks are made as the primary's are.
 on_peer() {
 	if [ "$pair" = 0 ]; then
 		"$@"
 		return
 	fi
 	"$PY" "$repo/selftests/pair/agent.py" run --host "$DM_PEER_CTL" --timeout 600 \
-		". scripts/bench.d/lib.sh; $(printf '%q ' "$@")"
+		"BENCH_NULLB_MEMORY=$(printf '%q' "${BENCH_NULLB_MEMORY:-1}"); . scripts/bench.d/lib.sh; $(printf '%q ' "$@")"
 }
 
 # ---- disks -----------------------------------------------------------------
@@ -232,7 +235,7 @@ DEV= SIDS= DMNAME= INFO= REASON=
 
 setup_local() {
 	DEV=$LOCAL
-	INFO="null_blk (memory-backed) $LOCAL, no mirror"
+	INFO="null_blk ($([ "${BENCH_NULLB_MEMORY:-1}" = 0 ] && echo dataless || echo memory-backed)) $LOCAL, no mirror"
 }
 teardown_local() { :; }
 

@@ -8,9 +8,11 @@
 # calls the peer's half through the peer guest's agent
 # (selftests/pair/agent.py), one request per call:
 #
-#   . scripts/bench.d/lib.sh; FUNCTION ARG...
+#   BENCH_NULLB_MEMORY=N; . scripts/bench.d/lib.sh; FUNCTION ARG...
 #
-# so a function the peer runs keeps no shell state between calls: it prints
+# (the primary's own setting of the one variable the peer's functions read
+# from the environment, so that --dataless applies to both guests), so a
+# function the peer runs keeps no shell state between calls: it prints
 # what the primary needs (and, when it fails, why) and leaves the rest to
 # the kernel's objects, which it names after its arguments.
 
