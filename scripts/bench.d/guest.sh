@@ -696,6 +696,23 @@ if [ "$pair" = 1 ]; then
 fi
 log "disks: $(wc -w <<<"$LOCAL_NAMES $PEER_NAMES") x null_blk memory_backed=${BENCH_NULLB_MEMORY:-1} $size_mb MiB, $rounds rounds of $runtime s per workload"
 setup_disks
+# Which disks keep data, as each guest's kernel took them (lib.sh's
+# nullb_describe): this guest's null_blk disks in raw/nullb-disks.txt, and
+# with --pair the peer guest's in raw/peer-nullb-disks.txt and, in
+# env.txt, the values its disks have (peer_nullb_memory_backed=0 and
+# peer_nullb_blocking=0 with --dataless; "0,1" if they differed).
+nullb_values() {
+	sed -n "s/.* $1=\([^ ]*\).*/\1/p" "$2" | sort -u | paste -sd ,
+}
+nullb_describe >"$raw/nullb-disks.txt"
+echo "nullb_blocking=$(nullb_values blocking "$raw/nullb-disks.txt")" >>"$raw/env.txt"
+if [ "$pair" = 1 ]; then
+	on_peer nullb_describe | grep ' memory_backed=' >"$raw/peer-nullb-disks.txt" || true
+	for key in memory_backed blocking; do
+		echo "peer_nullb_$key=$(nullb_values "$key" "$raw/peer-nullb-disks.txt")"
+	done >>"$raw/env.txt"
+	log "the peer guest's disks: $(sed -n 's/^peer_nullb_//p' "$raw/env.txt" | paste -sd ' ')"
+fi
 setup_lio
 if ! setup_floor 2>"$raw/err.txt"; then
 	log "plain iSCSI setup failed: $(cat "$raw/err.txt")"

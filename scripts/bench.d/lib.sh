@@ -107,6 +107,19 @@ bench_disks() {
 	echo "${devs[*]}"
 }
 
+# nullb_describe: one line per null_blk disk of configfs, "NAME
+# memory_backed=0|1 blocking=0|1" as the kernel took them (null_blk makes
+# every memory-backed disk blocking when it powers it on), for the record
+# of a run (bench --dataless: which disks kept no data, on either guest).
+nullb_describe() {
+	local d
+	for d in "$NULLB_CFS"/*/; do
+		[ -f "$d/memory_backed" ] || continue
+		d=${d%/}
+		echo "${d##*/} memory_backed=$(cat "$d/memory_backed") blocking=$(cat "$d/blocking")"
+	done
+}
+
 # remove_disks NAME...
 remove_disks() {
 	local n
