@@ -315,7 +315,21 @@ teardown_dm_mirror() {
 	dmsetup remove bench-mirror
 }
 
+# --dataless: what a mirror reads back from its own disks.  md and DRBD
+# write their metadata (md's superblock, DRBD's drbdmeta) and read it back
+# when they assemble or attach a disk, which a disk that keeps no data
+# cannot give them (mdadm --create fails with "ADD_NEW_DISK ... Invalid
+# argument", drbdsetup attach finds no metadata): their rows say so
+# instead of trying.  dm-mirror (core log, nosync) and dualmirror
+# (nosync; dm-meta's superblock is zeroed before each table, and a
+# dataless read leaves the target's zeroed buffer as it was: a fresh
+# bitmap, as with memory) read nothing back, and fio only writes, or
+# reads without verifying (randrw-4k-70-30).
+DATALESS_MD="md raid1 needs disks that keep data: md reads back the superblock mdadm writes (--dataless)"
+DATALESS_DRBD="DRBD needs disks that keep data: it reads back the metadata drbdmeta writes (--dataless)"
+
 setup_md_raid1() {
+	[ "${BENCH_NULLB_MEMORY:-1}" != 0 ] || { REASON=$DATALESS_MD; return 1; }
 	[ -n "$FLOOR_SD" ] || { REASON="the iSCSI LUN could not be set up"; return 1; }
 	command -v mdadm >/dev/null || { REASON="mdadm is not installed (apt-get install mdadm)"; return 1; }
 	modprobe raid1
@@ -341,6 +355,7 @@ teardown_md_raid1() {
 # directly: drbdadm insists that a resource's two "on HOST" sections name
 # two different hosts, one of them this one.
 setup_drbd() {
+	[ "${BENCH_NULLB_MEMORY:-1}" != 0 ] || { REASON=$DATALESS_DRBD; return 1; }
 	[ "$pair" = 0 ] || { setup_drbd_pair; return; }
 	modprobe drbd 2>"$raw/err.txt" || { REASON="modprobe drbd: $(cat "$raw/err.txt")"; return 1; }
 	[ -x "$DRBDSETUP" ] || { REASON="$DRBDSETUP missing (apt-get install drbd-utils)"; return 1; }
