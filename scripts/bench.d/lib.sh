@@ -243,10 +243,13 @@ dm_peer_remove() {
 	"$repo/scripts/dualmirrorctl" peer remove "$2" >/dev/null 2>&1 || true
 }
 
-# peer_counters STATS-DIR: the peer disk's counters, "FILE:VALUE" lines.
+# peer_counters STATS-DIR: the peer disk's counters, "FILE:VALUE" lines
+# (direct_retries too: with direct_commands, whether the direct path ran
+# each command once).
 peer_counters() {
 	[ -d "$1" ] || return 0
-	grep -H . "$1"/*_interrupts "$1"/*_commands "$1"/*_writes "$1"/*_rejected 2>/dev/null || true
+	grep -H . "$1"/*_interrupts "$1"/*_commands "$1"/*_writes "$1"/*_rejected \
+		"$1"/*_retries 2>/dev/null || true
 }
 
 # peer_snapshot [STATS-DIR]: what a two-guest run records of the peer
