@@ -72,13 +72,16 @@ mkdir -p "$raw"
 # on_peer FUNCTION ARG...: run a function of lib.sh on the peer's side:
 # here in one guest, on the peer guest through its agent with --pair
 # (its output and status come back; stderr is merged into the output).
+# The agent's shell does not inherit this one's environment: the peer's
+# functions get BENCH_NULLB_MEMORY (--dataless) with the command, so that
+# the peer guest's disks are made as the primary's are.
 on_peer() {
 	if [ "$pair" = 0 ]; then
 		"$@"
 		return
 	fi
 	"$PY" "$repo/selftests/pair/agent.py" run --host "$DM_PEER_CTL" --timeout 600 \
-		". scripts/bench.d/lib.sh; $(printf '%q ' "$@")"
+		"BENCH_NULLB_MEMORY=$(printf '%q' "${BENCH_NULLB_MEMORY:-1}"); . scripts/bench.d/lib.sh; $(printf '%q ' "$@")"
 }
 
 # ---- disks -----------------------------------------------------------------
@@ -232,7 +235,7 @@ DEV= SIDS= DMNAME= INFO= REASON=
 
 setup_local() {
 	DEV=$LOCAL
-	INFO="null_blk (memory-backed) $LOCAL, no mirror"
+	INFO="null_blk ($([ "${BENCH_NULLB_MEMORY:-1}" = 0 ] && echo dataless || echo memory-backed)) $LOCAL, no mirror"
 }
 teardown_local() { :; }
 
@@ -312,7 +315,21 @@ teardown_dm_mirror() {
 	dmsetup remove bench-mirror
 }
 
+# --dataless: what a mirror reads back from its own disks.  md and DRBD
+# write their metadata (md's superblock, DRBD's drbdmeta) and read it back
+# when they assemble or attach a disk, which a disk that keeps no data
+# cannot give them (mdadm --create fails with "ADD_NEW_DISK ... Invalid
+# argument", drbdsetup attach finds no metadata): their rows say so
+# instead of trying.  dm-mirror (core log, nosync) and dualmirror
+# (nosync; dm-meta's superblock is zeroed before each table, and a
+# dataless read leaves the target's zeroed buffer as it was: a fresh
+# bitmap, as with memory) read nothing back, and fio only writes, or
+# reads without verifying (randrw-4k-70-30).
+DATALESS_MD="md raid1 needs disks that keep data: md reads back the superblock mdadm writes (--dataless)"
+DATALESS_DRBD="DRBD needs disks that keep data: it reads back the metadata drbdmeta writes (--dataless)"
+
 setup_md_raid1() {
+	[ "${BENCH_NULLB_MEMORY:-1}" != 0 ] || { REASON=$DATALESS_MD; return 1; }
 	[ -n "$FLOOR_SD" ] || { REASON="the iSCSI LUN could not be set up"; return 1; }
 	command -v mdadm >/dev/null || { REASON="mdadm is not installed (apt-get install mdadm)"; return 1; }
 	modprobe raid1
@@ -338,6 +355,7 @@ teardown_md_raid1() {
 # directly: drbdadm insists that a resource's two "on HOST" sections name
 # two different hosts, one of them this one.
 setup_drbd() {
+	[ "${BENCH_NULLB_MEMORY:-1}" != 0 ] || { REASON=$DATALESS_DRBD; return 1; }
 	[ "$pair" = 0 ] || { setup_drbd_pair; return; }
 	modprobe drbd 2>"$raw/err.txt" || { REASON="modprobe drbd: $(cat "$raw/err.txt")"; return 1; }
 	[ -x "$DRBDSETUP" ] || { REASON="$DRBDSETUP missing (apt-get install drbd-utils)"; return 1; }
@@ -693,6 +711,23 @@ if [ "$pair" = 1 ]; then
 fi
 log "disks: $(wc -w <<<"$LOCAL_NAMES $PEER_NAMES") x null_blk memory_backed=${BENCH_NULLB_MEMORY:-1} $size_mb MiB, $rounds rounds of $runtime s per workload"
 setup_disks
+# Which disks keep data, as each guest's kernel took them (lib.sh's
+# nullb_describe): this guest's null_blk disks in raw/nullb-disks.txt, and
+# with --pair the peer guest's in raw/peer-nullb-disks.txt and, in
+# env.txt, the values its disks have (peer_nullb_memory_backed=0 and
+# peer_nullb_blocking=0 with --dataless; "0,1" if they differed).
+nullb_values() {
+	sed -n "s/.* $1=\([^ ]*\).*/\1/p" "$2" | sort -u | paste -sd ,
+}
+nullb_describe >"$raw/nullb-disks.txt"
+echo "nullb_blocking=$(nullb_values blocking "$raw/nullb-disks.txt")" >>"$raw/env.txt"
+if [ "$pair" = 1 ]; then
+	on_peer nullb_describe | grep ' memory_backed=' >"$raw/peer-nullb-disks.txt" || true
+	for key in memory_backed blocking; do
+		echo "peer_nullb_$key=$(nullb_values "$key" "$raw/peer-nullb-disks.txt")"
+	done >>"$raw/env.txt"
+	log "the peer guest's disks: $(sed -n 's/^peer_nullb_//p' "$raw/env.txt" | paste -sd ' ')"
+fi
 setup_lio
 if ! setup_floor 2>"$raw/err.txt"; then
 	log "plain iSCSI setup failed: $(cat "$raw/err.txt")"

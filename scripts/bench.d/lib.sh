@@ -8,9 +8,11 @@
 # calls the peer's half through the peer guest's agent
 # (selftests/pair/agent.py), one request per call:
 #
-#   . scripts/bench.d/lib.sh; FUNCTION ARG...
+#   BENCH_NULLB_MEMORY=N; . scripts/bench.d/lib.sh; FUNCTION ARG...
 #
-# so a function the peer runs keeps no shell state between calls: it prints
+# (the primary's own setting of the one variable the peer's functions read
+# from the environment, so that --dataless applies to both guests), so a
+# function the peer runs keeps no shell state between calls: it prints
 # what the primary needs (and, when it fails, why) and leaves the rest to
 # the kernel's objects, which it names after its arguments.
 
@@ -103,6 +105,19 @@ bench_disks() {
 		devs+=("$d")
 	done
 	echo "${devs[*]}"
+}
+
+# nullb_describe: one line per null_blk disk of configfs, "NAME
+# memory_backed=0|1 blocking=0|1" as the kernel took them (null_blk makes
+# every memory-backed disk blocking when it powers it on), for the record
+# of a run (bench --dataless: which disks kept no data, on either guest).
+nullb_describe() {
+	local d
+	for d in "$NULLB_CFS"/*/; do
+		[ -f "$d/memory_backed" ] || continue
+		d=${d%/}
+		echo "${d##*/} memory_backed=$(cat "$d/memory_backed") blocking=$(cat "$d/blocking")"
+	done
 }
 
 # remove_disks NAME...
@@ -228,10 +243,13 @@ dm_peer_remove() {
 	"$repo/scripts/dualmirrorctl" peer remove "$2" >/dev/null 2>&1 || true
 }
 
-# peer_counters STATS-DIR: the peer disk's counters, "FILE:VALUE" lines.
+# peer_counters STATS-DIR: the peer disk's counters, "FILE:VALUE" lines
+# (direct_retries too: with direct_commands, whether the direct path ran
+# each command once).
 peer_counters() {
 	[ -d "$1" ] || return 0
-	grep -H . "$1"/*_interrupts "$1"/*_commands "$1"/*_writes "$1"/*_rejected 2>/dev/null || true
+	grep -H . "$1"/*_interrupts "$1"/*_commands "$1"/*_writes "$1"/*_rejected \
+		"$1"/*_retries 2>/dev/null || true
 }
 
 # peer_snapshot [STATS-DIR]: what a two-guest run records of the peer

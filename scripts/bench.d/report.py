@@ -378,6 +378,11 @@ def fmt(v, width=10, digits=None):
     return f"{v:,}".rjust(width)
 
 
+def nullb_kind(value):
+    """What the memory_backed values of a guest's null_blk disks say."""
+    return {"0": "dataless", "1": "memory-backed"}.get(value, f"memory_backed={value or '?'}")
+
+
 def table(doc):
     """The side-by-side table, as text."""
     out = []
@@ -399,7 +404,9 @@ def table(doc):
                    f"({g.get('peer_cpus')} vCPU, kernel {g.get('peer_kernel')}) over a "
                    f"virtio-net link ({g.get('link')}); "
                    + (f"netem delay {netem} on both sides; " if netem else "no netem; ")
-                   + f"ping RTT min/avg/max {g.get('link_rtt_ms') or '?'} ms")
+                   + f"ping RTT min/avg/max {g.get('link_rtt_ms') or '?'} ms"
+                   + (f"; the peer's null_blk disks {nullb_kind(g['peer_nullb_memory_backed'])}"
+                      if "peer_nullb_memory_backed" in g else ""))
     out.append("")
     cfgs = doc["configs"]
     for w, title in WORKLOADS:
@@ -562,6 +569,14 @@ def plot_data(doc):
 def check(doc):
     """Problems that mean the benchmark did not produce every figure."""
     problems = []
+    g = doc["guest"]
+    # Two guests: the peer's disks must be what the primary's are (both
+    # dataless with --dataless), or the figures compare unlike disks.
+    if "peer_nullb_memory_backed" in g and \
+            g["peer_nullb_memory_backed"] != g.get("nullb_memory_backed", "1"):
+        problems.append("the peer guest's null_blk disks have memory_backed="
+                        f"{g['peer_nullb_memory_backed'] or '?'}, the primary's "
+                        f"{g.get('nullb_memory_backed', '1')}")
     for cfg, c in doc["configs"].items():
         if not c["available"]:
             # Only what the kernel alone provides must always be there:
