@@ -379,10 +379,11 @@ struct dmw_io {
  * @desc_due: a split write whose SPLIT DATA has not ended yet
  * @desc_gate: a split write's SPLIT DESCRIPTOR waits for two events: its
  *	SPLIT DATA ended and its CRCs were computed (while the data was on
- *	the wire).  The one that brings this to 0 sends it, or, if the leg
- *	failed, drops its share of @pending (dmw_pio_desc_gate())
+ *	the wire).  The one that brings this to 0 queues @desc_work, or, if
+ *	the leg failed, drops its share of @pending (dmw_pio_desc_gate())
  * @desc_cdb: that descriptor's CDB
- * @desc_work: sends it (end_io cannot: it may run in interrupt context)
+ * @desc_work: sends it, on dmc->send_wq: it is never issued where the
+ *	gate opens (dmw_pio_desc_gate() says why)
  * @data_vecs: @data_bio's vectors, dmc->max_segs of them
  *
  * Lives until every passthrough request it issued has ended, even when the
