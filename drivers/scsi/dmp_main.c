@@ -392,29 +392,55 @@ int dmp_submit_sg(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
 	return DMP_ASYNC;
 }
 
-/* The direct path's submission of staged data: one bio, REQ_NOWAIT. */
+/*
+ * The direct path's submission of staged data: REQ_NOWAIT bios, each
+ * within the backing device's max_sectors and max_segments (a staged
+ * piece is at most a page, so at most one segment), which the block layer
+ * then need not split: it refuses to split a REQ_NOWAIT bio.  Unlike
+ * dmp_submit_sg_nowait(), data larger than one bio goes out in several
+ * (a 1 MiB split write is 256 pieces; a disk takes 128 segments or so).
+ * If one of them cannot go out (no memory for it, or BLK_STS_AGAIN), the
+ * worker writes the whole range again once all have ended (RETRY).
+ * Writing some blocks twice with the same data is safe: the command has
+ * not completed, and the primary never has another write in flight to
+ * blocks it has a write in flight to.
+ */
 static void dmp_submit_staged_nowait(struct dmp_cmd *dc)
 {
 	const struct dmp_staged *stg = dc->staged;
+	struct block_device *bdev = dc->peer->bdev;
+	struct request_queue *q = bdev_get_queue(bdev);
+	unsigned int max_segs = min_t(unsigned int, queue_max_segments(q),
+				      BIO_MAX_VECS);
+	u64 max_bytes = (u64)queue_max_sectors(q) << SECTOR_SHIFT;
+	blk_opf_t opf = dc->io_opf | REQ_NOWAIT | REQ_SYNC | REQ_IDLE;
+	sector_t sector = dc->io_sector;
+	unsigned int i = 0, j, n;
 	struct bio *bio;
-	unsigned int i;
+	u64 bytes;
 
-	bio = dmp_bio_alloc_nowait(dc, stg->nr_vecs);
-	if (!bio)
-		goto retry;
-	for (i = 0; i < stg->nr_vecs; i++) {
-		const struct bio_vec *bv = &stg->vecs[i];
-
-		if (bio_add_page(bio, bv->bv_page, bv->bv_len,
-				 bv->bv_offset) != bv->bv_len) {
-			bio_put(bio);
-			goto retry;
+	dmp_io_start(dc, opf, dc->end);
+	while (i < stg->nr_vecs) {
+		for (n = 0, bytes = 0; i + n < stg->nr_vecs && n < max_segs &&
+		     bytes + stg->vecs[i + n].bv_len <= max_bytes; n++)
+			bytes += stg->vecs[i + n].bv_len;
+		bio = n ? bio_alloc(bdev, n, opf, GFP_NOWAIT | __GFP_NOWARN) :
+			  NULL;
+		if (!bio) {
+			WRITE_ONCE(dc->bio_status, BLK_STS_AGAIN);
+			break;
 		}
+		bio_associate_blkg_from_css(bio, blkcg_root_css);
+		for (j = 0; j < n; j++)
+			__bio_add_page(bio, stg->vecs[i + j].bv_page,
+				       stg->vecs[i + j].bv_len,
+				       stg->vecs[i + j].bv_offset);
+		dmp_bio_setup(dc, bio, sector);
+		dmp_bio_submit(dc, bio);	/* may end at once, BLK_STS_AGAIN */
+		sector += bytes >> SECTOR_SHIFT;
+		i += n;
 	}
-	dmp_bio_submit_nowait(dc, bio);
-	return;
-retry:
-	dmp_retry(dc);
+	dmp_put(dc);	/* the last bio's end, or RETRY */
 }
 
 /* The worker's submission of staged data: as many bios as it needs. */
@@ -453,9 +479,10 @@ static void __dmp_submit_staged(struct dmp_cmd *dc)
  * @end: completion, as for dmp_submit_sg()
  *
  * Every segment of the staged data is a whole number of sectors.  In
- * queuecommand (@dc->nowait) the data goes out as one bio with
- * REQ_NOWAIT, or is handed to the worker (RETRY) exactly as
- * dmp_submit_sg() does; in the worker, in as many bios as it needs.
+ * queuecommand (@dc->nowait) the data goes out in REQ_NOWAIT bios the
+ * backing device takes without a split, or is handed to the worker
+ * (RETRY) as dmp_submit_sg() does; in the worker, in as many bios as it
+ * needs.
  *
  * Return: DMP_ASYNC.
  */

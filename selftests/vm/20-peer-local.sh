@@ -20,7 +20,7 @@
 dm_require_vm
 dm_require_cmd sg_raw sg_inq sg_vpd sg_readcap sg_turs
 ktap_print_header
-ktap_set_plan 133
+ktap_set_plan 135
 
 PARAMS=/sys/module/dualmirror_peer/parameters
 dm_dmesg_mark
@@ -442,16 +442,18 @@ if [ -b "${nwdisk:-}" ]; then
 		"$(peer_sense) $(peer_stats "$nwhost" direct_commands inline_writes)"
 	assert_true "nowait=0: it landed exactly" peer_same "$nwback" "$nwref"
 	# Split writes on the direct path: DATA then DESC; DESC first (parked
-	# from queuecommand, written from its DATA's queuecommand); and a pair
-	# whose REQ_NOWAIT bio would need a split (max_sectors_kb 4 on the
-	# backing disk), which the worker writes instead.  sg_raw's pages are
-	# the sg driver's, so the data is staged by copy.
-	for i in 1 2 3; do
+	# from queuecommand, written from its DATA's queuecommand); a pair
+	# larger than one bio of the backing disk (max_sectors_kb 4), written
+	# from queuecommand in two; and a pair whose bio finds the disk's only
+	# request taken, which the worker writes.  sg_raw's pages are the sg
+	# driver's, so the data is staged by copy.
+	for i in 1 2 3 4; do
 		peer_random "$PEER_TMP/ns$i" 8192
 	done
 	"$DM_PYTHON" "$DMW_MSG" descs "$PEER_TMP/nd1" "$PEER_TMP/ns1" $((0x3000)) 0xa01 0 0 \
 		"$PEER_TMP/nd2" "$PEER_TMP/ns2" $((0x3100)) 0xa02 0 0 \
-		"$PEER_TMP/nd3" "$PEER_TMP/ns3" $((0x3200)) 0xa03 0 0 >/dev/null
+		"$PEER_TMP/nd3" "$PEER_TMP/ns3" $((0x3200)) 0xa03 0 0 \
+		"$PEER_TMP/nd4" "$PEER_TMP/ns4" $((0x3400)) 0xa04 0 0 >/dev/null
 	peer_reset_stats "$nwhost"
 	peer_sg "$nwdisk" "$(dmw data 0 0xa01 16)" -s 8192 -i "$PEER_TMP/ns1"
 	s1=$(peer_sense)
@@ -485,10 +487,44 @@ if [ -b "${nwdisk:-}" ]; then
 	s2=$(peer_sense)
 	echo "$nwmax" >"$nwq"
 	peer_ref_apply "$nwref" $((0x3200)) "$PEER_TMP/ns3"
-	assert_eq "direct path: a split write the backing disk would have to split goes to the worker once (direct_retries=1), GOOD" \
-		"good good direct_commands=2 direct_retries=1 split_writes=1" \
+	assert_eq "direct path: a split write larger than one bio of the backing disk goes out from queuecommand in two, GOOD, no retry" \
+		"good good direct_commands=2 direct_retries=0 split_writes=1" \
 		"$s1 $s2 $(peer_stats "$nwhost" direct_commands direct_retries split_writes)"
-	assert_true "direct path: the worker's split write landed exactly" peer_same "$nwback" "$nwref"
+	assert_true "direct path: the split write in two bios landed exactly" peer_same "$nwback" "$nwref"
+	# An INLINE write holds the disk's only request for 2 s (scsi_debug's
+	# delay, 500 jiffies at HZ 250; no I/O scheduler, whose own requests
+	# would queue the bio instead): the pair's REQ_NOWAIT bio ends with
+	# BLK_STS_AGAIN, and the worker writes it once the request is free.
+	sdbg=/sys/bus/pseudo/drivers/scsi_debug
+	nwsched=/sys/block/${nwback#/dev/}/queue/scheduler
+	nwold=$(sed -n 's/.*\[\(.*\)\].*/\1/p' "$nwsched")
+	echo none >"$nwsched"
+	read -r nwndelay <$sdbg/ndelay
+	echo 500 >$sdbg/delay
+	head -c 4096 "$PEER_TMP/ns1" >"$PEER_TMP/nsi"
+	peer_reset_stats "$nwhost"
+	# shellcheck disable=SC2046
+	sg_raw -C 1 -s 4096 -i "$PEER_TMP/nsi" "$nwdisk" $(dmw inline 0 0xa10 $((0x3300)) 8) >/dev/null 2>&1 &
+	sgpid=$!
+	nwbusy() { # the backing disk has a write in flight
+		local r w
+		read -r r w <"/sys/block/${nwback#/dev/}/inflight" && [ "$w" -gt 0 ]
+	}
+	dm_wait_for 30 nwbusy
+	peer_sg "$nwdisk" "$(dmw data 0 0xa04 16)" -s 8192 -i "$PEER_TMP/ns4"
+	s1=$(peer_sense)
+	peer_sg "$nwdisk" "$(dmw desc 0 0xa04 "$dlen")" -s "$dlen" -i "$PEER_TMP/nd4"
+	s2=$(peer_sense)
+	wait $sgpid
+	s3=$?
+	echo "$nwndelay" >$sdbg/ndelay
+	echo "${nwold:-none}" >"$nwsched"
+	peer_ref_apply "$nwref" $((0x3300)) "$PEER_TMP/nsi"
+	peer_ref_apply "$nwref" $((0x3400)) "$PEER_TMP/ns4"
+	assert_eq "direct path: a split write whose bio finds no free request goes to the worker once (direct_retries=1); all GOOD" \
+		"good good inline_status=0 direct_commands=3 direct_retries=1 split_writes=1 inline_writes=1" \
+		"$s1 $s2 inline_status=$s3 $(peer_stats "$nwhost" direct_commands direct_retries split_writes inline_writes)"
+	assert_true "direct path: the worker's split write and the INLINE write landed exactly" peer_same "$nwback" "$nwref"
 	assert_eq "direct path: nothing left staged or parked" "staged 0 parked 0" \
 		"$(cat "/sys/class/scsi_host/$nwhost/dualmirror/waiting")"
 	if command -v fio >/dev/null; then
@@ -506,7 +542,7 @@ if [ -b "${nwdisk:-}" ]; then
 	"$DMCTL" peer remove "$nwdisk"
 	dm_unload_module scsi_debug
 else
-	for i in $(seq 13); do
+	for i in $(seq 15); do
 		ktap_test_skip "direct path ($i)" "no scsi_debug disk: ${nwdisk:-}"
 	done
 fi
