@@ -14,8 +14,9 @@
  * by queuecommand itself (@dc->nowait): decoded, checked (peer->lock, a
  * spinlock taken only in task context), split data staged and split
  * descriptors read with GFP_NOWAIT, and the data-out or data-in pages
- * (a split write's staged pages) submitted as one bio with REQ_NOWAIT,
- * allocated with GFP_NOWAIT, charged to the root cgroup;
+ * submitted as one bio with REQ_NOWAIT (a split write's staged pages: in
+ * as many bios as the device takes unsplit), allocated with GFP_NOWAIT,
+ * charged to the root cgroup;
  * writes carry REQ_SYNC | REQ_IDLE like O_DIRECT writes, which writeback
  * throttling lets through (it would sleep in rq_qos_wait() otherwise,
  * REQ_NOWAIT or not).  Its end_io completes the command.  Whatever cannot
@@ -29,7 +30,9 @@
  *   back BLK_STS_AGAIN (or BLK_STS_NOTSUPP, REQ_NOWAIT refused), possibly
  *   before submit_bio() returned: the command goes to RETRY and the worker
  *   submits the same range again without REQ_NOWAIT.  Nothing of it was
- *   written or read before (one bio, failed before it was issued).
+ *   written or read before (one bio, failed before it was issued), except
+ *   for a split write sent in several bios, which the worker writes again
+ *   whole (dmp_submit_staged_nowait()).
  *
  * Everything that may sleep (staging or a descriptor buffer that needs
  * more than GFP_NOWAIT gives, CLAIM and its metadata write, QUERY,
@@ -76,7 +79,7 @@ MODULE_PARM_DESC(split_timeout_ms,
 static bool nowait = true;
 module_param(nowait, bool, 0644);
 MODULE_PARM_DESC(nowait,
-		 "Run INLINE writes and READ/WRITE (10/16) in queuecommand, submitted with REQ_NOWAIT, when the backing device allows it");
+		 "Run mirror writes (INLINE, SPLIT DATA, SPLIT DESC) and READ/WRITE (10/16) in queuecommand, submitted with REQ_NOWAIT, when the backing device allows it");
 
 struct workqueue_struct *dmp_wq;
 static struct device *dmp_root;
@@ -393,14 +396,48 @@ int dmp_submit_sg(struct dmp_cmd *dc, blk_opf_t opf, sector_t sector,
 }
 
 /*
- * The direct path's submission of staged data: REQ_NOWAIT bios, each
- * within the backing device's max_sectors and max_segments (a staged
- * piece is at most a page, so at most one segment), which the block layer
- * then need not split: it refuses to split a REQ_NOWAIT bio.  Unlike
- * dmp_submit_sg_nowait(), data larger than one bio goes out in several
- * (a 1 MiB split write is 256 pieces; a disk takes 128 segments or so).
- * If one of them cannot go out (no memory for it, or BLK_STS_AGAIN), the
- * worker writes the whole range again once all have ended (RETRY).
+ * The most a bio starting at @sector may carry without a split, in
+ * sectors: Linux 6.1's get_max_io_size() (block/blk-merge.c), which
+ * bio_split_rw() applies: max_sectors, cut at the next chunk_sectors
+ * boundary, and ending on a physical block boundary where it can.
+ */
+static unsigned int dmp_max_io_sectors(const struct queue_limits *lim,
+				       sector_t sector)
+{
+	unsigned int pbs = lim->physical_block_size >> SECTOR_SHIFT;
+	unsigned int lbs = lim->logical_block_size >> SECTOR_SHIFT;
+	unsigned int max_sectors = lim->max_sectors, start, end;
+
+	if (lim->chunk_sectors)
+		max_sectors = min(max_sectors,
+				  blk_chunk_sectors_left(sector,
+							 lim->chunk_sectors));
+	start = sector & (pbs - 1);
+	end = (start + max_sectors) & ~(pbs - 1);
+	if (end > start)
+		return end - start;
+	return max_sectors & ~(lbs - 1);
+}
+
+/* Would @next follow @prev in one bio across a virt boundary gap? */
+static bool dmp_gap(const struct queue_limits *lim, const struct bio_vec *prev,
+		    const struct bio_vec *next)
+{
+	return lim->virt_boundary_mask &&
+	       ((next->bv_offset | (prev->bv_offset + prev->bv_len)) &
+		lim->virt_boundary_mask);
+}
+
+/*
+ * The direct path's submission of staged data: REQ_NOWAIT bios, each cut
+ * where the block layer would split it (dmp_max_io_sectors(), at most
+ * max_segments pieces of at most a page, which are one segment each,
+ * and before a virt boundary gap), which then need no split: Linux 6.1
+ * refuses to split a REQ_NOWAIT bio.  Unlike dmp_submit_sg_nowait(),
+ * data larger than one bio goes out in several (a 1 MiB split write is
+ * 256 pieces; a disk takes 128 segments or so).  If one of them cannot
+ * go out (no memory for it, or BLK_STS_AGAIN), no more are submitted and
+ * the worker writes the whole range again once all have ended (RETRY).
  * Writing some blocks twice with the same data is safe: the command has
  * not completed, and the primary never has another write in flight to
  * blocks it has a write in flight to.
@@ -409,21 +446,23 @@ static void dmp_submit_staged_nowait(struct dmp_cmd *dc)
 {
 	const struct dmp_staged *stg = dc->staged;
 	struct block_device *bdev = dc->peer->bdev;
-	struct request_queue *q = bdev_get_queue(bdev);
-	unsigned int max_segs = min_t(unsigned int, queue_max_segments(q),
+	const struct queue_limits *lim = &bdev_get_queue(bdev)->limits;
+	unsigned int max_segs = min_t(unsigned int, lim->max_segments,
 				      BIO_MAX_VECS);
-	u64 max_bytes = (u64)queue_max_sectors(q) << SECTOR_SHIFT;
 	blk_opf_t opf = dc->io_opf | REQ_NOWAIT | REQ_SYNC | REQ_IDLE;
+	const struct bio_vec *v = stg->vecs;
 	sector_t sector = dc->io_sector;
 	unsigned int i = 0, j, n;
 	struct bio *bio;
-	u64 bytes;
+	u64 bytes, max_bytes;
 
 	dmp_io_start(dc, opf, dc->end);
 	while (i < stg->nr_vecs) {
+		max_bytes = (u64)dmp_max_io_sectors(lim, sector) << SECTOR_SHIFT;
 		for (n = 0, bytes = 0; i + n < stg->nr_vecs && n < max_segs &&
-		     bytes + stg->vecs[i + n].bv_len <= max_bytes; n++)
-			bytes += stg->vecs[i + n].bv_len;
+		     bytes + v[i + n].bv_len <= max_bytes &&
+		     !(n && dmp_gap(lim, &v[i + n - 1], &v[i + n])); n++)
+			bytes += v[i + n].bv_len;
 		bio = n ? bio_alloc(bdev, n, opf, GFP_NOWAIT | __GFP_NOWARN) :
 			  NULL;
 		if (!bio) {
@@ -432,11 +471,12 @@ static void dmp_submit_staged_nowait(struct dmp_cmd *dc)
 		}
 		bio_associate_blkg_from_css(bio, blkcg_root_css);
 		for (j = 0; j < n; j++)
-			__bio_add_page(bio, stg->vecs[i + j].bv_page,
-				       stg->vecs[i + j].bv_len,
-				       stg->vecs[i + j].bv_offset);
+			__bio_add_page(bio, v[i + j].bv_page, v[i + j].bv_len,
+				       v[i + j].bv_offset);
 		dmp_bio_setup(dc, bio, sector);
 		dmp_bio_submit(dc, bio);	/* may end at once, BLK_STS_AGAIN */
+		if (dmp_nowait_refused(READ_ONCE(dc->bio_status)))
+			break;	/* the worker writes it all again */
 		sector += bytes >> SECTOR_SHIFT;
 		i += n;
 	}

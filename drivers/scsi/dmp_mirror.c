@@ -294,7 +294,9 @@ static struct dmp_staged *dmp_staged_alloc(struct dmp_cmd *dc, u32 nr_sectors,
 	if (IS_ERR(stg)) {
 		stg = dmp_staged_copy(scmd, bytes, gfp);
 		if (stg)
-			dmp_count_misc(dc->peer, DMP_C_STAGED_COPIED, 1);
+			stg->copied = true;
+	} else if (stg) {
+		stg->copied = false;
 	}
 	memalloc_noio_restore(noio);
 	if (!stg)
@@ -543,6 +545,7 @@ static int __dmp_split_data(struct dmp_cmd *dc, struct dmp_staged **stgp)
 	struct dmp_cmd *desc;
 	struct dmw_status st;
 	u64 charge, gen;
+	bool copied;
 
 	if (dmp_check_cmd(dc, &gen, &st))
 		return dmp_refuse(dc, &st);
@@ -565,6 +568,7 @@ static int __dmp_split_data(struct dmp_cmd *dc, struct dmp_staged **stgp)
 	stg->seq_tag = mc->seq_tag;
 	stg->generation = gen;
 	stg->deadline = jiffies + peer->split_timeout;
+	copied = stg->copied;	/* @stg is not ours once it is listed */
 
 	spin_lock(&peer->lock);
 	if (peer->dying || peer->generation != gen || __dmp_find_staged(peer, mc->seq_tag)) {
@@ -588,6 +592,8 @@ static int __dmp_split_data(struct dmp_cmd *dc, struct dmp_staged **stgp)
 	}
 	spin_unlock(&peer->lock);
 	dmp_count_misc(peer, DMP_C_STAGED, 1);
+	if (copied)
+		dmp_count_misc(peer, DMP_C_STAGED_COPIED, 1);
 
 	/*
 	 * The parked descriptor completes when its write did; the write is
@@ -630,7 +636,8 @@ static bool dmp_desc_buf_get(struct dmp_cmd *dc, gfp_t gfp)
 	if (dc->desc_buf)
 		return true;
 	if (scsi_sg_count(scmd) && sg->length >= len &&
-	    !PageHighMem(sg_page(sg))) {
+	    !PageHighMem(nth_page(sg_page(sg),
+				  (sg->offset + len - 1) >> PAGE_SHIFT))) {
 		dc->desc_buf = sg_virt(sg);
 		return true;
 	}

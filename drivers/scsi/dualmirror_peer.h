@@ -92,6 +92,7 @@ struct dmp_stats {
  * @nr_sectors: length of the data
  * @deadline: jiffies after which it is freed
  * @charge: bytes charged to dmp_peer.staged_bytes: whole pages
+ * @copied: the data was copied, not referenced (split_staged_copied)
  * @nr_vecs: segments in @vecs
  * @vecs: the data, in order; one reference held on each page
  *
@@ -107,6 +108,7 @@ struct dmp_staged {
 	u32 nr_sectors;
 	unsigned long deadline;
 	u64 charge;
+	bool copied;
 	unsigned int nr_vecs;
 	struct bio_vec vecs[];
 };
