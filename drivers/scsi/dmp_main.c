@@ -252,35 +252,31 @@ static bool dmp_may_nowait(const struct dmp_peer *peer)
 }
 
 /*
- * A bio for the direct path: allocated without sleeping, charged to the
- * root cgroup as the worker's bios are (no cgroup throttling); writes
- * carry REQ_SYNC | REQ_IDLE, which writeback throttling lets through.
- * NULL: the command goes to the worker.
+ * The flags of a direct-path submission: REQ_NOWAIT, and for a write
+ * REQ_SYNC | REQ_IDLE, which writeback throttling lets through.
  */
-static struct bio *dmp_bio_alloc_nowait(struct dmp_cmd *dc,
-					unsigned int nr_vecs)
+static blk_opf_t dmp_nowait_opf(blk_opf_t opf)
 {
-	blk_opf_t opf = dc->io_opf | REQ_NOWAIT;
-	struct bio *bio;
-
+	opf |= REQ_NOWAIT;
 	if (op_is_write(opf))
 		opf |= REQ_SYNC | REQ_IDLE;	/* not throttled by wbt */
-	dc->io_opf = opf;
-	if (!nr_vecs || nr_vecs > BIO_MAX_VECS)
-		return NULL;
+	return opf;
+}
+
+/*
+ * A bio for the direct path, allocated without sleeping and charged to
+ * the root cgroup as the worker's bios are (no cgroup throttling); NULL
+ * when there is no memory for it.
+ */
+static struct bio *dmp_bio_alloc_nowait(struct dmp_cmd *dc, blk_opf_t opf,
+					unsigned int nr_vecs)
+{
+	struct bio *bio;
+
 	bio = bio_alloc(dc->peer->bdev, nr_vecs, opf, GFP_NOWAIT | __GFP_NOWARN);
 	if (bio)
 		bio_associate_blkg_from_css(bio, blkcg_root_css);
 	return bio;
-}
-
-/* Submit the direct path's one bio; it may end at once, BLK_STS_AGAIN. */
-static void dmp_bio_submit_nowait(struct dmp_cmd *dc, struct bio *bio)
-{
-	dmp_bio_setup(dc, bio, dc->io_sector);
-	dmp_io_start(dc, dc->io_opf, dc->end);
-	dmp_bio_submit(dc, bio);
-	dmp_put(dc);
 }
 
 /*
@@ -292,11 +288,15 @@ static void dmp_submit_sg_nowait(struct dmp_cmd *dc)
 	struct scsi_cmnd *scmd = dc->scmd;
 	unsigned int nents = scsi_sg_count(scmd);
 	unsigned int bytes = dc->io_bytes;
+	blk_opf_t opf = dmp_nowait_opf(dc->io_opf);
 	struct scatterlist *sg;
 	struct bio *bio;
 	unsigned int i;
 
-	bio = dmp_bio_alloc_nowait(dc, bytes ? nents : 0);
+	dc->io_opf = opf;
+	if (!bytes || nents > BIO_MAX_VECS)
+		goto retry;
+	bio = dmp_bio_alloc_nowait(dc, opf, nents);
 	if (!bio)
 		goto retry;
 	scsi_for_each_sg(scmd, sg, nents, i) {
@@ -312,7 +312,10 @@ static void dmp_submit_sg_nowait(struct dmp_cmd *dc)
 		bio_put(bio);
 		goto retry;
 	}
-	dmp_bio_submit_nowait(dc, bio);
+	dmp_bio_setup(dc, bio, dc->io_sector);
+	dmp_io_start(dc, opf, dc->end);
+	dmp_bio_submit(dc, bio);	/* may end at once, BLK_STS_AGAIN */
+	dmp_put(dc);
 	return;
 retry:
 	dmp_retry(dc);
@@ -449,7 +452,7 @@ static void dmp_submit_staged_nowait(struct dmp_cmd *dc)
 	const struct queue_limits *lim = &bdev_get_queue(bdev)->limits;
 	unsigned int max_segs = min_t(unsigned int, lim->max_segments,
 				      BIO_MAX_VECS);
-	blk_opf_t opf = dc->io_opf | REQ_NOWAIT | REQ_SYNC | REQ_IDLE;
+	blk_opf_t opf = dmp_nowait_opf(dc->io_opf);
 	const struct bio_vec *v = stg->vecs;
 	sector_t sector = dc->io_sector;
 	unsigned int i = 0, j, n;
@@ -463,13 +466,11 @@ static void dmp_submit_staged_nowait(struct dmp_cmd *dc)
 		     bytes + v[i + n].bv_len <= max_bytes &&
 		     !(n && dmp_gap(lim, &v[i + n - 1], &v[i + n])); n++)
 			bytes += v[i + n].bv_len;
-		bio = n ? bio_alloc(bdev, n, opf, GFP_NOWAIT | __GFP_NOWARN) :
-			  NULL;
+		bio = n ? dmp_bio_alloc_nowait(dc, opf, n) : NULL;
 		if (!bio) {
 			WRITE_ONCE(dc->bio_status, BLK_STS_AGAIN);
 			break;
 		}
-		bio_associate_blkg_from_css(bio, blkcg_root_css);
 		for (j = 0; j < n; j++)
 			__bio_add_page(bio, v[i + j].bv_page, v[i + j].bv_len,
 				       v[i + j].bv_offset);

@@ -287,20 +287,18 @@ static struct dmp_staged *dmp_staged_alloc(struct dmp_cmd *dc, u32 nr_sectors,
 	struct scsi_cmnd *scmd = dc->scmd;
 	struct dmp_staged *stg;
 	unsigned int noio;
+	bool copied;
 
 	noio = memalloc_noio_save();
 	stg = READ_ONCE(stage_by_reference) ? dmp_staged_ref(scmd, bytes, gfp) :
 					       ERR_PTR(-EINVAL);
-	if (IS_ERR(stg)) {
+	copied = IS_ERR(stg);
+	if (copied)
 		stg = dmp_staged_copy(scmd, bytes, gfp);
-		if (stg)
-			stg->copied = true;
-	} else if (stg) {
-		stg->copied = false;
-	}
 	memalloc_noio_restore(noio);
 	if (!stg)
 		return NULL;
+	stg->copied = copied;
 	INIT_LIST_HEAD(&stg->node);
 	stg->nr_sectors = nr_sectors;
 	stg->charge = 0;
@@ -535,9 +533,10 @@ refuse:
 
 /*
  * SPLIT DATA: stage the data (in queuecommand that was done already,
- * dmp_direct_ready()), then hand it to its parked descriptor or park it.
+ * dmp_direct_ready(): @dc->staged, uncharged, which a refusal leaves to
+ * dmp_mirror_finish()), then hand it to its parked descriptor or park it.
  */
-static int __dmp_split_data(struct dmp_cmd *dc, struct dmp_staged **stgp)
+static int dmp_split_data(struct dmp_cmd *dc)
 {
 	struct dmp_peer *peer = dc->peer;
 	struct dmw_cmd *mc = &dc->mc;
@@ -556,14 +555,14 @@ static int __dmp_split_data(struct dmp_cmd *dc, struct dmp_staged **stgp)
 		atomic64_sub(charge, &peer->staged_bytes);
 		return dmp_refuse_reason(dc, DMW_R_RESOURCES, 1, 0);
 	}
-	if (!*stgp && !dmp_fault_staging())
-		*stgp = dmp_staged_alloc(dc, mc->nr_sectors, GFP_KERNEL);
-	stg = *stgp;
+	stg = dc->staged;
+	if (!stg && !dmp_fault_staging())
+		stg = dmp_staged_alloc(dc, mc->nr_sectors, GFP_KERNEL);
 	if (!stg) {
 		atomic64_sub(charge, &peer->staged_bytes);
 		return dmp_refuse_reason(dc, DMW_R_RESOURCES, 1, 0);
 	}
-	*stgp = NULL;	/* from here on freed with its charge */
+	dc->staged = NULL;	/* from here on freed with its charge */
 	dmp_staged_charge_take(peer, stg, charge);
 	stg->seq_tag = mc->seq_tag;
 	stg->generation = gen;
@@ -608,18 +607,6 @@ static int __dmp_split_data(struct dmp_cmd *dc, struct dmp_staged **stgp)
 	return DMP_DONE;
 }
 
-static int dmp_split_data(struct dmp_cmd *dc)
-{
-	struct dmp_staged *stg = dc->staged;	/* staged in queuecommand */
-	int ret;
-
-	dc->staged = NULL;
-	ret = __dmp_split_data(dc, &stg);
-	if (stg)	/* refused before it was charged */
-		dmp_staged_put_pages(stg);
-	return ret;
-}
-
 /*
  * The SPLIT DESC's parameter data (dmp_check_cmd() or the caller checked
  * that the command carries exactly mc.param_len bytes): read in place
@@ -649,7 +636,11 @@ static bool dmp_desc_buf_get(struct dmp_cmd *dc, gfp_t gfp)
 	return true;
 }
 
-/* Free what a mirror command holds when it finishes (dmp_finish()). */
+/*
+ * Free what a mirror command holds when it finishes (dmp_finish()): a
+ * copied descriptor, and staged data with its charge (none for data a
+ * SPLIT DATA staged in queuecommand and then refused).
+ */
 void dmp_mirror_finish(struct dmp_cmd *dc)
 {
 	if (dc->desc_copied)

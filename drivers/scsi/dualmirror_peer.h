@@ -259,9 +259,9 @@ enum dmp_cmd_state {
  * @desc_buf: the descriptor's parameter data (SPLIT DESC): in the
  *	command's own data-out buffer, or a copy (@desc_copied)
  * @desc_copied: @desc_buf was allocated: freed when the command finishes
- * @staged: split data being written (SPLIT DESC; freed when the command
- *	finishes), or staged in queuecommand and not yet handed over
- *	(SPLIT DATA, dmp_split_data())
+ * @staged: split data being written (SPLIT DESC), or staged in
+ *	queuecommand and not yet taken by dmp_split_data() (SPLIT DATA);
+ *	freed when the command finishes
  */
 struct dmp_cmd {
 	struct work_struct work;

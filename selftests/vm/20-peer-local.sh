@@ -454,14 +454,19 @@ if [ -b "${nwdisk:-}" ]; then
 		"$PEER_TMP/nd2" "$PEER_TMP/ns2" $((0x3100)) 0xa02 0 0 \
 		"$PEER_TMP/nd3" "$PEER_TMP/ns3" $((0x3200)) 0xa03 0 0 \
 		"$PEER_TMP/nd4" "$PEER_TMP/ns4" $((0x3400)) 0xa04 0 0 >/dev/null
+	nwpair() { # N: SPLIT DATA then SPLIT DESC of pair N; their senses
+		local s
+		peer_sg "$nwdisk" "$(dmw data 0 "0xa0$1" 16)" -s 8192 -i "$PEER_TMP/ns$1"
+		s=$(peer_sense)
+		peer_sg "$nwdisk" "$(dmw desc 0 "0xa0$1" "$dlen")" -s "$dlen" -i "$PEER_TMP/nd$1"
+		echo "$s $(peer_sense)"
+	}
 	peer_reset_stats "$nwhost"
-	peer_sg "$nwdisk" "$(dmw data 0 0xa01 16)" -s 8192 -i "$PEER_TMP/ns1"
-	s1=$(peer_sense)
-	peer_sg "$nwdisk" "$(dmw desc 0 0xa01 "$dlen")" -s "$dlen" -i "$PEER_TMP/nd1"
+	s1=$(nwpair 1)
 	peer_ref_apply "$nwref" $((0x3000)) "$PEER_TMP/ns1"
 	assert_eq "direct path: SPLIT DATA then SPLIT DESC GOOD, both run in queuecommand, no retry" \
 		"good good direct_commands=2 direct_retries=0 split_writes=1 split_desc_parked=0" \
-		"$s1 $(peer_sense) $(peer_stats "$nwhost" direct_commands direct_retries split_writes split_desc_parked)"
+		"$s1 $(peer_stats "$nwhost" direct_commands direct_retries split_writes split_desc_parked)"
 	assert_true "direct path: the split write landed exactly" peer_same "$nwback" "$nwref"
 	peer_reset_stats "$nwhost"
 	# shellcheck disable=SC2046
@@ -481,15 +486,12 @@ if [ -b "${nwdisk:-}" ]; then
 	read -r nwmax <"$nwq"
 	echo 4 >"$nwq"
 	peer_reset_stats "$nwhost"
-	peer_sg "$nwdisk" "$(dmw data 0 0xa03 16)" -s 8192 -i "$PEER_TMP/ns3"
-	s1=$(peer_sense)
-	peer_sg "$nwdisk" "$(dmw desc 0 0xa03 "$dlen")" -s "$dlen" -i "$PEER_TMP/nd3"
-	s2=$(peer_sense)
+	s1=$(nwpair 3)
 	echo "$nwmax" >"$nwq"
 	peer_ref_apply "$nwref" $((0x3200)) "$PEER_TMP/ns3"
 	assert_eq "direct path: a split write larger than one bio of the backing disk goes out from queuecommand in two, GOOD, no retry" \
 		"good good direct_commands=2 direct_retries=0 split_writes=1" \
-		"$s1 $s2 $(peer_stats "$nwhost" direct_commands direct_retries split_writes)"
+		"$s1 $(peer_stats "$nwhost" direct_commands direct_retries split_writes)"
 	assert_true "direct path: the split write in two bios landed exactly" peer_same "$nwback" "$nwref"
 	# An INLINE write holds the disk's only request for 2 s (scsi_debug's
 	# delay, 500 jiffies at HZ 250; no I/O scheduler, whose own requests
@@ -511,10 +513,7 @@ if [ -b "${nwdisk:-}" ]; then
 		read -r r w <"/sys/block/${nwback#/dev/}/inflight" && [ "$w" -gt 0 ]
 	}
 	dm_wait_for 30 nwbusy
-	peer_sg "$nwdisk" "$(dmw data 0 0xa04 16)" -s 8192 -i "$PEER_TMP/ns4"
-	s1=$(peer_sense)
-	peer_sg "$nwdisk" "$(dmw desc 0 0xa04 "$dlen")" -s "$dlen" -i "$PEER_TMP/nd4"
-	s2=$(peer_sense)
+	s1=$(nwpair 4)
 	wait $sgpid
 	s3=$?
 	echo "$nwndelay" >$sdbg/ndelay
@@ -523,7 +522,7 @@ if [ -b "${nwdisk:-}" ]; then
 	peer_ref_apply "$nwref" $((0x3400)) "$PEER_TMP/ns4"
 	assert_eq "direct path: a split write whose bio finds no free request goes to the worker once (direct_retries=1); all GOOD" \
 		"good good inline_status=0 direct_commands=3 direct_retries=1 split_writes=1 inline_writes=1" \
-		"$s1 $s2 inline_status=$s3 $(peer_stats "$nwhost" direct_commands direct_retries split_writes inline_writes)"
+		"$s1 inline_status=$s3 $(peer_stats "$nwhost" direct_commands direct_retries split_writes inline_writes)"
 	assert_true "direct path: the worker's split write and the INLINE write landed exactly" peer_same "$nwback" "$nwref"
 	assert_eq "direct path: nothing left staged or parked" "staged 0 parked 0" \
 		"$(cat "/sys/class/scsi_host/$nwhost/dualmirror/waiting")"
