@@ -18,7 +18,7 @@
 # reason and the run goes on.
 #
 #   guest.sh --out DIR [--runtime SECS] [--rounds N] [--size-mb MB] [--configs LIST]
-#            [--workloads LIST] [--profile] [--dataless] [--pair [--netem-delay DELAY]]
+#            [--workloads LIST] [--profile] [--dataless] [--disk KIND] [--pair [--netem-delay DELAY]]
 set -euo pipefail
 
 prog=bench-guest
@@ -50,6 +50,7 @@ while [ $# -gt 0 ]; do
 	--workloads) workloads=${2//,/ }; shift 2 ;;
 	--profile) profile=1; shift ;;
 	--dataless) export BENCH_NULLB_MEMORY=0; shift ;;
+	--disk) export BENCH_DISK=$2; shift 2 ;;
 	--pair) pair=1; shift ;;
 	--netem-delay) netem_delay=$2; shift 2 ;;
 	*) die "unknown argument '$1'" ;;
@@ -73,7 +74,8 @@ mkdir -p "$raw"
 # here in one guest, on the peer guest through its agent with --pair
 # (its output and status come back; stderr is merged into the output).
 # The agent's shell does not inherit this one's environment: the peer's
-# functions get BENCH_NULLB_MEMORY (--dataless) with the command, so that
+# functions get BENCH_DISK (--disk) and BENCH_NULLB_MEMORY (--dataless)
+# with the command, so that
 # the peer guest's disks are made as the primary's are.
 on_peer() {
 	if [ "$pair" = 0 ]; then
@@ -81,12 +83,13 @@ on_peer() {
 		return
 	fi
 	"$PY" "$repo/selftests/pair/agent.py" run --host "$DM_PEER_CTL" --timeout 600 \
-		"BENCH_NULLB_MEMORY=$(printf '%q' "${BENCH_NULLB_MEMORY:-1}"); . scripts/bench.d/lib.sh; $(printf '%q ' "$@")"
+		"BENCH_DISK=$(printf '%q' "${BENCH_DISK:-nullb}") BENCH_NULLB_MEMORY=$(printf '%q' "${BENCH_NULLB_MEMORY:-1}"); . scripts/bench.d/lib.sh; $(printf '%q ' "$@")"
 }
 
 # ---- disks -----------------------------------------------------------------
 #
-# Four memory-backed null_blk devices (lib.sh's bench_disks):
+# Four memory-backed disks (lib.sh's bench_disks; null_blk, or scsi_debug
+# with --disk scsi_debug):
 # LOCAL          the local leg of every configuration (and the "local" row)
 # FLOOR_BACKING  the peer disk exported through LIO's block backstore: the
 #                plain iSCSI floor, and the remote leg of dm-mirror and md
@@ -235,7 +238,7 @@ DEV= SIDS= DMNAME= INFO= REASON=
 
 setup_local() {
 	DEV=$LOCAL
-	INFO="null_blk ($([ "${BENCH_NULLB_MEMORY:-1}" = 0 ] && echo dataless || echo memory-backed)) $LOCAL, no mirror"
+	INFO="$(disk_kind) $LOCAL, no mirror"
 }
 teardown_local() { :; }
 
@@ -673,6 +676,7 @@ trap cleanup EXIT
 	echo "runtime=$runtime"
 	echo "rounds=$rounds"
 	echo "size_mb=$size_mb"
+	echo "disk=${BENCH_DISK:-nullb}"
 	echo "nullb_memory_backed=${BENCH_NULLB_MEMORY:-1}"
 	echo "configs=$configs"
 	echo "workloads=$workloads"
@@ -709,24 +713,27 @@ if [ "$pair" = 1 ]; then
 	echo "link_rtt_ms=$rtt" >>"$raw/env.txt"
 	log "link round trip min/avg/max: $rtt ms"
 fi
-log "disks: $(wc -w <<<"$LOCAL_NAMES $PEER_NAMES") x null_blk memory_backed=${BENCH_NULLB_MEMORY:-1} $size_mb MiB, $rounds rounds of $runtime s per workload"
+log "disks: $(wc -w <<<"$LOCAL_NAMES $PEER_NAMES") x $(disk_kind) of $size_mb MiB, $rounds rounds of $runtime s per workload"
 setup_disks
 # Which disks keep data, as each guest's kernel took them (lib.sh's
-# nullb_describe): this guest's null_blk disks in raw/nullb-disks.txt, and
-# with --pair the peer guest's in raw/peer-nullb-disks.txt and, in
-# env.txt, the values its disks have (peer_nullb_memory_backed=0 and
-# peer_nullb_blocking=0 with --dataless; "0,1" if they differed).
-nullb_values() {
+# disk_describe): this guest's disks in raw/disks.txt, and with --pair the
+# peer guest's in raw/peer-disks.txt and, in env.txt, the values its disks
+# have (peer_disk=scsi_debug with --disk scsi_debug, peer_nullb_blocking=0
+# with --dataless; "0,1" if they differed).
+disk_values() {
 	sed -n "s/.* $1=\([^ ]*\).*/\1/p" "$2" | sort -u | paste -sd ,
 }
-nullb_describe >"$raw/nullb-disks.txt"
-echo "nullb_blocking=$(nullb_values blocking "$raw/nullb-disks.txt")" >>"$raw/env.txt"
+disk_describe >"$raw/disks.txt"
+echo "nullb_blocking=$(disk_values blocking "$raw/disks.txt")" >>"$raw/env.txt"
 if [ "$pair" = 1 ]; then
-	on_peer nullb_describe | grep ' memory_backed=' >"$raw/peer-nullb-disks.txt" || true
-	for key in memory_backed blocking; do
-		echo "peer_nullb_$key=$(nullb_values "$key" "$raw/peer-nullb-disks.txt")"
-	done >>"$raw/env.txt"
-	log "the peer guest's disks: $(sed -n 's/^peer_nullb_//p' "$raw/env.txt" | paste -sd ' ')"
+	on_peer disk_describe | grep ' kind=' >"$raw/peer-disks.txt" || true
+	{
+		echo "peer_disk=$(disk_values kind "$raw/peer-disks.txt")"
+		for key in memory_backed blocking; do
+			echo "peer_nullb_$key=$(disk_values "$key" "$raw/peer-disks.txt")"
+		done
+	} >>"$raw/env.txt"
+	log "the peer guest's disks: $(sed -n 's/^peer_\(disk\|nullb_\)//p' "$raw/env.txt" | paste -sd ' ')"
 fi
 setup_lio
 if ! setup_floor 2>"$raw/err.txt"; then

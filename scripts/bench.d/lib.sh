@@ -8,16 +8,20 @@
 # calls the peer's half through the peer guest's agent
 # (selftests/pair/agent.py), one request per call:
 #
-#   BENCH_NULLB_MEMORY=N; . scripts/bench.d/lib.sh; FUNCTION ARG...
+#   BENCH_DISK=KIND BENCH_NULLB_MEMORY=N; . scripts/bench.d/lib.sh; FUNCTION ARG...
 #
-# (the primary's own setting of the one variable the peer's functions read
-# from the environment, so that --dataless applies to both guests), so a
+# (the primary's own settings of the two variables the peer's functions
+# read from the environment, so that --disk and --dataless apply to both
+# guests), so a
 # function the peer runs keeps no shell state between calls: it prints
 # what the primary needs (and, when it fails, why) and leaves the rest to
 # the kernel's objects, which it names after its arguments.
 
 PY=/usr/bin/python3
 NULLB_CFS=/sys/kernel/config/nullb
+SDEBUG_DRV=/sys/bus/pseudo/drivers/scsi_debug
+# bench --disk scsi_debug: the scsi_debug host of each disk, by name.
+SDEBUG_MAP=/run/bench-scsi-debug
 IQN_FLOOR=iqn.2026-11.org.example:bench-floor
 IQN_DM=iqn.2026-11.org.example:bench-dualmirror
 IQN_PSCSI=iqn.2026-11.org.example:bench-pscsi
@@ -66,6 +70,11 @@ set_noop_scheduler() {
 # (bench --dataless): a disk that keeps no data.
 make_nullb() {
 	local d=$NULLB_CFS/$1 dev
+	if [ ! -d $NULLB_CFS ]; then
+		# nr_devices=0: only the configfs devices below.
+		modprobe null_blk nr_devices=0
+	fi
+	[ -d $NULLB_CFS ] || die "null_blk has no configfs interface"
 	mkdir "$d"
 	echo "$2" >"$d/size"
 	echo "${BENCH_NULLB_MEMORY:-1}" >"$d/memory_backed"
@@ -84,20 +93,73 @@ make_nullb() {
 	echo "$dev"
 }
 
-# bench_disks MB NAME...: a null_blk disk of MB MiB per NAME (one left over
-# from an earlier run is made again), each written once in full; prints
-# their /dev nodes on one line, in the order of the names.
+# sdebug_hosts: the scsi_debug hosts (hostN), one per line.
+sdebug_hosts() {
+	local h
+	for h in /sys/class/scsi_host/host*; do
+		[ "$(cat "$h/proc_name" 2>/dev/null)" = scsi_debug ] && echo "${h##*/}"
+	done
+	return 0
+}
+
+# sdebug_disk HOST: the /dev node of hostN's one disk.
+sdebug_disk() {
+	local b
+	for b in /sys/class/scsi_host/"$1"/device/target*/*:*/block/*; do
+		[ -e "$b" ] && echo "/dev/${b##*/}" && return 0
+	done
+	return 1
+}
+
+# make_sdebug NAME MB: a SCSI disk of MB MiB that keeps its data: a
+# scsi_debug host of its own with a store of its own (per_host_store),
+# answering every command from its queuecommand (delay=0), a blk-mq queue
+# that takes REQ_NOWAIT like a real disk's.  Prints its /dev node.  All
+# scsi_debug disks of one module load have one size.
+make_sdebug() {
+	local before h host= dev end=$((SECONDS + 10))
+	if [ ! -d $SDEBUG_DRV ]; then
+		# The first host comes with the module, which makes a store for
+		# it; the others are added through sysfs, each with its own.
+		modprobe scsi_debug dev_size_mb="$2" add_host=1 per_host_store=1 \
+			delay=0 num_tgts=1 max_luns=1 clustering=1 ||
+			die "scsi_debug cannot be loaded"
+		host=$(sdebug_hosts)
+	else
+		[ "$(cat /sys/module/scsi_debug/parameters/dev_size_mb)" = "$2" ] ||
+			die "scsi_debug is loaded with disks of $(cat /sys/module/scsi_debug/parameters/dev_size_mb) MiB, not $2"
+		before=$(sdebug_hosts)
+		echo 1 >$SDEBUG_DRV/add_host
+		for h in $(sdebug_hosts); do
+			grep -qx "$h" <<<"$before" || host=$h
+		done
+	fi
+	[ -n "$host" ] && [ "$(wc -w <<<"$host")" = 1 ] ||
+		die "no new scsi_debug host for $1 ($host)"
+	until dev=$(sdebug_disk "$host") && [ -b "$dev" ]; do
+		[ "$SECONDS" -lt "$end" ] || die "no disk appeared on scsi_debug's $host for $1"
+		sleep 0.1
+	done
+	mkdir -p $SDEBUG_MAP
+	echo "$host" >"$SDEBUG_MAP/$1"
+	echo "$dev"
+}
+
+# bench_disks MB NAME...: a disk of MB MiB per NAME (one left over from an
+# earlier run is made again), each written once in full; prints their /dev
+# nodes on one line, in the order of the names.  BENCH_DISK (bench
+# --disk): nullb (the default: null_blk, make_nullb) or scsi_debug
+# (make_sdebug).
 bench_disks() {
 	local mb=$1 n d devs=()
 	shift
-	if [ ! -d $NULLB_CFS ]; then
-		# nr_devices=0: only the configfs devices below.
-		modprobe null_blk nr_devices=0
-	fi
-	[ -d $NULLB_CFS ] || die "null_blk has no configfs interface"
 	remove_disks "$@"
 	for n in "$@"; do
-		d=$(make_nullb "$n" "$mb") || exit 1
+		case ${BENCH_DISK:-nullb} in
+		nullb) d=$(make_nullb "$n" "$mb") || exit 1 ;;
+		scsi_debug) d=$(make_sdebug "$n" "$mb") || exit 1 ;;
+		*) die "unknown disk kind '${BENCH_DISK}'" ;;
+		esac
 		set_noop_scheduler "$d"
 		# A memory-backed null_blk allocates a page on its first write:
 		# allocate them all now so that no configuration pays for it.
@@ -107,23 +169,50 @@ bench_disks() {
 	echo "${devs[*]}"
 }
 
-# nullb_describe: one line per null_blk disk of configfs, "NAME
-# memory_backed=0|1 blocking=0|1" as the kernel took them (null_blk makes
-# every memory-backed disk blocking when it powers it on), for the record
-# of a run (bench --dataless: which disks kept no data, on either guest).
-nullb_describe() {
-	local d
+# disk_kind: what bench_disks makes, in words.
+disk_kind() {
+	case ${BENCH_DISK:-nullb} in
+	scsi_debug) echo "scsi_debug SCSI disk (memory-backed)" ;;
+	*) [ "${BENCH_NULLB_MEMORY:-1}" = 0 ] && echo "null_blk (dataless)" ||
+		echo "null_blk (memory-backed)" ;;
+	esac
+}
+
+# disk_describe: one line per bench disk of this guest: "NAME DEV
+# kind=nullb|scsi_debug memory_backed=0|1 blocking=0|1", as the kernel
+# took them (null_blk makes every memory-backed disk blocking when it
+# powers it on, and dualmirror_peer never submits to a blocking disk from
+# queuecommand), for the record of a run: which disks kept data and which
+# the peer's direct path can use, on either guest.
+disk_describe() {
+	local d n dev
 	for d in "$NULLB_CFS"/*/; do
 		[ -f "$d/memory_backed" ] || continue
 		d=${d%/}
-		echo "${d##*/} memory_backed=$(cat "$d/memory_backed") blocking=$(cat "$d/blocking")"
+		n=${d##*/}
+		dev=/dev/$n
+		[ -b "$dev" ] || dev=/dev/nullb$(cat "$d/index")
+		echo "$n $dev kind=nullb memory_backed=$(cat "$d/memory_backed") blocking=$(cat "$d/blocking")"
+	done
+	for d in "$SDEBUG_MAP"/*; do
+		[ -f "$d" ] || continue
+		dev=$(sdebug_disk "$(cat "$d")") || continue
+		echo "${d##*/} $dev kind=scsi_debug memory_backed=1 blocking=0"
 	done
 }
 
-# remove_disks NAME...
+# remove_disks NAME...: a scsi_debug disk is deleted, and the module
+# unloaded (which frees the stores) once no bench disk is left on it.
 remove_disks() {
-	local n
+	local n dev
 	for n in "$@"; do
+		if [ -f "$SDEBUG_MAP/$n" ]; then
+			dev=$(sdebug_disk "$(cat "$SDEBUG_MAP/$n")") &&
+				echo 1 >"/sys/block/${dev#/dev/}/device/delete" 2>/dev/null
+			rm -f "$SDEBUG_MAP/$n"
+			[ -n "$(ls -A $SDEBUG_MAP 2>/dev/null)" ] ||
+				modprobe -r scsi_debug 2>/dev/null || true
+		fi
 		[ -d "$NULLB_CFS/$n" ] || continue
 		echo 0 >"$NULLB_CFS/$n/power" 2>/dev/null || true
 		rmdir "$NULLB_CFS/$n" 2>/dev/null || true

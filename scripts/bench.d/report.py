@@ -383,6 +383,16 @@ def nullb_kind(value):
     return {"0": "dataless", "1": "memory-backed"}.get(value, f"memory_backed={value or '?'}")
 
 
+def disk_kind(g, prefix=""):
+    """A guest's disks in words (prefix "peer_": the peer guest's)."""
+    kind = g.get(prefix + "disk", "nullb")
+    if kind == "scsi_debug":
+        return "memory-backed scsi_debug SCSI disks"
+    if kind in ("nullb", ""):
+        return nullb_kind(g.get(prefix + "nullb_memory_backed", "1")) + " null_blk disks"
+    return f"{kind or '?'} disks"
+
+
 def table(doc):
     """The side-by-side table, as text."""
     out = []
@@ -392,8 +402,7 @@ def table(doc):
     out.append(f"guest: kernel {g.get('kernel')}, {g.get('cpus')} vCPU "
                f"({g.get('cpu_model')}), {int(g.get('mem_kb', 0)) // 1024} MiB; "
                f"{g.get('fio')}; median of {g.get('rounds', 1)} rounds of {g.get('runtime')} s; "
-               + ("dataless" if g.get("nullb_memory_backed") == "0" else "memory-backed")
-               + f" null_blk disks of {g.get('size_mb')} MiB")
+               + f"{disk_kind(g)} of {g.get('size_mb')} MiB")
     if vm:
         out.append("vm: " + ", ".join(f"{k} {v}" for k, v in vm.items()
                                       if k in ("qemu", "accel", "cpus", "memory", "host_cpu")))
@@ -405,7 +414,7 @@ def table(doc):
                    f"virtio-net link ({g.get('link')}); "
                    + (f"netem delay {netem} on both sides; " if netem else "no netem; ")
                    + f"ping RTT min/avg/max {g.get('link_rtt_ms') or '?'} ms"
-                   + (f"; the peer's null_blk disks {nullb_kind(g['peer_nullb_memory_backed'])}"
+                   + (f"; the peer's: {disk_kind(g, 'peer_')}"
                       if "peer_nullb_memory_backed" in g else ""))
     out.append("")
     cfgs = doc["configs"]
@@ -572,7 +581,10 @@ def check(doc):
     g = doc["guest"]
     # Two guests: the peer's disks must be what the primary's are (both
     # dataless with --dataless), or the figures compare unlike disks.
-    if "peer_nullb_memory_backed" in g and \
+    if "peer_disk" in g and g["peer_disk"] != g.get("disk", "nullb"):
+        problems.append(f"the peer guest's disks are {g['peer_disk'] or '?'}, "
+                        f"the primary's {g.get('disk', 'nullb')}")
+    elif "peer_nullb_memory_backed" in g and g.get("peer_disk", "nullb") == "nullb" and \
             g["peer_nullb_memory_backed"] != g.get("nullb_memory_backed", "1"):
         problems.append("the peer guest's null_blk disks have memory_backed="
                         f"{g['peer_nullb_memory_backed'] or '?'}, the primary's "
