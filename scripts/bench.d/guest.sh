@@ -57,6 +57,11 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ -n "$out" ] || die "--out DIR is required"
+# Disks that keep no data are null_blk's; scsi_debug's keep theirs.
+if [ -z "${BENCH_DISK:-}" ]; then
+	[ "${BENCH_NULLB_MEMORY:-1}" = 0 ] && BENCH_DISK=nullb || BENCH_DISK=scsi_debug
+fi
+export BENCH_DISK
 # iSER runs between two guests only: one guest's default leaves it out.
 if [ -z "$configs" ]; then
 	configs=$ALL_CONFIGS
@@ -83,7 +88,7 @@ on_peer() {
 		return
 	fi
 	"$PY" "$repo/selftests/pair/agent.py" run --host "$DM_PEER_CTL" --timeout 600 \
-		"BENCH_DISK=$(printf '%q' "${BENCH_DISK:-nullb}") BENCH_NULLB_MEMORY=$(printf '%q' "${BENCH_NULLB_MEMORY:-1}"); . scripts/bench.d/lib.sh; $(printf '%q ' "$@")"
+		"BENCH_DISK=$(printf '%q' "${BENCH_DISK:-scsi_debug}") BENCH_NULLB_MEMORY=$(printf '%q' "${BENCH_NULLB_MEMORY:-1}"); . scripts/bench.d/lib.sh; $(printf '%q ' "$@")"
 }
 
 # ---- disks -----------------------------------------------------------------
@@ -676,7 +681,7 @@ trap cleanup EXIT
 	echo "runtime=$runtime"
 	echo "rounds=$rounds"
 	echo "size_mb=$size_mb"
-	echo "disk=${BENCH_DISK:-nullb}"
+	echo "disk=${BENCH_DISK:-scsi_debug}"
 	echo "nullb_memory_backed=${BENCH_NULLB_MEMORY:-1}"
 	echo "configs=$configs"
 	echo "workloads=$workloads"

@@ -148,21 +148,21 @@ make_sdebug() {
 # bench_disks MB NAME...: a disk of MB MiB per NAME (one left over from an
 # earlier run is made again), each written once in full; prints their /dev
 # nodes on one line, in the order of the names.  BENCH_DISK (bench
-# --disk): nullb (the default: null_blk, make_nullb) or scsi_debug
-# (make_sdebug).
+# --disk): scsi_debug (the default, make_sdebug) or nullb (make_nullb).
 bench_disks() {
 	local mb=$1 n d devs=()
 	shift
 	remove_disks "$@"
 	for n in "$@"; do
-		case ${BENCH_DISK:-nullb} in
+		case ${BENCH_DISK:-scsi_debug} in
 		nullb) d=$(make_nullb "$n" "$mb") || exit 1 ;;
 		scsi_debug) d=$(make_sdebug "$n" "$mb") || exit 1 ;;
 		*) die "unknown disk kind '${BENCH_DISK}'" ;;
 		esac
 		set_noop_scheduler "$d"
 		# A memory-backed null_blk allocates a page on its first write:
-		# allocate them all now so that no configuration pays for it.
+		# allocate them all now so that no configuration pays for it
+		# (scsi_debug allocated its whole store when it made the disk).
 		dd if=/dev/zero of="$d" bs=1M count="$mb" oflag=direct status=none
 		devs+=("$d")
 	done
@@ -171,7 +171,7 @@ bench_disks() {
 
 # disk_kind: what bench_disks makes, in words.
 disk_kind() {
-	case ${BENCH_DISK:-nullb} in
+	case ${BENCH_DISK:-scsi_debug} in
 	scsi_debug) echo "scsi_debug SCSI disk (memory-backed)" ;;
 	*) [ "${BENCH_NULLB_MEMORY:-1}" = 0 ] && echo "null_blk (dataless)" ||
 		echo "null_blk (memory-backed)" ;;
