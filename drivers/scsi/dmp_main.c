@@ -186,12 +186,36 @@ static void dmp_put(struct dmp_cmd *dc)
 		dc->end(dc);
 }
 
+/**
+ * dmp_bio_status_set - record how one of a command's bios ended
+ * @dc: the command
+ * @status: that bio's status, not BLK_STS_OK
+ *
+ * The first error stays, except that a real error replaces a refusal of
+ * a REQ_NOWAIT bio: a command with both ends with the error and is not
+ * written again by the worker, which would hide it if the second write
+ * succeeded.  Bios of one command end in any context, concurrently.
+ */
+static void dmp_bio_status_set(struct dmp_cmd *dc, blk_status_t status)
+{
+	blk_status_t old = READ_ONCE(dc->bio_status);
+
+	while (old == BLK_STS_OK ||
+	       (dmp_nowait_refused(old) && !dmp_nowait_refused(status))) {
+		blk_status_t seen = cmpxchg(&dc->bio_status, old, status);
+
+		if (seen == old)
+			return;
+		old = seen;
+	}
+}
+
 static void dmp_bio_end_io(struct bio *bio)
 {
 	struct dmp_cmd *dc = bio->bi_private;
 
 	if (bio->bi_status)
-		WRITE_ONCE(dc->bio_status, bio->bi_status);
+		dmp_bio_status_set(dc, bio->bi_status);
 	bio_put(bio);
 	dmp_put(dc);
 }
@@ -468,7 +492,7 @@ static void dmp_submit_staged_nowait(struct dmp_cmd *dc)
 			bytes += v[i + n].bv_len;
 		bio = n ? dmp_bio_alloc_nowait(dc, opf, n) : NULL;
 		if (!bio) {
-			WRITE_ONCE(dc->bio_status, BLK_STS_AGAIN);
+			dmp_bio_status_set(dc, BLK_STS_AGAIN);
 			break;
 		}
 		for (j = 0; j < n; j++)
@@ -574,7 +598,7 @@ int dmp_submit_zero(struct dmp_cmd *dc, bool discard, sector_t sector,
 					     &bio,
 					     nounmap ? BLKDEV_ZERO_NOUNMAP : 0);
 	if (ret)
-		WRITE_ONCE(dc->bio_status, errno_to_blk_status(ret));
+		dmp_bio_status_set(dc, errno_to_blk_status(ret));
 	if (bio) {
 		bio->bi_end_io = dmp_bio_end_io;
 		bio->bi_private = dc;

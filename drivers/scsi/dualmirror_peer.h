@@ -242,7 +242,8 @@ enum dmp_cmd_state {
  * @nowait: the command runs in queuecommand: its handler must not sleep,
  *	and returns DMP_DEFER for anything it cannot do without sleeping
  * @pending: bios in flight plus one for the submitter
- * @bio_status: first error of those bios
+ * @bio_status: first error of those bios, a real error before a refusal
+ *	of REQ_NOWAIT (dmp_bio_status_set())
  * @io_opf: operation and flags of the last submission (REQ_NOWAIT: from
  *	queuecommand)
  * @io_sector: its first sector (dmp_submit_sg(): kept for a resubmission)
