@@ -117,7 +117,7 @@ sdebug_disk() {
 # that takes REQ_NOWAIT like a real disk's.  Prints its /dev node.  All
 # scsi_debug disks of one module load have one size.
 make_sdebug() {
-	local before h host= dev end=$((SECONDS + 10))
+	local before h host='' dev end=$((SECONDS + 10))
 	if [ ! -d $SDEBUG_DRV ]; then
 		# The first host comes with the module, which makes a store for
 		# it; the others are added through sysfs, each with its own.
@@ -131,11 +131,13 @@ make_sdebug() {
 		before=$(sdebug_hosts)
 		echo 1 >$SDEBUG_DRV/add_host
 		for h in $(sdebug_hosts); do
-			grep -qx "$h" <<<"$before" || host=$h
+			grep -qx "$h" <<<"$before" || host="$host $h"
 		done
 	fi
-	[ -n "$host" ] && [ "$(wc -w <<<"$host")" = 1 ] ||
-		die "no new scsi_debug host for $1 ($host)"
+	host=${host# }
+	if [ -z "$host" ] || [ "$(wc -w <<<"$host")" != 1 ]; then
+		die "not one new scsi_debug host for $1: '$host'"
+	fi
 	until dev=$(sdebug_disk "$host") && [ -b "$dev" ]; do
 		[ "$SECONDS" -lt "$end" ] || die "no disk appeared on scsi_debug's $host for $1"
 		sleep 0.1
