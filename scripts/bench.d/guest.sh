@@ -517,6 +517,10 @@ setup_dualmirror() {
 }
 setup_dm_inline() { dm_use tcp; setup_dualmirror; }
 setup_dm_split() { dm_use tcp; setup_dualmirror inline_max 0; }
+# dm-inline-64k (only with -c): writes up to 64 KiB inline, the largest
+# that fits one PDU with the sessions' FirstBurstLength of 64 KiB.
+setup_dm_inline_64k() { dm_use tcp; setup_dualmirror inline_max 65536; }
+teardown_dm_inline_64k() { dmsetup remove bench-dualmirror; }
 teardown_dm_inline() { dmsetup remove bench-dualmirror; }
 teardown_dm_split() { dmsetup remove bench-dualmirror; }
 # The same two over iSER.
@@ -748,7 +752,7 @@ case " $configs " in *" pscsi "*)
 	pscsi_prepare || log "the plain write through pscsi is not available: $PSCSI_REASON" ;;
 esac
 case " $configs " in
-*" dm-inline "* | *" dm-split "* | *" dm-meta "*)
+*" dm-inline "* | *" dm-split "* | *" dm-meta "* | *" dm-inline-64k "*)
 	dualmirror_prepare tcp || log "dualmirror not available: $DM_REASON"
 	dm_save tcp ;;
 esac

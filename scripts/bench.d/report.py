@@ -32,6 +32,7 @@ CONFIGS = [
     ("dm-inline", "dualmirror, inline (default)"),
     ("dm-inline-iser", "dualmirror, inline, over iSER"),
     ("dm-split", "dualmirror, split only (inline_max 0)"),
+    ("dm-inline-64k", "dualmirror, inline up to 64 KiB (inline_max 65536)"),
     ("dm-split-iser", "dualmirror, split only, over iSER"),
     ("dm-meta", "dualmirror, inline, bitmap on meta_dev"),
     ("dm-mirror", "dm-raid1 (mirror, core log)"),
@@ -603,10 +604,10 @@ def check(doc):
                 continue
             need = list(REQUIRED)
             if cfg in ("iscsi", "pscsi", "iser", "dm-inline", "dm-inline-iser", "dm-split",
-                       "dm-split-iser", "dm-meta", "dm-mirror", "md-raid1"):
+                       "dm-split-iser", "dm-inline-64k", "dm-meta", "dm-mirror", "md-raid1"):
                 need += REQUIRED_ISCSI
             if cfg in ("dm-inline", "dm-inline-iser", "dm-split", "dm-split-iser",
-                       "dm-meta"):
+                       "dm-inline-64k", "dm-meta"):
                 need += REQUIRED_DM
             for k in need:
                 if r.get(k) is None:
