@@ -93,8 +93,8 @@ on_peer() {
 
 # ---- disks -----------------------------------------------------------------
 #
-# Four memory-backed disks (lib.sh's bench_disks; null_blk, or scsi_debug
-# with --disk scsi_debug):
+# Four memory-backed disks (lib.sh's bench_disks: scsi_debug, or null_blk
+# with --disk nullb or --dataless):
 # LOCAL          the local leg of every configuration (and the "local" row)
 # FLOOR_BACKING  the peer disk exported through LIO's block backstore: the
 #                plain iSCSI floor, and the remote leg of dm-mirror and md
