@@ -16,7 +16,7 @@
 dm_require_vm
 dm_require_cmd fio iscsiadm iscsid dmsetup
 ktap_print_header
-ktap_set_plan 5
+ktap_set_plan 7
 
 out=$DM_RESULTS/bench-quick
 rm -rf "$out"
@@ -32,6 +32,20 @@ report=$("$DM_PYTHON" "$DM_REPO/scripts/bench.d/report.py" --raw "$out/raw" \
 rc=$?
 ktap_print_msg "$report"
 assert_eq "report finds every figure (report.py --check)" 0 "$rc"
+
+# The disks are scsi_debug's by default (scripts/bench --disk): disks that
+# keep data and do not block, so that the peer's direct path runs.
+kinds=$(sed -n 's/.* kind=\([^ ]*\) memory_backed=\([^ ]*\) blocking=\([^ ]*\)$/\1 \2 \3/p' \
+	"$out/raw/disks.txt" | sort -u)
+ktap_print_msg "disks: $(tr '\n' ' ' <"$out/raw/disks.txt")"
+assert_eq "every bench disk is a scsi_debug disk that keeps data and does not block" \
+	"scsi_debug 1 0" "$kinds"
+# A bad disk kind, or --dataless (null_blk's) with scsi_debug, is a usage
+# error (exit 2) before anything is booted.
+rc_kind=0 rc_mix=0
+"$DM_REPO/scripts/bench" --disk floppy --no-plot -o "$out/bad" >/dev/null 2>&1 || rc_kind=$?
+"$DM_REPO/scripts/bench" --disk scsi_debug --dataless --no-plot -o "$out/bad" >/dev/null 2>&1 || rc_mix=$?
+assert_eq "scripts/bench --disk floppy, --disk scsi_debug --dataless: exit 2" "2 2" "$rc_kind $rc_mix"
 
 # The stock alternatives must always be measurable here.
 for cfg in local iscsi; do
