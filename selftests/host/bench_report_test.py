@@ -1,0 +1,145 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+"""bench_report_test.py: scripts/bench.d/report.py on made-up raw results,
+on the host.  It checks the aims' verdicts against figures computed here
+by hand: the ratio of the medians of the rounds, and the per-round ratios
+paired by round number (not by rank, not by the order of the files), with
+how many rounds meet the aim.  TAP on standard output; exit 0, or 1 when
+a point failed."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPORT = os.path.join(HERE, "..", "..", "scripts", "bench.d", "report.py")
+
+N = 0
+FAILED = False
+
+
+def ok(cond, what, detail=""):
+    """One TAP point."""
+    global N, FAILED
+    N += 1
+    print(f"{'ok' if cond else 'not ok'} {N} - {what}")
+    if not cond:
+        FAILED = True
+        for line in str(detail).splitlines():
+            print(f"# {line}")
+
+
+def fio_json(lat_us, iops):
+    """The part of fio's JSON that report.py reads: one write job."""
+    write = {"total_ios": int(iops * 4), "iops": iops, "bw_bytes": iops * 4096,
+             "lat_ns": {"mean": lat_us * 1000.0,
+                        "percentile": {"50.000000": lat_us * 900,
+                                       "99.000000": lat_us * 3000,
+                                       "99.900000": lat_us * 5000}}}
+    read = {"total_ios": 0, "iops": 0, "bw_bytes": 0, "lat_ns": {"mean": 0}}
+    return {"fio version": "fio-test",
+            "jobs": [{"job_runtime": 4000, "read": read, "write": write}]}
+
+
+def make_raw(raw, figures):
+    """figures: {config: {round: mean latency in us}} of randwrite-4k-qd1."""
+    os.makedirs(raw)
+    with open(os.path.join(raw, "env.txt"), "w", encoding="utf-8") as f:
+        f.write("configs=" + " ".join(figures) + "\n")
+        f.write("workloads=randwrite-4k-qd1\nrounds=3\nruntime=4\n")
+    for cfg, rounds in figures.items():
+        d = os.path.join(raw, cfg)
+        os.makedirs(d)
+        for r, lat in rounds.items():
+            with open(os.path.join(d, f"randwrite-4k-qd1.r{r}.fio.json"), "w",
+                      encoding="utf-8") as f:
+                # a warning before the JSON, as fio prints some
+                f.write("fio: note: a warning\n")
+                json.dump(fio_json(lat, 1e6 / lat), f)
+
+
+def aim_line(text, name):
+    """The line of the aims table that starts with name."""
+    for line in text.splitlines():
+        if line.startswith(name):
+            return line
+    return ""
+
+
+def run(raw, out):
+    """report.py over raw: (exit status, table.txt, bench.json)."""
+    p = subprocess.run([sys.executable, REPORT, "--raw", raw, "--out", out],
+                       capture_output=True, text=True, check=False)
+    table, doc = "", {}
+    if p.returncode == 0:
+        with open(os.path.join(out, "table.txt"), encoding="utf-8") as f:
+            table = f.read()
+        with open(os.path.join(out, "bench.json"), encoding="utf-8") as f:
+            doc = json.load(f)
+    return p.returncode, table, doc, p.stderr
+
+
+def main():
+    """Each case: raw figures, and what the aims table must say of them."""
+    print("TAP version 13")
+    with tempfile.TemporaryDirectory() as tmp:
+        # Rounds 1, 2 and 10 (10 sorts before 2 as a string).  Round by
+        # round the inline write is 0.50, 2.20 and 1.00 times the floor;
+        # the medians (1,500 us both) give 1.00: met, but one round of
+        # three contradicts it.  Pairing the rounds by rank would give
+        # 0.67-1.47, by file name order something else again.
+        raw = os.path.join(tmp, "a", "raw")
+        make_raw(raw, {"iscsi": {1: 2000.0, 2: 1000.0, 10: 1500.0},
+                       "dm-inline": {1: 1000.0, 2: 2200.0, 10: 1500.0}})
+        rc, table, doc, err = run(raw, os.path.join(tmp, "a", "out"))
+        ok(rc == 0, "report.py reads three rounds of two configurations", err)
+        res = doc.get("configs", {}).get("dm-inline", {}).get("results", {}) \
+                 .get("randwrite-4k-qd1", {})
+        ok(res.get("round_ids") == [1, 2, 10],
+           "bench.json keeps the rounds' numbers, in numeric order", res.get("round_ids"))
+        ok(res.get("lat_mean_us") == 1500.0, "the figure is the median of the rounds",
+           res.get("lat_mean_us"))
+        line = aim_line(table, "4 KiB QD1 mean latency, inline / plain iSCSI")
+        m = re.search(r"<= 1\.10\s+(\S+)\s+(\S+)\s+rounds (\S+)-(\S+), (\d+) of (\d+) meet$",
+                      line)
+        ok(m is not None, "the QD1 aim's line has a verdict and the rounds' ratios", table)
+        if m:
+            ok(m.group(1) == "1.00" and m.group(2) == "met",
+               "verdict: the ratio of the medians (1,500 / 1,500 us)", line)
+            ok((m.group(3), m.group(4)) == ("0.50", "2.20"),
+               "rounds: paired by round number (0.50 and 2.20, not by rank)", line)
+            ok((m.group(5), m.group(6)) == ("2", "3"),
+               "two rounds of three meet <= 1.10 on their own", line)
+        # A round that only one configuration ran is left out of the
+        # pairs, not paired with another round.
+        raw = os.path.join(tmp, "b", "raw")
+        make_raw(raw, {"iscsi": {1: 1000.0, 2: 1000.0, 3: 1000.0},
+                       "dm-inline": {1: 1050.0, 2: 1300.0}})
+        rc, table, doc, err = run(raw, os.path.join(tmp, "b", "out"))
+        line = aim_line(table, "4 KiB QD1 mean latency, inline / plain iSCSI")
+        ok(rc == 0 and line.endswith("rounds 1.05-1.30, 1 of 2 meet"),
+           "a round one configuration lacks is not paired", line or err)
+        # One round: no spread to print.
+        raw = os.path.join(tmp, "c", "raw")
+        make_raw(raw, {"iscsi": {1: 1000.0}, "dm-inline": {1: 1500.0}})
+        rc, table, doc, err = run(raw, os.path.join(tmp, "c", "out"))
+        line = aim_line(table, "4 KiB QD1 mean latency, inline / plain iSCSI")
+        ok(rc == 0 and line.split()[-2:] == ["1.50", "missed"],
+           "one round: the verdict alone, no rounds column", line or err)
+        # A row that is only reported (no aim) gets the spread, no count.
+        raw = os.path.join(tmp, "d", "raw")
+        make_raw(raw, {"iscsi": {1: 1000.0, 2: 1000.0},
+                       "pscsi": {1: 900.0, 2: 1200.0}})
+        rc, table, doc, err = run(raw, os.path.join(tmp, "d", "out"))
+        line = aim_line(table, "4 KiB QD1 mean latency, plain pscsi / iSCSI")
+        ok(rc == 0 and line.endswith("-       rounds 0.90-1.20"),
+           "a reported-only row: the rounds' spread, no verdict or count", line or err)
+    print(f"1..{N}")
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
