@@ -181,6 +181,13 @@ iscsi_login() {
 		sleep 0.1
 	done
 	[ -n "$sd" ] && [ -b "/dev/$sd" ] || die "no disk appeared for session $sid ($iqn)"
+	# Runtime PM "on" for the session's SCSI target, as dualmirrorctl
+	# sets it after a login: else the logout may race the target's
+	# runtime-PM work into a kernel WARNING ("A kernel warning at iSCSI
+	# logout" in Documentation/testing.rst).
+	for i in /sys/class/iscsi_session/session"$sid"/device/target*/power/control; do
+		[ ! -w "$i" ] || echo on >"$i"
+	done
 	set_noop_scheduler "/dev/$sd"
 	echo "$sid $sd"
 }
