@@ -37,6 +37,8 @@ size_mb=256
 configs=
 workloads=$ALL_WORKLOADS
 profile=0
+switches=0
+wakeup_gran=
 pair=0
 netem_delay=
 
@@ -49,6 +51,8 @@ while [ $# -gt 0 ]; do
 	--configs) configs=${2//,/ }; shift 2 ;;
 	--workloads) workloads=${2//,/ }; shift 2 ;;
 	--profile) profile=1; shift ;;
+	--switches) switches=1; shift ;;
+	--wakeup-granularity) wakeup_gran=$2; shift 2 ;;
 	--dataless) export BENCH_NULLB_MEMORY=0; shift ;;
 	--disk) export BENCH_DISK=$2; shift 2 ;;
 	--pair) pair=1; shift ;;
@@ -599,6 +603,12 @@ snapshot() {
 	case "$base" in *.before) cat /proc/stat >"$base.stat" ;; esac
 }
 
+# fio_ios JSON: the I/Os (reads and writes) of one fio run, 0 if unknown.
+fio_ios() {
+	"$PY" -c 'import json, sys; print(sum(j["write"]["total_ios"] + j["read"]["total_ios"] for j in json.load(open(sys.argv[1]))["jobs"]))' \
+		"$1" 2>/dev/null || echo 0
+}
+
 run_workload() {
 	local cfg=$1 wl=$2 dir=$raw/$1 round=$3
 	local args base=$raw/$1/$2.r$3
@@ -613,6 +623,8 @@ run_workload() {
 		perf=(perf record -a -g -F 999 -e cpu-clock -o "/tmp/perf-$cfg-$wl.data" --)
 		# and the peer guest's, over the same window
 		[ "$pair" = 0 ] || on_peer peer_perf_start "$cfg-$wl" >/dev/null
+	elif [ "$switches" = 1 ] && [ "$round" = 1 ] && command -v perf >/dev/null; then
+		perf=(perf record -a -g -e sched:sched_switch -o "/tmp/perf-$cfg-$wl.data" --)
 	fi
 	# With --profile, round 1: every thread's context switches around the
 	# run (lib.sh's task_switches), on both guests.
@@ -632,8 +644,7 @@ run_workload() {
 	snapshot "$base.after"
 	if [ "$profile" = 1 ] && [ "$round" = 1 ]; then
 		local ios
-		ios=$("$PY" -c 'import json, sys; print(sum(j["write"]["total_ios"] + j["read"]["total_ios"] for j in json.load(open(sys.argv[1]))["jobs"]))' \
-			"$base.fio.json" 2>/dev/null) || ios=0
+		ios=$(fio_ios "$base.fio.json")
 		task_switches /tmp/bench-tasks-after
 		task_switch_summary /tmp/bench-tasks-before /tmp/bench-tasks-after "$ios" >"$dir/$wl.ctxsw.txt"
 		if [ "$pair" = 1 ]; then
@@ -644,7 +655,11 @@ run_workload() {
 	fi
 	if [ ${#perf[@]} -gt 0 ]; then
 		[ "$pair" = 0 ] || on_peer peer_perf_stop "$cfg-$wl" >"$dir/$wl.peer-perf.txt"
-		if [ -f "/tmp/perf-$cfg-$wl.data" ]; then
+		if [ -f "/tmp/perf-$cfg-$wl.data" ] && [ "$switches" = 1 ]; then
+			switch_summary "/tmp/perf-$cfg-$wl.data" "$dir/$wl" \
+				"$(fio_ios "$base.fio.json")"
+			rm -f "/tmp/perf-$cfg-$wl.data"
+		elif [ -f "/tmp/perf-$cfg-$wl.data" ]; then
 			perf_summary "/tmp/perf-$cfg-$wl.data" "$dir/$wl"
 			rm -f "/tmp/perf-$cfg-$wl.data"
 		fi
@@ -682,6 +697,12 @@ trap cleanup EXIT
 
 # ---- main ------------------------------------------------------------------
 
+sched=$(sched_setup "$wakeup_gran") || die "--wakeup-granularity: the guest's scheduler refused $wakeup_gran"
+peer_sched=
+if [ "$pair" = 1 ]; then
+	peer_sched=$(on_peer sched_setup "$wakeup_gran") ||
+		die "--wakeup-granularity: the peer guest's scheduler refused $wakeup_gran"
+fi
 {
 	echo "kernel=$(uname -r)"
 	echo "kernel_version=$(uname -v)"
@@ -702,6 +723,11 @@ trap cleanup EXIT
 	echo "dm_targets=$(dmsetup targets | tr '\n' ';')"
 	echo "modules=$(cut -d' ' -f1 /proc/modules | grep -i dualmirror | tr '\n' ' ')"
 	echo "user_hz=$(getconf CLK_TCK)"
+	# The scheduler decides how many I/Os the iSCSI transmit worker
+	# takes per wake-up on one vCPU (Documentation/benchmarks.rst, "One
+	# guest, QD32: the scheduler's choice"): record what it was.
+	echo "sched_preempt=${sched%% *}"
+	echo "sched_wakeup_granularity_ns=${sched#* }"
 	echo "started=$(date -u +%FT%TZ)"
 	if [ "$pair" = 1 ]; then
 		echo "mode=pair"
@@ -712,6 +738,8 @@ trap cleanup EXIT
 		echo "peer_modules=$(on_peer cut -d' ' -f1 /proc/modules | grep -i dualmirror | tr '\n' ' ')"
 		echo "link=$DM_LINK_DEV $DM_PRIMARY_ADDR -> $DM_PEER_ADDR"
 		echo "netem_delay=$netem_delay"
+		echo "peer_sched_preempt=${peer_sched%% *}"
+		echo "peer_sched_wakeup_granularity_ns=${peer_sched#* }"
 	fi
 } >"$raw/env.txt"
 

@@ -368,6 +368,52 @@ perf_summary() {
 		grep -v -e '^$' -e '^#' | head -n 20 >"$2.perf-dso.txt" || true
 }
 
+# sched_setup [NS]: mount debugfs if it is not, and with NS set the
+# scheduler's wakeup granularity (--wakeup-granularity); print the
+# preemption model and the granularity in effect, "MODEL NS".
+sched_setup() {
+	local d=/sys/kernel/debug/sched
+	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null || true
+	if [ -n "${1:-}" ]; then
+		echo "$1" >"$d/wakeup_granularity_ns" ||
+			{ echo "cannot set $d/wakeup_granularity_ns" >&2; return 1; }
+	fi
+	echo "$(sed -n 's/.*(\([a-z]*\)).*/\1/p' "$d/preempt" 2>/dev/null) $(cat "$d/wakeup_granularity_ns" 2>/dev/null)"
+}
+
+# switch_summary DATA PREFIX IOS: what a record of sched:sched_switch
+# says.  PREFIX.switches.txt: each "thread (state) -> next thread" pair
+# per I/O, most first (state S or D: the thread slept; R: it was
+# rescheduled at a syscall's or an interrupt's exit; R+: preempted in
+# the kernel; I: an idle kworker).  A thread is named by its command, a
+# kworker by its pool and number only (kworker/u2:1: the unbound pool,
+# which every WQ_UNBOUND workqueue shares; kworker/0:2: CPU 0's), since
+# which workqueue it ran cannot be told from the switch.
+# PREFIX.switch-stacks.txt: where each thread switched out.
+switch_summary() {
+	perf script -i "$1" -F trace 2>/dev/null | awk -v ios="$3" '
+	{
+		p = ""; st = "?"; n = ""
+		for (i = 1; i <= NF; i++) {
+			if ($i ~ /^prev_comm=/) p = substr($i, 11)
+			else if ($i ~ /^prev_state=/) st = substr($i, 12)
+			else if ($i ~ /^next_comm=/) n = substr($i, 11)
+		}
+		k[p " (" st ") -> " n]++; total++
+	}
+	END {
+		if (ios <= 0) ios = 1
+		for (x in k)
+			if (k[x] / ios >= 0.01)
+				printf "%.3f\t%s\n", k[x] / ios, x
+		printf "%.3f\t(all)\n", total / ios
+	}' | sort -rn | awk -F '\t' '
+	BEGIN { printf "%-50s %8s\n", "switch", "per I/O" }
+	{ printf "%-50s %8s\n", $2, $1 }' >"$2.switches.txt" || true
+	perf report -i "$1" --no-children --sort comm -g caller,0.5,callee,function,percent \
+		--stdio 2>/dev/null | grep -v -e '^$' -e '^#' | head -n 600 >"$2.switch-stacks.txt" || true
+}
+
 # task_switches FILE: every thread's context switches so far, one line
 # "TID COMM VOLUNTARY INVOLUNTARY" (COMM as /proc shows it, spaces as _).
 task_switches() {

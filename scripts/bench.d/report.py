@@ -407,6 +407,11 @@ def table(doc):
     if vm:
         out.append("vm: " + ", ".join(f"{k} {v}" for k, v in vm.items()
                                       if k in ("qemu", "accel", "cpus", "memory", "host_cpu")))
+    if g.get("sched_wakeup_granularity_ns"):
+        out.append(f"scheduler: {g.get('sched_preempt') or '?'} preemption, wakeup "
+                   f"granularity {g.get('sched_wakeup_granularity_ns')} ns"
+                   + (f" (peer {g.get('peer_sched_wakeup_granularity_ns')} ns)"
+                      if g.get("peer_sched_wakeup_granularity_ns") else ""))
     pair = g.get("mode") == "pair"
     if pair:
         netem = g.get("netem_delay")
