@@ -367,6 +367,35 @@ teardown_md_raid1() {
 	mdadm --stop /dev/md100 >/dev/null 2>&1
 	mdadm --zero-superblock $LOCAL "$FLOOR_SD" >/dev/null 2>&1 || true
 }
+# md-raid1-nowbt (only with -c): md raid1 with writeback throttling off
+# on both members.  raid1 clones a write with REQ_SYNC but not REQ_IDLE,
+# so wbt (on by default for SCSI disks) throttles md's member writes,
+# where the direct writes of every other row pass it: this row measures
+# what that throttling does to md raid1's figures.
+setup_md_raid1_nowbt() {
+	local d
+	for d in $LOCAL "$FLOOR_SD"; do
+		wbt_set "$d" 0 || { REASON="cannot turn writeback throttling off on $d"; return 1; }
+	done
+	setup_md_raid1 || { md_wbt_restore; return 1; }
+	INFO="$INFO; writeback throttling off on both members (wbt_lat_usec 0)"
+}
+teardown_md_raid1_nowbt() {
+	teardown_md_raid1
+	md_wbt_restore
+}
+md_wbt_restore() {
+	local d
+	for d in $LOCAL "$FLOOR_SD"; do
+		wbt_set "$d" -1 || true
+	done
+}
+# wbt_set DEV USEC: a disk's writeback throttling latency target (0: off,
+# -1: the kernel's default again).
+wbt_set() {
+	local f="/sys/block/${1#/dev/}/queue/wbt_lat_usec"
+	[ -w "$f" ] && echo "$2" >"$f"
+}
 
 # DRBD 8.4 (Debian's drbd.ko) between two resources of the same kernel:
 # r0 (primary, on the local disk) and r1 (secondary, on DRBD_BACKING),

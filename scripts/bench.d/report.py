@@ -37,6 +37,7 @@ CONFIGS = [
     ("dm-meta", "dualmirror, inline, bitmap on meta_dev"),
     ("dm-mirror", "dm-raid1 (mirror, core log)"),
     ("md-raid1", "md raid1 + internal bitmap"),
+    ("md-raid1-nowbt", "md raid1, writeback throttling off on its members"),
     ("drbd", "DRBD 8.4 protocol C"),
 ]
 WORKLOADS = [
@@ -630,7 +631,8 @@ def check(doc):
                 continue
             need = list(REQUIRED)
             if cfg in ("iscsi", "pscsi", "iser", "dm-inline", "dm-inline-iser", "dm-split",
-                       "dm-split-iser", "dm-inline-64k", "dm-meta", "dm-mirror", "md-raid1"):
+                       "dm-split-iser", "dm-inline-64k", "dm-meta", "dm-mirror", "md-raid1",
+                       "md-raid1-nowbt"):
                 need += REQUIRED_ISCSI
             if cfg in ("dm-inline", "dm-inline-iser", "dm-split", "dm-split-iser",
                        "dm-inline-64k", "dm-meta"):
