@@ -16,7 +16,7 @@
 dm_require_vm
 dm_require_cmd fio iscsiadm iscsid dmsetup
 ktap_print_header
-ktap_set_plan 7
+ktap_set_plan 9
 
 out=$DM_RESULTS/bench-quick
 rm -rf "$out"
@@ -46,6 +46,18 @@ rc_kind=0 rc_mix=0
 "$DM_REPO/scripts/bench" --disk floppy --no-plot -o "$out/bad" >/dev/null 2>&1 || rc_kind=$?
 "$DM_REPO/scripts/bench" --disk scsi_debug --dataless --no-plot -o "$out/bad" >/dev/null 2>&1 || rc_mix=$?
 assert_eq "scripts/bench --disk floppy, --disk scsi_debug --dataless: exit 2" "2 2" "$rc_kind $rc_mix"
+# Two perf recordings of one round, or a granularity that is not a
+# number of nanoseconds: usage errors too.
+rc_perf=0 rc_gran=0
+"$DM_REPO/scripts/bench" --profile --switches --no-plot -o "$out/bad" >/dev/null 2>&1 || rc_perf=$?
+"$DM_REPO/scripts/bench" --wakeup-granularity 4ms --no-plot -o "$out/bad" >/dev/null 2>&1 || rc_gran=$?
+assert_eq "scripts/bench --profile --switches, --wakeup-granularity 4ms: exit 2" "2 2" "$rc_perf $rc_gran"
+# The run records the scheduler it had: the one-guest QD32 figures
+# depend on it (Documentation/benchmarks.rst).
+sched=$(sed -n 's/^sched_preempt=\(.*\)/\1/p;s/^sched_wakeup_granularity_ns=\(.*\)/\1/p' "$out/raw/env.txt" | paste -sd ' ')
+ktap_print_msg "scheduler: $sched"
+assert_true "env.txt names the preemption model and the wakeup granularity ($sched)" \
+	grep -Eq '^(none|voluntary|full) [0-9]+$' <<<"$sched"
 
 # The stock alternatives must always be measurable here.
 for cfg in local iscsi; do
