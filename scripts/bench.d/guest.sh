@@ -18,7 +18,8 @@
 # reason and the run goes on.
 #
 #   guest.sh --out DIR [--runtime SECS] [--rounds N] [--size-mb MB] [--configs LIST]
-#            [--workloads LIST] [--profile] [--dataless] [--disk KIND] [--pair [--netem-delay DELAY]]
+#            [--workloads LIST] [--profile | --switches] [--wakeup-granularity NS]
+#            [--dataless] [--disk KIND] [--pair [--netem-delay DELAY]]
 set -euo pipefail
 
 prog=bench-guest
@@ -61,6 +62,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ -n "$out" ] || die "--out DIR is required"
+[ "$profile" = 0 ] || [ "$switches" = 0 ] || die "--profile and --switches: one at a time"
 # Disks that keep no data are null_blk's; scsi_debug's keep theirs.
 if [ -z "${BENCH_DISK:-}" ]; then
 	[ "${BENCH_NULLB_MEMORY:-1}" = 0 ] && BENCH_DISK=nullb || BENCH_DISK=scsi_debug
@@ -369,13 +371,18 @@ teardown_md_raid1() {
 }
 # md-raid1-nowbt (only with -c): md raid1 with writeback throttling off
 # on both members.  raid1 clones a write with REQ_SYNC but not REQ_IDLE,
-# so wbt (on by default for SCSI disks) throttles md's member writes,
-# where the direct writes of every other row pass it: this row measures
-# what that throttling does to md raid1's figures.
+# so wbt (on by default for these blk-mq disks) may throttle md's member
+# writes, where it lets dualmirror's legs and every direct write
+# through: this row measures what that throttling does to md raid1.
 setup_md_raid1_nowbt() {
 	local d
+	[ -n "$FLOOR_SD" ] || { REASON="the iSCSI LUN could not be set up"; return 1; }
 	for d in $LOCAL "$FLOOR_SD"; do
-		wbt_set "$d" 0 || { REASON="cannot turn writeback throttling off on $d"; return 1; }
+		if ! wbt_set "$d" 0; then
+			md_wbt_restore
+			REASON="cannot turn writeback throttling off on $d"
+			return 1
+		fi
 	done
 	setup_md_raid1 || { md_wbt_restore; return 1; }
 	INFO="$INFO; writeback throttling off on both members (wbt_lat_usec 0)"
@@ -683,7 +690,8 @@ run_workload() {
 		fi
 	fi
 	if [ ${#perf[@]} -gt 0 ]; then
-		[ "$pair" = 0 ] || on_peer peer_perf_stop "$cfg-$wl" >"$dir/$wl.peer-perf.txt"
+		[ "$pair" = 0 ] || [ "$profile" = 0 ] ||
+			on_peer peer_perf_stop "$cfg-$wl" >"$dir/$wl.peer-perf.txt"
 		if [ -f "/tmp/perf-$cfg-$wl.data" ] && [ "$switches" = 1 ]; then
 			switch_summary "/tmp/perf-$cfg-$wl.data" "$dir/$wl" \
 				"$(fio_ios "$base.fio.json")"
@@ -701,6 +709,10 @@ run_workload() {
 # idempotent, every step may find its object gone already.
 cleanup() {
 	local n
+	if [ -n "$wakeup_gran" ]; then
+		[ -z "${gran_before:-}" ] || sched_setup "$gran_before" >/dev/null 2>&1 || true
+		[ -z "${peer_gran_before:-}" ] || on_peer sched_setup "$peer_gran_before" >/dev/null 2>&1 || true
+	fi
 	for n in bench-mirror bench-dualmirror; do
 		dmsetup remove "$n" >/dev/null 2>&1 || true
 	done
@@ -726,6 +738,13 @@ trap cleanup EXIT
 
 # ---- main ------------------------------------------------------------------
 
+# The granularity each guest had, given back by cleanup.
+gran_before=$(sched_setup) gran_before=${gran_before#* }
+peer_gran_before=
+if [ "$pair" = 1 ]; then
+	peer_gran_before=$(on_peer sched_setup) && peer_gran_before=${peer_gran_before#* } ||
+		peer_gran_before=
+fi
 sched=$(sched_setup "$wakeup_gran") || die "--wakeup-granularity: the guest's scheduler refused $wakeup_gran"
 peer_sched=
 if [ "$pair" = 1 ]; then
@@ -754,7 +773,7 @@ fi
 	echo "user_hz=$(getconf CLK_TCK)"
 	# The scheduler decides how many I/Os the iSCSI transmit worker
 	# takes per wake-up on one vCPU (Documentation/benchmarks.rst, "One
-	# guest, QD32: the scheduler's choice"): record what it was.
+	# guest, QD32: the scheduler, and md raid1's writeback throttling"): record what it was.
 	echo "sched_preempt=${sched%% *}"
 	echo "sched_wakeup_granularity_ns=${sched#* }"
 	echo "started=$(date -u +%FT%TZ)"

@@ -394,6 +394,8 @@ switch_summary() {
 	perf script -i "$1" -F trace 2>/dev/null | awk -v ios="$3" '
 	{
 		p = ""; st = "?"; n = ""
+		if ($0 !~ /prev_comm=.*==> next_comm=/)
+			next
 		for (i = 1; i <= NF; i++) {
 			if ($i ~ /^prev_comm=/) p = substr($i, 11)
 			else if ($i ~ /^prev_state=/) st = substr($i, 12)
@@ -410,7 +412,7 @@ switch_summary() {
 	}' | sort -rn | awk -F '\t' '
 	BEGIN { printf "%-50s %8s\n", "switch", "per I/O" }
 	{ printf "%-50s %8s\n", $2, $1 }' >"$2.switches.txt" || true
-	perf report -i "$1" --no-children --sort comm -g caller,0.5,callee,function,percent \
+	perf report -i "$1" --no-children --sort comm -g 0.5,callee,function,percent \
 		--stdio 2>/dev/null | grep -v -e '^$' -e '^#' | head -n 600 >"$2.switch-stacks.txt" || true
 }
 
