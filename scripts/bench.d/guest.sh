@@ -738,17 +738,16 @@ trap cleanup EXIT
 
 # ---- main ------------------------------------------------------------------
 
-# The granularity each guest had, given back by cleanup.
-gran_before=$(sched_setup) gran_before=${gran_before#* }
-peer_gran_before=
-if [ "$pair" = 1 ]; then
-	peer_gran_before=$(on_peer sched_setup) && peer_gran_before=${peer_gran_before#* } ||
-		peer_gran_before=
-fi
-sched=$(sched_setup "$wakeup_gran") || die "--wakeup-granularity: the guest's scheduler refused $wakeup_gran"
+# What each guest's scheduler is; with --wakeup-granularity, the
+# granularity it had first, which cleanup gives back.
+sched=$(sched_setup)
 peer_sched=
-if [ "$pair" = 1 ]; then
-	peer_sched=$(on_peer sched_setup "$wakeup_gran") ||
+[ "$pair" = 0 ] || peer_sched=$(on_peer sched_setup)
+gran_before=${sched#* } peer_gran_before=${peer_sched#* }
+if [ -n "$wakeup_gran" ]; then
+	sched=$(sched_setup "$wakeup_gran") ||
+		die "--wakeup-granularity: the guest's scheduler refused $wakeup_gran"
+	[ "$pair" = 0 ] || peer_sched=$(on_peer sched_setup "$wakeup_gran") ||
 		die "--wakeup-granularity: the peer guest's scheduler refused $wakeup_gran"
 fi
 {
@@ -772,8 +771,9 @@ fi
 	echo "modules=$(cut -d' ' -f1 /proc/modules | grep -i dualmirror | tr '\n' ' ')"
 	echo "user_hz=$(getconf CLK_TCK)"
 	# The scheduler decides how many I/Os the iSCSI transmit worker
-	# takes per wake-up on one vCPU (Documentation/benchmarks.rst, "One
-	# guest, QD32: the scheduler, and md raid1's writeback throttling"): record what it was.
+	# takes per wake-up on one vCPU: record what it was
+	# (Documentation/benchmarks.rst, "One guest, QD32: the scheduler,
+	# and md raid1's writeback throttling").
 	echo "sched_preempt=${sched%% *}"
 	echo "sched_wakeup_granularity_ns=${sched#* }"
 	echo "started=$(date -u +%FT%TZ)"

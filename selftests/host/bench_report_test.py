@@ -44,12 +44,13 @@ def fio_json(lat_us, iops):
             "jobs": [{"job_runtime": 4000, "read": read, "write": write}]}
 
 
-def make_raw(raw, figures):
-    """figures: {config: {round: mean latency in us}} of randwrite-4k-qd1."""
+def make_raw(raw, figures, env=""):
+    """figures: {config: {round: mean latency in us}} of randwrite-4k-qd1;
+    env: more lines of env.txt."""
     os.makedirs(raw)
     with open(os.path.join(raw, "env.txt"), "w", encoding="utf-8") as f:
         f.write("configs=" + " ".join(figures) + "\n")
-        f.write("workloads=randwrite-4k-qd1\nrounds=3\nruntime=4\n")
+        f.write("workloads=randwrite-4k-qd1\nrounds=3\nruntime=4\n" + env)
     for cfg, rounds in figures.items():
         d = os.path.join(raw, cfg)
         os.makedirs(d)
@@ -137,6 +138,18 @@ def main():
         line = aim_line(table, "4 KiB QD1 mean latency, plain pscsi / iSCSI")
         ok(rc == 0 and line.endswith("-       rounds 0.90-1.20"),
            "a reported-only row: the rounds' spread, no verdict or count", line or err)
+        # The header names the scheduler a run had (guest.sh's env.txt),
+        # and says nothing of one that older runs did not record.
+        sched = "scheduler: voluntary preemption, wakeup granularity 4000000 ns"
+        raw = os.path.join(tmp, "e", "raw")
+        make_raw(raw, {"iscsi": {1: 1000.0}, "dm-inline": {1: 1500.0}},
+                 "sched_preempt=voluntary\nsched_wakeup_granularity_ns=4000000\n")
+        rc, table, doc, err = run(raw, os.path.join(tmp, "e", "out"))
+        has = sched in table.splitlines()
+        ok(rc == 0 and has and "scheduler:" not in
+           run(os.path.join(tmp, "d", "raw"), os.path.join(tmp, "d", "out2"))[1],
+           "the header names the run's scheduler, and only when env.txt has it",
+           table or err)
     print(f"1..{N}")
     return 1 if FAILED else 0
 
