@@ -42,7 +42,8 @@ done
 #   vm:      the QEMU TCG guest booting Debian's own kernel (scripts/vm-run)
 #   tests:   device-mapper, LIO target, open-iscsi initiator, I/O, SCSI tools
 #   host:    wire-format unit tests and the libFuzzer run (selftests/host)
-#   bench:   plots, and DRBD and md raid1 for side-by-side comparisons
+#   bench:   plots, DRBD and md raid1 for side-by-side comparisons, and
+#            perf for its --profile, --switches and --events
 #   dkms:    the packaged modules, built by DKMS (host test, and the VM test
 #            installing the .debs in a guest that shares this root)
 packages=(
@@ -51,7 +52,7 @@ packages=(
 	dmsetup fio targetcli-fb python3 python3-rtslib-fb open-iscsi dbus
 	sg3-utils iproute2 e2fsprogs util-linux procps coreutils
 	clang libclang-rt-14-dev
-	gnuplot-nox drbd-utils mdadm
+	gnuplot-nox drbd-utils mdadm linux-perf
 	dkms
 )
 # Group "deb" (-g deb, make deb): dpkg-buildpackage with debhelper and

@@ -18,7 +18,8 @@
 # reason and the run goes on.
 #
 #   guest.sh --out DIR [--runtime SECS] [--rounds N] [--size-mb MB] [--configs LIST]
-#            [--workloads LIST] [--profile | --switches] [--wakeup-granularity NS]
+#            [--workloads LIST] [--profile | --switches | --events]
+#            [--wakeup-granularity NS]
 #            [--dataless] [--disk KIND] [--pair [--netem-delay DELAY]]
 set -euo pipefail
 
@@ -39,6 +40,7 @@ configs=
 workloads=$ALL_WORKLOADS
 profile=0
 switches=0
+events=0
 wakeup_gran=
 pair=0
 netem_delay=
@@ -53,6 +55,7 @@ while [ $# -gt 0 ]; do
 	--workloads) workloads=${2//,/ }; shift 2 ;;
 	--profile) profile=1; shift ;;
 	--switches) switches=1; shift ;;
+	--events) events=1; shift ;;
 	--wakeup-granularity) wakeup_gran=$2; shift 2 ;;
 	--dataless) export BENCH_NULLB_MEMORY=0; shift ;;
 	--disk) export BENCH_DISK=$2; shift 2 ;;
@@ -63,6 +66,8 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$out" ] || die "--out DIR is required"
 [ "$profile" = 0 ] || [ "$switches" = 0 ] || die "--profile and --switches: one at a time"
+[ "$events" = 0 ] || [ "$profile$switches" = 00 ] || die "--events: not with --profile or --switches"
+[ "$events" = 0 ] || command -v perf >/dev/null || die "--events needs perf (Debian's linux-perf)"
 # Disks that keep no data are null_blk's; scsi_debug's keep theirs.
 if [ -z "${BENCH_DISK:-}" ]; then
 	[ "${BENCH_NULLB_MEMORY:-1}" = 0 ] && BENCH_DISK=nullb || BENCH_DISK=scsi_debug
@@ -661,6 +666,15 @@ run_workload() {
 		[ "$pair" = 0 ] || on_peer peer_perf_start "$cfg-$wl" >/dev/null
 	elif [ "$switches" = 1 ] && [ "$round" = 1 ] && command -v perf >/dev/null; then
 		perf=(perf record -a -g -e sched:sched_switch -o "/tmp/perf-$cfg-$wl.data" --)
+	elif [ "$events" = 1 ]; then
+		mapfile -t perf < <(events_perf "$DEV" "$base.events.csv")
+		# Once: a tracepoint this kernel lacks would stop fio from
+		# running at all, in every configuration.
+		if [ -z "${events_checked:-}" ]; then
+			"${perf[@]}" true >/tmp/bench-events-check 2>&1 ||
+				die "--events: perf cannot count $(bench_events | cut -d '|' -f 2 | sort -u | paste -sd ' '): $(tail -n 3 /tmp/bench-events-check | tr '\n' ' ')"
+			events_checked=1
+		fi
 	fi
 	# With --profile, round 1: every thread's context switches around the
 	# run (lib.sh's task_switches), on both guests.
@@ -678,6 +692,7 @@ run_workload() {
 		echo "fio failed: $(tail -n 3 "$base.fio.log" | tr '\n' ' ')" >"$base.failed"
 	}
 	snapshot "$base.after"
+	[ "$events" = 0 ] || [ ! -s "$base.events.csv" ] || events_label "$base.events.csv" "$base.events"
 	if [ "$profile" = 1 ] && [ "$round" = 1 ]; then
 		local ios
 		ios=$(fio_ios "$base.fio.json")

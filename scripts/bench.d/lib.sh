@@ -381,6 +381,56 @@ sched_setup() {
 	echo "$(sed -n 's/.*(\([a-z]*\)).*/\1/p' "$d/preempt" 2>/dev/null) $(cat "$d/wakeup_granularity_ns" 2>/dev/null)"
 }
 
+# bench_events: what --events counts around each fio run, one
+# "label|tracepoint|filter" line each, in perf stat's order (report.py
+# reads them back by label).  DEV in a filter is the kernel's dev_t of
+# the device fio writes to.  The first counts fio's own I/Os: each bio it
+# submits is traced once on that device (submit_bio_noacct_nocheck()
+# traces a bio once; the rest of a split bio, submitted again, is not
+# traced again), and device-mapper's, md's and the SCSI disks' bios below
+# it are traced on their own devices.
+bench_events() {
+	cat <<'EVENTS'
+fio bios queued|block:block_bio_queue|dev == DEV
+context switches|sched:sched_switch|
+wakeups|sched:sched_wakeup|
+hard interrupts|irq:irq_handler_entry|
+softirqs|irq:softirq_entry|
+NET_RX softirqs|irq:softirq_entry|vec == 3
+workqueue items run|workqueue:workqueue_execute_start|
+kmalloc|kmem:kmalloc|
+slab cache allocations|kmem:kmem_cache_alloc|
+page allocations|kmem:mm_page_alloc|
+block requests issued|block:block_rq_issue|
+packets sent|net:net_dev_xmit|
+timers started|timer:timer_start|
+system calls|raw_syscalls:sys_enter|
+EVENTS
+}
+
+# events_perf DEV OUT: the perf stat command line (one word a line) that
+# counts bench_events system-wide into OUT (CSV) from 1 s after the
+# command it runs starts: fio's start-up is left out.
+events_perf() {
+	local mm event filter
+	mm=$(stat -L -c '%t %T' "$1") || return 1
+	mm=$(((0x${mm% *} << 20) | 0x${mm#* }))
+	printf '%s\n' perf stat -a -x , -D 1000 -o "$2"
+	while IFS='|' read -r _ event filter; do
+		printf '%s\n' -e "$event"
+		[ -z "$filter" ] || printf '%s\n' --filter "${filter//DEV/$mm}"
+	done < <(bench_events)
+	printf '%s\n' --
+}
+
+# events_label CSV OUT: perf stat's CSV with bench_events' labels, one
+# "label|count" line each (count as perf printed it: "<not counted>" if
+# the event never ran).
+events_label() {
+	paste -d '|' <(bench_events | cut -d '|' -f 1) \
+		<(grep -v -e '^#' -e '^$' "$1" | cut -d , -f 1) >"$2"
+}
+
 # switch_summary DATA PREFIX IOS: what a record of sched:sched_switch
 # says.  PREFIX.switches.txt: each "thread (state) -> next thread" pair
 # per I/O, most first (state S or D: the thread slept; R: it was

@@ -13,6 +13,9 @@ counters before and after; in a two-guest run also the peer guest's
   table.txt    the side-by-side table (also printed): each figure and its
                ratio to the plain iSCSI floor and to the local disk
   plot.dat     the figures gnuplot draws (scripts/bench.d/plot.gp)
+  events.txt   only after --events: what perf stat counted per I/O,
+               configuration by configuration (medians of the rounds,
+               with their range)
 
 --check exits non-zero unless every available configuration produced every
 figure of every workload (used by the selftest; it never judges speed).
@@ -76,6 +79,24 @@ def read(path):
             return f.read()
     except FileNotFoundError:
         return None
+
+
+def parse_events(text):
+    """guest.sh's .events file ("label|count" lines, lib.sh's
+    events_label): each count per I/O of fio's in the window (its bios
+    queued on its device), and that number of I/Os; None if the window
+    holds no I/O or the file has no count of fio's bios."""
+    counts = {}
+    for line in (text or "").splitlines():
+        label, _, count = line.partition("|")
+        try:
+            counts[label] = int(count)
+        except ValueError:
+            continue
+    ios = counts.pop("fio bios queued", 0)
+    if ios <= 0:
+        return None
+    return {"ios": ios, "per_io": {k: round(v / ios, 3) for k, v in counts.items()}}
 
 
 def parse_stat(text):
@@ -278,6 +299,9 @@ def one_run(base, cfg):
                 # operation; the primary adds one status interrupt per
                 # command.
                 res["peer_irq_per_op"] = round(res["peer"].get("total_interrupts", 0) / n, 3)
+    ev = parse_events(read(base + ".events"))
+    if ev:
+        res["events"] = ev
     return res
 
 
@@ -309,6 +333,14 @@ def merge_rounds(d, w, cfg):
             res[k] = median(vals)
         elif k in ("pdus", "dm", "peer"):
             res[k] = {kk: sum(r[k].get(kk, 0) for r in runs) for kk in v}
+        elif k == "events":
+            # The median of each count per I/O, over the rounds that have
+            # it; the rounds keep their own.
+            have = [r[k] for r in runs if k in r]
+            res[k] = {"ios": sum(e["ios"] for e in have),
+                      "per_io": {kk: median([e["per_io"][kk] for e in have
+                                             if kk in e["per_io"]])
+                                 for kk in v["per_io"]}}
         else:
             res[k] = vals[-1]
     res["rounds"] = runs
@@ -481,6 +513,47 @@ def table(doc):
     out.append("dm irq/op: dualmirror's own interrupt count per mirrored write "
                "(inline and split together; see bench.json for each).")
     return "\n".join(out) + "\n"
+
+
+def events_table(doc):
+    """events.txt: each count per I/O of --events, configurations side by
+    side; None if no run counted any."""
+    cfgs = [(cfg, doc["configs"][cfg]) for cfg, _ in CONFIGS
+            if cfg in doc["configs"] and doc["configs"][cfg].get("available")]
+    out = []
+    for w, title in WORKLOADS:
+        have = [(cfg, c["results"][w]) for cfg, c in cfgs
+                if "events" in c["results"].get(w, {})]
+        if not have:
+            continue
+        labels = []
+        for _, r in have:
+            labels += [k for k in r["events"]["per_io"] if k not in labels]
+        out.append(f"== {w}: {title}")
+        hdr = f"{'per I/O':<24}" + "".join(f"{cfg:>22}" for cfg, _ in have)
+        out.append(hdr)
+        out.append("-" * len(hdr))
+        out.append(f"{'I/Os counted':<24}"
+                   + "".join(f"{r['events']['ios']:>22}" for _, r in have))
+        for label in labels:
+            line = f"{label:<24}"
+            for _, r in have:
+                v = r["events"]["per_io"].get(label)
+                rounds = [x["events"]["per_io"][label] for x in r.get("rounds", [])
+                          if label in x.get("events", {}).get("per_io", {})]
+                cell = "-" if v is None else f"{v:.2f}"
+                if len(rounds) > 1:
+                    cell += f" ({min(rounds):.2f}-{max(rounds):.2f})"
+                line += f"{cell:>22}"
+            out.append(line)
+        out.append("")
+    if not out:
+        return None
+    head = ["dualmirror benchmark, --events: system-wide counts in the primary "
+            "guest per I/O of fio's,",
+            "from 1 s into each run to its end; median of the rounds "
+            "(lowest-highest round)", ""]
+    return "\n".join(head + out) + "\n"
 
 
 def aims(doc):
@@ -669,6 +742,10 @@ def main():
     with open(os.path.join(a.out, "plot.dat"), "w", encoding="utf-8") as f:
         f.write(plot_data(doc))
     sys.stdout.write(text)
+    events = events_table(doc)
+    if events:
+        with open(os.path.join(a.out, "events.txt"), "w", encoding="utf-8") as f:
+            f.write(events)
     if a.check:
         problems = check(doc)
         for prob in problems:

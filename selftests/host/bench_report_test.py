@@ -150,6 +150,36 @@ def main():
            run(os.path.join(tmp, "d", "raw"), os.path.join(tmp, "d", "out2"))[1],
            "the header names the run's scheduler, and only when env.txt has it",
            table or err)
+        # --events: each count per I/O of fio's in the window (its bios
+        # queued on its device), the median of the
+        # rounds with their range; a count perf did not make is left
+        # out, a window without I/O counts nothing.
+        raw = os.path.join(tmp, "f", "raw")
+        make_raw(raw, {"iscsi": {1: 1000.0, 2: 1000.0, 3: 1000.0},
+                       "dm-inline": {1: 1500.0, 2: 1500.0}})
+        for r, sent in ((1, 1800), (2, 3500), (3, 2000)):
+            with open(os.path.join(raw, "iscsi", f"randwrite-4k-qd1.r{r}.events"),
+                      "w", encoding="utf-8") as f:
+                f.write(f"fio bios queued|1000\npackets sent|{sent}\n"
+                        "wakeups|<not counted>\n")
+        for r, queued in ((1, 500), (2, 0)):
+            with open(os.path.join(raw, "dm-inline", f"randwrite-4k-qd1.r{r}.events"),
+                      "w", encoding="utf-8") as f:
+                f.write(f"fio bios queued|{queued}\npackets sent|1750\n")
+        rc, table, doc, err = run(raw, os.path.join(tmp, "f", "out"))
+        try:
+            with open(os.path.join(tmp, "f", "out", "events.txt"), encoding="utf-8") as f:
+                events = f.read()
+        except OSError as e:
+            events = str(e)
+        sent = aim_line(events, "packets sent").split()
+        ios = aim_line(events, "I/Os counted").split()
+        ok(rc == 0 and sent[2:] == ["2.00", "(1.80-3.50)", "3.50"]
+           and ios[2:] == ["3000", "500"] and "wakeups" not in events,
+           "events.txt: counts per I/O in the window, median and range of the rounds",
+           events or err)
+        ok(not os.path.exists(os.path.join(tmp, "d", "out", "events.txt")),
+           "no events.txt from a run without --events")
     print(f"1..{N}")
     return 1 if FAILED else 0
 

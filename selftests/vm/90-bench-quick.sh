@@ -16,7 +16,7 @@
 dm_require_vm
 dm_require_cmd fio iscsiadm iscsid dmsetup
 ktap_print_header
-ktap_set_plan 9
+ktap_set_plan 11
 
 out=$DM_RESULTS/bench-quick
 rm -rf "$out"
@@ -48,10 +48,12 @@ rc_kind=0 rc_mix=0
 assert_eq "scripts/bench --disk floppy, --disk scsi_debug --dataless: exit 2" "2 2" "$rc_kind $rc_mix"
 # Two perf recordings of one round, or a granularity that is not a
 # number of nanoseconds: usage errors too.
-rc_perf=0 rc_gran=0
+rc_perf=0 rc_gran=0 rc_ev=0
 "$DM_REPO/scripts/bench" --profile --switches --no-plot -o "$out/bad" >/dev/null 2>&1 || rc_perf=$?
 "$DM_REPO/scripts/bench" --wakeup-granularity 4ms --no-plot -o "$out/bad" >/dev/null 2>&1 || rc_gran=$?
-assert_eq "scripts/bench --profile --switches, --wakeup-granularity 4ms: exit 2" "2 2" "$rc_perf $rc_gran"
+"$DM_REPO/scripts/bench" --events --switches --no-plot -o "$out/bad" >/dev/null 2>&1 || rc_ev=$?
+assert_eq "scripts/bench --profile --switches, --wakeup-granularity 4ms, --events --switches: exit 2" \
+	"2 2 2" "$rc_perf $rc_gran $rc_ev"
 # The run records the scheduler it had: the one-guest QD32 figures
 # depend on it (Documentation/benchmarks.rst).
 sched=$(sed -n 's/^sched_preempt=\(.*\)/\1/p;s/^sched_wakeup_granularity_ns=\(.*\)/\1/p' "$out/raw/env.txt" | paste -sd ' ')
@@ -68,5 +70,28 @@ done
 # the decomposition of the inline write's cost rests on it.
 assert_true "pscsi (plain write through dualmirror_peer) produced its figures" \
 	test -s "$out/raw/pscsi/randwrite-4k-qd1.r1.fio.json" -a ! -e "$out/raw/pscsi/unavailable.txt"
+
+# --events: perf stat's counts per I/O of fio's, in a window of the
+# run.  What must come out is known without any timing: a plain iSCSI
+# write issues two block requests (the initiator's SCSI disk's, and the
+# backing disk's that LIO writes), a dualmirror write four (the local
+# disk's, the mirror command's, and on the peer dualmirror_peer's and its
+# backing disk's).
+ev=$out/events
+if command -v perf >/dev/null; then
+	rm -rf "$ev"
+	"$DM_REPO/scripts/bench.d/guest.sh" --out "$ev" --runtime 3 --rounds 1 --size-mb 32 \
+		--configs iscsi,dm-inline --workloads randwrite-4k-qd1 --events >"$ev.log" 2>&1 || true
+	"$DM_PYTHON" "$DM_REPO/scripts/bench.d/report.py" --raw "$ev/raw" --out "$ev" >/dev/null 2>&1 || true
+	ktap_print_msg "$(cat "$ev/events.txt" 2>/dev/null || tail -n 5 "$ev.log")"
+	reqs=$(awk '/^block requests issued/ { print $4, $5 }' "$ev/events.txt" 2>/dev/null)
+	ios=$(awk '/^I\/Os counted/ { print ($3 > 100 && $4 > 100) ? "yes" : "no" }' "$ev/events.txt" 2>/dev/null)
+	assert_eq "--events: over 100 I/Os counted per row; 2.00 block requests per plain write, 4.00 per mirrored write" \
+		"yes 2.00 4.00" "$ios $reqs"
+	assert_eq "--events: the guest left no perf running" "" "$(pgrep -x perf)"
+else
+	ktap_test_skip "--events: counts per I/O" "perf is not installed (make deps installs linux-perf)"
+	ktap_test_skip "--events: the guest left no perf running" "perf is not installed"
+fi
 
 ktap_finished
