@@ -325,14 +325,23 @@ def merge_rounds(d, w, cfg):
     if bad:
         return {"error": "; ".join(bad), "rounds": runs}
     res = {"n_rounds": len(runs), "round_ids": rounds}
-    for k, v in runs[0].items():
+    # A round whose guest stopped during it lacks the counters after fio:
+    # its figures are those it has, the medians of the rounds that have
+    # each.
+    keys = []
+    for r in runs:
+        keys += [k for k in r if k not in keys]
+    for k in keys:
         vals = [r.get(k) for r in runs]
+        v = next(x for x in vals if x is not None)
+        nums = [x for x in vals
+                if isinstance(x, (int, float)) and not isinstance(x, bool)]
         if k in ("ios", "write_ios", "read_ios"):
-            res[k] = sum(vals)
-        elif all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals):
-            res[k] = median(vals)
+            res[k] = sum(nums)
+        elif nums and len(nums) == sum(x is not None for x in vals):
+            res[k] = median(nums)
         elif k in ("pdus", "dm", "peer"):
-            res[k] = {kk: sum(r[k].get(kk, 0) for r in runs) for kk in v}
+            res[k] = {kk: sum((r.get(k) or {}).get(kk, 0) for r in runs) for kk in v}
         elif k == "events":
             # The median of each count per I/O, over the rounds that have
             # it; the rounds keep their own.
@@ -342,7 +351,7 @@ def merge_rounds(d, w, cfg):
                                              if kk in e["per_io"]])
                                  for kk in v["per_io"]}}
         else:
-            res[k] = vals[-1]
+            res[k] = [x for x in vals if x is not None][-1]
     res["rounds"] = runs
     return res
 
