@@ -403,6 +403,7 @@ slab cache allocations|kmem:kmem_cache_alloc|
 page allocations|kmem:mm_page_alloc|
 block requests issued|block:block_rq_issue|
 packets sent|net:net_dev_xmit|
+packets under 100 bytes|net:net_dev_xmit|len < 100
 timers started|timer:timer_start|
 system calls|raw_syscalls:sys_enter|
 EVENTS
