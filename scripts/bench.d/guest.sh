@@ -668,6 +668,7 @@ run_workload() {
 		perf=(perf record -a -g -e sched:sched_switch -o "/tmp/perf-$cfg-$wl.data" --)
 	elif [ "$events" = 1 ]; then
 		mapfile -t perf < <(events_perf "$DEV" "$base.events.csv")
+		[ ${#perf[@]} -gt 0 ] || die "--events: no perf command line for $DEV"
 		# Once: a tracepoint this kernel lacks would stop fio from
 		# running at all, in every configuration.
 		if [ -z "${events_checked:-}" ]; then
@@ -692,7 +693,8 @@ run_workload() {
 		echo "fio failed: $(tail -n 3 "$base.fio.log" | tr '\n' ' ')" >"$base.failed"
 	}
 	snapshot "$base.after"
-	[ "$events" = 0 ] || [ ! -s "$base.events.csv" ] || events_label "$base.events.csv" "$base.events"
+	[ "$events" = 0 ] || [ ! -s "$base.events.csv" ] ||
+		events_label "$base.events.csv" "$base.events" || log "$cfg $wl: perf's counts not read"
 	if [ "$profile" = 1 ] && [ "$round" = 1 ]; then
 		local ios
 		ios=$(fio_ios "$base.fio.json")

@@ -410,13 +410,15 @@ EVENTS
 }
 
 # events_perf DEV OUT: the perf stat command line (one word a line) that
-# counts bench_events system-wide into OUT (CSV) from 1 s after the
-# command it runs starts: fio's start-up is left out.
+# counts bench_events system-wide into OUT (CSV) from 2 s after the
+# command it runs starts, to leave fio's start-up out (report.py also
+# leaves out a window that counted every I/O of fio's: it opened
+# before fio's first).
 events_perf() {
 	local mm event filter
 	mm=$(stat -L -c '%t %T' "$1") || return 1
 	mm=$(((0x${mm% *} << 20) | 0x${mm#* }))
-	printf '%s\n' perf stat -a -x , -D 1000 -o "$2"
+	printf '%s\n' perf stat -a -x , -D 2000 -o "$2"
 	while IFS='|' read -r _ event filter; do
 		printf '%s\n' -e "$event"
 		[ -z "$filter" ] || printf '%s\n' --filter "${filter//DEV/$mm}"
@@ -426,8 +428,17 @@ events_perf() {
 
 # events_label CSV OUT: perf stat's CSV with bench_events' labels, one
 # "label|count" line each (count as perf printed it: "<not counted>" if
-# the event never ran).
+# the event never ran).  perf prints one line per event in the order
+# given; a line whose event is not the expected one (a line missing or
+# added) would shift every label after it, so OUT is then not written.
 events_label() {
+	local got want
+	got=$(grep -v -e '^#' -e '^$' "$1" | cut -d , -f 3)
+	want=$(bench_events | cut -d '|' -f 2)
+	if [ "$got" != "$want" ]; then
+		echo "events_label: $1 does not list bench_events' tracepoints in order" >&2
+		return 1
+	fi
 	paste -d '|' <(bench_events | cut -d '|' -f 1) \
 		<(grep -v -e '^#' -e '^$' "$1" | cut -d , -f 1) >"$2"
 }

@@ -300,8 +300,13 @@ def one_run(base, cfg):
                 # command.
                 res["peer_irq_per_op"] = round(res["peer"].get("total_interrupts", 0) / n, 3)
     ev = parse_events(read(base + ".events"))
-    if ev:
+    # A window that counted every I/O fio did opened before fio's first:
+    # it holds fio's start-up (its page faults and allocations, the
+    # disk's first requests) too, and is left out.
+    if ev and ev["ios"] < ios:
         res["events"] = ev
+    elif ev:
+        res["events_window_early"] = True
     return res
 
 
@@ -333,23 +338,28 @@ def merge_rounds(d, w, cfg):
         keys += [k for k in r if k not in keys]
     for k in keys:
         vals = [r.get(k) for r in runs]
-        v = next(x for x in vals if x is not None)
+        v = next((x for x in vals if x is not None), None)
         nums = [x for x in vals
                 if isinstance(x, (int, float)) and not isinstance(x, bool)]
         if k in ("ios", "write_ios", "read_ios"):
             res[k] = sum(nums)
         elif nums and len(nums) == sum(x is not None for x in vals):
             res[k] = median(nums)
+        elif v is None:
+            res[k] = None
         elif k in ("pdus", "dm", "peer"):
             res[k] = {kk: sum((r.get(k) or {}).get(kk, 0) for r in runs) for kk in v}
         elif k == "events":
             # The median of each count per I/O, over the rounds that have
-            # it; the rounds keep their own.
+            # it (each label's own rounds); the rounds keep their own.
             have = [r[k] for r in runs if k in r]
-            res[k] = {"ios": sum(e["ios"] for e in have),
+            labels = []
+            for e in have:
+                labels += [kk for kk in e["per_io"] if kk not in labels]
+            res[k] = {"ios": sum(e["ios"] for e in have), "rounds": len(have),
                       "per_io": {kk: median([e["per_io"][kk] for e in have
                                              if kk in e["per_io"]])
-                                 for kk in v["per_io"]}}
+                                 for kk in labels}}
         else:
             res[k] = [x for x in vals if x is not None][-1]
     res["rounds"] = runs
@@ -544,6 +554,9 @@ def events_table(doc):
         out.append("-" * len(hdr))
         out.append(f"{'I/Os counted':<24}"
                    + "".join(f"{r['events']['ios']:>22}" for _, r in have))
+        out.append(f"{'rounds counted':<24}"
+                   + "".join(f"{str(r['events'].get('rounds', 1)) + ' of ' + str(r.get('n_rounds', 1)):>22}"
+                             for _, r in have))
         for label in labels:
             line = f"{label:<24}"
             for _, r in have:
@@ -722,6 +735,12 @@ def check(doc):
             for k in need:
                 if r.get(k) is None:
                     problems.append(f"{cfg} {w}: no {k}")
+                # (a median over the rounds that have a figure hides a
+                # round that lacks it)
+                lacking = [str(rid) for rid, x in zip(r.get("round_ids", []), r.get("rounds", []))
+                           if x.get(k) is None]
+                if lacking and r.get(k) is not None:
+                    problems.append(f"{cfg} {w}: no {k} in round {', '.join(lacking)}")
             if not r.get("ios"):
                 problems.append(f"{cfg} {w}: fio completed no I/O")
             if r.get("dm_state") not in (None, "connected"):
