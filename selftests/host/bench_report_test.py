@@ -83,6 +83,15 @@ def run(raw, out):
     return p.returncode, table, doc, p.stderr
 
 
+def events_of(out):
+    """events.txt of a report in out, or why it could not be read."""
+    try:
+        with open(os.path.join(out, "events.txt"), encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        return str(e)
+
+
 def main():
     """Each case: raw figures, and what the aims table must say of them."""
     print("TAP version 13")
@@ -167,11 +176,7 @@ def main():
                       "w", encoding="utf-8") as f:
                 f.write(f"fio bios queued|{queued}\npackets sent|1750\n")
         rc, table, doc, err = run(raw, os.path.join(tmp, "f", "out"))
-        try:
-            with open(os.path.join(tmp, "f", "out", "events.txt"), encoding="utf-8") as f:
-                events = f.read()
-        except OSError as e:
-            events = str(e)
+        events = events_of(os.path.join(tmp, "f", "out"))
         sent = aim_line(events, "packets sent").split()
         ios = aim_line(events, "I/Os counted").split()
         ok(rc == 0 and sent[2:] == ["2.00", "(1.80-3.50)", "3.50"]
@@ -221,11 +226,7 @@ def main():
                 with open(base + tag, "w", encoding="utf-8") as f:
                     f.write("cpu  5 0 5 5 0 0 0 0\nintr 7\nctxt 7\n")
         rc, table, doc, err = run(raw, os.path.join(tmp, "h", "out"))
-        try:
-            with open(os.path.join(tmp, "h", "out", "events.txt"), encoding="utf-8") as f:
-                events = f.read()
-        except OSError as e:
-            events = str(e)
+        events = events_of(os.path.join(tmp, "h", "out"))
         res = doc.get("configs", {}).get("iscsi", {}).get("results", {}) \
                  .get("randwrite-4k-qd1", {})
         ok(rc == 0 and aim_line(events, "packets sent").split()[2:] == ["2.50", "(2.00-3.00)"]
