@@ -15,7 +15,8 @@ counters before and after; in a two-guest run also the peer guest's
   plot.dat     the figures gnuplot draws (scripts/bench.d/plot.gp)
   events.txt   only after --events: what perf stat counted per I/O,
                configuration by configuration (medians of the rounds,
-               with their range)
+               with their range; a round whose counting window opened
+               before fio's first I/O is left out)
 
 --check exits non-zero unless every available configuration produced every
 figure of every workload (used by the selftest; it never judges speed).

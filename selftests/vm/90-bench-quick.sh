@@ -48,8 +48,9 @@ rc_kind=0 rc_mix=0
 "$DM_REPO/scripts/bench" --disk floppy --no-plot -o "$out/bad" >/dev/null 2>&1 || rc_kind=$?
 "$DM_REPO/scripts/bench" --disk scsi_debug --dataless --no-plot -o "$out/bad" >/dev/null 2>&1 || rc_mix=$?
 assert_eq "scripts/bench --disk floppy, --disk scsi_debug --dataless: exit 2" "2 2" "$rc_kind $rc_mix"
-# Two perf recordings of one round, or a granularity that is not a
-# number of nanoseconds: usage errors too.
+# Two perf recordings of one round (--profile and --switches), perf
+# counting beside one (--events and --switches), or a granularity that
+# is not a number of nanoseconds: usage errors too.
 rc_perf=0 rc_gran=0 rc_ev=0
 "$DM_REPO/scripts/bench" --profile --switches --no-plot -o "$out/bad" >/dev/null 2>&1 || rc_perf=$?
 "$DM_REPO/scripts/bench" --wakeup-granularity 4ms --no-plot -o "$out/bad" >/dev/null 2>&1 || rc_gran=$?
