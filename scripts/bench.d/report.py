@@ -460,6 +460,11 @@ def table(doc):
     if vm:
         out.append("vm: " + ", ".join(f"{k} {v}" for k, v in vm.items()
                                       if k in ("qemu", "accel", "cpus", "memory", "host_cpu")))
+    shift = vm.get("icount", "off") if vm else "off"
+    if shift != "off":
+        out.append(f"clock: QEMU instruction counting (icount shift {shift}): every time "
+                   f"figure counts the guest's instructions, {2 ** int(shift)} ns each, "
+                   "not the host's time")
     if g.get("sched_wakeup_granularity_ns"):
         out.append(f"scheduler: {g.get('sched_preempt') or '?'} preemption, wakeup "
                    f"granularity {g.get('sched_wakeup_granularity_ns')} ns"

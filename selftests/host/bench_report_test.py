@@ -70,9 +70,10 @@ def aim_line(text, name):
     return ""
 
 
-def run(raw, out):
-    """report.py over raw: (exit status, table.txt, bench.json)."""
-    p = subprocess.run([sys.executable, REPORT, "--raw", raw, "--out", out],
+def run(raw, out, extra=()):
+    """report.py over raw, with more arguments extra: (exit status,
+    table.txt, bench.json)."""
+    p = subprocess.run([sys.executable, REPORT, "--raw", raw, "--out", out, *extra],
                        capture_output=True, text=True, check=False)
     table, doc = "", {}
     if p.returncode == 0:
@@ -235,6 +236,18 @@ def main():
            and "cpu_busy_pct" in res and res["cpu_busy_pct"] is None,
            "events.txt leaves out an early window, keeps a later round's count; "
            "a figure no round has is none", err or events)
+        # A run under instruction counting (scripts/bench --icount) says
+        # so, with the time one instruction counts for; one without says
+        # nothing of it.
+        raw = os.path.join(tmp, "e", "raw")
+        clock = [line for line in run(raw, os.path.join(tmp, "i", "out"),
+                                      ("--vm", "icount=2", "--vm", "cpus=1"))[1].splitlines()
+                 if line.startswith("clock:")]
+        plain = run(raw, os.path.join(tmp, "i", "out2"), ("--vm", "icount=off"))[1]
+        ok(len(clock) == 1 and "icount shift 2" in clock[0] and "4 ns each" in clock[0]
+           and plain and "clock:" not in plain,
+           "the header names instruction counting and its shift, and only when it was on",
+           clock or plain)
     print(f"1..{N}")
     return 1 if FAILED else 0
 

@@ -49,14 +49,16 @@ rc_kind=0 rc_mix=0
 "$DM_REPO/scripts/bench" --disk scsi_debug --dataless --no-plot -o "$out/bad" >/dev/null 2>&1 || rc_mix=$?
 assert_eq "scripts/bench --disk floppy, --disk scsi_debug --dataless: exit 2" "2 2" "$rc_kind $rc_mix"
 # Two perf recordings of one round (--profile and --switches), perf
-# counting beside one (--events and --switches), or a granularity that
-# is not a number of nanoseconds: usage errors too.
-rc_perf=0 rc_gran=0 rc_ev=0
+# counting beside one (--events and --switches), a granularity that is
+# not a number of nanoseconds, or an instruction-counting shift QEMU does
+# not take: usage errors too.
+rc_perf=0 rc_gran=0 rc_ev=0 rc_ic=0
 "$DM_REPO/scripts/bench" --profile --switches --no-plot -o "$out/bad" >/dev/null 2>&1 || rc_perf=$?
 "$DM_REPO/scripts/bench" --wakeup-granularity 4ms --no-plot -o "$out/bad" >/dev/null 2>&1 || rc_gran=$?
 "$DM_REPO/scripts/bench" --events --switches --no-plot -o "$out/bad" >/dev/null 2>&1 || rc_ev=$?
-assert_eq "scripts/bench --profile --switches, --wakeup-granularity 4ms, --events --switches: exit 2" \
-	"2 2 2" "$rc_perf $rc_gran $rc_ev"
+"$DM_REPO/scripts/bench" --icount 11 --no-plot -o "$out/bad" >/dev/null 2>&1 || rc_ic=$?
+assert_eq "scripts/bench --profile --switches, --wakeup-granularity 4ms, --events --switches, --icount 11: exit 2" \
+	"2 2 2 2" "$rc_perf $rc_gran $rc_ev $rc_ic"
 # The run records the scheduler it had: the one-guest QD32 figures
 # depend on it (Documentation/benchmarks.rst).
 sched=$(sed -n 's/^sched_preempt=\(.*\)/\1/p;s/^sched_wakeup_granularity_ns=\(.*\)/\1/p' "$out/raw/env.txt" | paste -sd ' ')
