@@ -460,11 +460,13 @@ def table(doc):
     if vm:
         out.append("vm: " + ", ".join(f"{k} {v}" for k, v in vm.items()
                                       if k in ("qemu", "accel", "cpus", "memory", "host_cpu")))
-    shift = vm.get("icount", "off") if vm else "off"
-    if shift != "off":
+    shift = str(vm.get("icount", "off")) if vm else "off"
+    if shift.isdigit():
         out.append(f"clock: QEMU instruction counting (icount shift {shift}): every time "
                    f"figure counts the guest's instructions, {2 ** int(shift)} ns each, "
-                   "not the host's time")
+                   "not the host's time"
+                   + ("; but a guest waiting for the link or the other guest waits "
+                      "in the host's time" if g.get("mode") == "pair" else ""))
     if g.get("sched_wakeup_granularity_ns"):
         out.append(f"scheduler: {g.get('sched_preempt') or '?'} preemption, wakeup "
                    f"granularity {g.get('sched_wakeup_granularity_ns')} ns"

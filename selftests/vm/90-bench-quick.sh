@@ -18,7 +18,7 @@
 dm_require_vm
 dm_require_cmd fio iscsiadm iscsid dmsetup
 ktap_print_header
-ktap_set_plan 10
+ktap_set_plan 11
 
 out=$DM_RESULTS/bench-quick
 rm -rf "$out"
@@ -52,13 +52,15 @@ assert_eq "scripts/bench --disk floppy, --disk scsi_debug --dataless: exit 2" "2
 # counting beside one (--events and --switches), a granularity that is
 # not a number of nanoseconds, or an instruction-counting shift QEMU does
 # not take: usage errors too.
-rc_perf=0 rc_gran=0 rc_ev=0 rc_ic=0
+rc_perf=0 rc_gran=0 rc_ev=0 rc_ic=0 err_ic=
 "$DM_REPO/scripts/bench" --profile --switches --no-plot -o "$out/bad" >/dev/null 2>&1 || rc_perf=$?
 "$DM_REPO/scripts/bench" --wakeup-granularity 4ms --no-plot -o "$out/bad" >/dev/null 2>&1 || rc_gran=$?
 "$DM_REPO/scripts/bench" --events --switches --no-plot -o "$out/bad" >/dev/null 2>&1 || rc_ev=$?
-"$DM_REPO/scripts/bench" --icount 11 --no-plot -o "$out/bad" >/dev/null 2>&1 || rc_ic=$?
+err_ic=$("$DM_REPO/scripts/bench" --icount 11 --no-plot -o "$out/bad" 2>&1 >/dev/null) || rc_ic=$?
 assert_eq "scripts/bench --profile --switches, --wakeup-granularity 4ms, --events --switches, --icount 11: exit 2" \
 	"2 2 2 2" "$rc_perf $rc_gran $rc_ev $rc_ic"
+assert_true "--icount 11 is refused as a shift out of range, not as an unknown option ($err_ic)" \
+	grep -q "a shift from 0 to 10" <<<"$err_ic"
 # The run records the scheduler it had: the one-guest QD32 figures
 # depend on it (Documentation/benchmarks.rst).
 sched=$(sed -n 's/^sched_preempt=\(.*\)/\1/p;s/^sched_wakeup_granularity_ns=\(.*\)/\1/p' "$out/raw/env.txt" | paste -sd ' ')
