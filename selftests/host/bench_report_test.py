@@ -249,7 +249,7 @@ def main():
            and plain and "clock:" not in plain and odd[0] == 0 and "clock:" not in odd[1],
            "the header names instruction counting and its shift, only when it was on, "
            "and a value that is not a shift does not break the report",
-           clock or plain or odd[3])
+           (clock, plain, odd[0], odd[3]))
     print(f"1..{N}")
     return 1 if FAILED else 0
 
