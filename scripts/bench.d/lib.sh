@@ -352,17 +352,22 @@ peer_snapshot() {
 }
 
 # perf_summary DATA PREFIX: what a profile says: PREFIX.perf.txt the
-# hottest symbols, PREFIX.perf-callers.txt who called each of the five
-# hottest (idle aside), PREFIX.perf-dso.txt the share of each object.
+# hottest symbols, PREFIX.perf-comm.txt the hottest by command and
+# symbol, PREFIX.perf-callers.txt the call chains into each of the five
+# hottest kernel symbols (idle aside), every chain of at least 0.05 % of
+# the samples, PREFIX.perf-dso.txt the share of each object.
 perf_summary() {
 	local sym
 	perf report -i "$1" --no-children --sort symbol -g none --stdio 2>/dev/null |
 		grep -v -e '^$' -e '^#' | head -n 60 >"$2.perf.txt" || true
+	perf report -i "$1" --no-children --sort comm,symbol -g none --stdio 2>/dev/null |
+		grep -v -e '^$' -e '^#' | head -n 300 >"$2.perf-comm.txt" || true
 	for sym in $(awk '$2 == "[k]" && $3 != "native_safe_halt" { print $3 }' \
 		"$2.perf.txt" | head -n 5); do
 		echo "==== $sym"
-		perf report -i "$1" --no-children -S "$sym" -g caller,2 --stdio 2>/dev/null |
-			grep -v -e '^$' -e '^#' | head -n 40
+		perf report -i "$1" --no-children -S "$sym" \
+			-g caller,0.05,callee,function,percent --stdio 2>/dev/null |
+			grep -v -e '^$' -e '^#' | head -n 200
 	done >"$2.perf-callers.txt" || true
 	perf report -i "$1" --no-children --sort dso --stdio 2>/dev/null |
 		grep -v -e '^$' -e '^#' | head -n 20 >"$2.perf-dso.txt" || true
@@ -533,7 +538,7 @@ peer_perf_start() {
 	sleep 1
 }
 
-# peer_perf_stop NAME: end it and print its perf_summary, the three
+# peer_perf_stop NAME: end it and print its perf_summary, the four
 # parts one after the other, each after a line "#### PART".
 peer_perf_stop() {
 	local data=/tmp/bench-perf-$1.data pid part
@@ -546,7 +551,7 @@ peer_perf_stop() {
 	done
 	if [ -s "$data" ]; then
 		perf_summary "$data" "/tmp/bench-perf-$1"
-		for part in perf perf-callers perf-dso; do
+		for part in perf perf-comm perf-callers perf-dso; do
 			echo "#### $part"
 			cat "/tmp/bench-perf-$1.$part.txt"
 			rm -f "/tmp/bench-perf-$1.$part.txt"
