@@ -53,11 +53,6 @@ const char *dmw_error_name(unsigned int error)
 	}
 }
 
-size_t dmw_pio_size(unsigned int max_segs)
-{
-	return sizeof(struct dmw_pio) + max_segs * sizeof(struct bio_vec);
-}
-
 static struct request *dmw_rq_alloc(struct dmw_pio *pio, const u8 *cdb,
 				    unsigned int cdb_len, struct bio *bio,
 				    bool nowait);
@@ -85,24 +80,38 @@ static void dmw_pio_send_desc(struct work_struct *work)
 	blk_execute_rq_nowait(rq, false);
 }
 
-/* A peer I/O object for data of @nr_segs segments; NULL only if @nowait. */
+/*
+ * A peer I/O object for data of @nr_segs segments (at most dmc->max_segs);
+ * NULL only if @nowait.  A write of few segments maps them into the
+ * object's own vectors; a larger one takes a data bio from dmc->data_bs,
+ * whose vectors come from the slab of the next size up (16, 64, 128 or
+ * 256 of them) rather than a buffer sized for the largest write.
+ */
 static struct dmw_pio *dmw_pio_alloc(struct dmw_c *dmc, u8 framing,
 				     unsigned int nr_segs, bool nowait)
 {
-	bool small = nr_segs <= DMW_PIO_SMALL_VECS;
+	gfp_t gfp = nowait ? GFP_NOWAIT : GFP_NOIO;
 	struct dmw_pio *pio;
 
-	pio = mempool_alloc(small ? dmc->small_pio_pool : dmc->pio_pool,
-			    nowait ? GFP_NOWAIT : GFP_NOIO);
+	pio = mempool_alloc(dmc->pio_pool, gfp);
 	if (!pio)
 		return NULL;
-	memset(pio, 0, sizeof(*pio));
+	memset(pio, 0, offsetof(struct dmw_pio, inline_bio));
+	if (nr_segs > DMW_PIO_INLINE_VECS) {
+		pio->data = bio_alloc_bioset(NULL, nr_segs, REQ_OP_DRV_OUT,
+					     gfp, &dmc->data_bs);
+		if (!pio->data) {
+			mempool_free(pio, dmc->pio_pool);
+			return NULL;
+		}
+	} else {
+		bio_init(&pio->inline_bio, NULL, pio->inline_vecs,
+			 DMW_PIO_INLINE_VECS, REQ_OP_DRV_OUT);
+		pio->data = &pio->inline_bio;
+	}
 	pio->dmc = dmc;
 	pio->framing = framing;
-	pio->small = small;
 	atomic_set(&pio->error, DMW_E_NONE);
-	bio_init(&pio->data_bio, NULL, pio->data_vecs,
-		 small ? DMW_PIO_SMALL_VECS : dmc->max_segs, REQ_OP_DRV_OUT);
 	bio_init(&pio->desc_bio, NULL, pio->desc_vecs, DMW_DESC_VECS,
 		 REQ_OP_DRV_OUT);
 	INIT_WORK(&pio->desc_work, dmw_pio_send_desc);
@@ -118,13 +127,16 @@ static void dmw_pio_free(struct dmw_pio *pio)
 	unsigned long flags;
 
 	if (pio->pages_held)
-		bio_for_each_segment_all(bv, &pio->data_bio, iter)
+		bio_for_each_segment_all(bv, pio->data, iter)
 			put_page(bv->bv_page);
-	bio_uninit(&pio->data_bio);
+	if (pio->data == &pio->inline_bio)
+		bio_uninit(pio->data);
+	else
+		bio_put(pio->data);
 	bio_uninit(&pio->desc_bio);
 	if (pio->desc)
 		mempool_free(pio->desc, dmc->desc_pool);
-	mempool_free(pio, pio->small ? dmc->small_pio_pool : dmc->pio_pool);
+	mempool_free(pio, dmc->pio_pool);
 
 	/* The destructor takes the lock after the wait: dmc outlives us. */
 	spin_lock_irqsave(&dmc->lock, flags);
@@ -147,13 +159,11 @@ static int dmw_pio_bounce_data(struct dmw_pio *pio, struct bio *src,
 			       bool nowait)
 {
 	struct request_queue *q = pio->dmc->peer_q;
-	unsigned short max_vecs = pio->data_bio.bi_max_vecs;
 	unsigned int left = src->bi_iter.bi_size;
 	struct page *page;
 
-	bio_uninit(&pio->data_bio);
-	bio_init(&pio->data_bio, NULL, pio->data_vecs, max_vecs,
-		 REQ_OP_DRV_OUT);
+	/* as many vectors as segments: enough for whole pages of the data */
+	bio_reset(pio->data, NULL, REQ_OP_DRV_OUT);
 	pio->pages_held = true;		/* dmw_pio_free() frees what we add */
 	while (left) {
 		unsigned int n = min_t(unsigned int, left, PAGE_SIZE);
@@ -161,13 +171,13 @@ static int dmw_pio_bounce_data(struct dmw_pio *pio, struct bio *src,
 		page = alloc_page(nowait ? GFP_NOWAIT : GFP_NOIO);
 		if (!page)
 			return DMW_E_AGAIN;
-		if (bio_add_pc_page(q, &pio->data_bio, page, n, 0) != n) {
+		if (bio_add_pc_page(q, pio->data, page, n, 0) != n) {
 			__free_page(page);
 			return DMW_E_MAPPING;
 		}
 		left -= n;
 	}
-	bio_copy_data(&pio->data_bio, src);
+	bio_copy_data(pio->data, src);
 	return 0;
 }
 
@@ -188,10 +198,10 @@ static int dmw_pio_map_data(struct dmw_pio *pio, struct bio *src, bool nowait)
 	struct bio_vec bv, *bvp;
 
 	bio_for_each_segment(bv, src, iter)
-		if (bio_add_pc_page(q, &pio->data_bio, bv.bv_page, bv.bv_len,
+		if (bio_add_pc_page(q, pio->data, bv.bv_page, bv.bv_len,
 				    bv.bv_offset) != bv.bv_len)
 			return dmw_pio_bounce_data(pio, src, nowait);
-	bio_for_each_segment_all(bvp, &pio->data_bio, iter_all)
+	bio_for_each_segment_all(bvp, pio->data, iter_all)
 		get_page(bvp->bv_page);
 	pio->pages_held = true;
 	return 0;
@@ -235,7 +245,7 @@ static void dmw_desc_crcs(struct dmw_pio *pio)
 	struct bio_vec *bv;
 
 	dmw_crc_run_init(&run);
-	bio_for_each_segment_all(bv, &pio->data_bio, iter) {
+	bio_for_each_segment_all(bv, pio->data, iter) {
 		u8 *p = bvec_kmap_local(bv);
 
 		dmw_crc_run_feed(&run, p, bv->bv_len, dmw_desc_put_crc,
@@ -518,7 +528,7 @@ static int dmw_prep_split(struct dmw_pio *pio, struct dmw_io *io,
 	c.param_len = dmw_desc_len(io->nr_sectors);
 	if (dmw_encode_cdb(pio->desc_cdb, &c))
 		return DMW_E_MAPPING;
-	rq[0] = dmw_rq_alloc(pio, cdb, DMW_CDB_LEN, &pio->data_bio, nowait);
+	rq[0] = dmw_rq_alloc(pio, cdb, DMW_CDB_LEN, pio->data, nowait);
 	if (IS_ERR(rq[0]))
 		return dmw_rq_error_code(rq[0], nowait);
 	return 0;
@@ -569,7 +579,7 @@ int dmw_send_write(struct dmw_io *io, struct bio *src, u8 flags, bool nowait)
 
 		if (dmw_encode_cdb(cdb, &c))
 			return dmw_pio_fail(pio, rq, 0, DMW_E_MAPPING);
-		rq[0] = dmw_rq_alloc(pio, cdb, DMW_CDB_LEN, &pio->data_bio,
+		rq[0] = dmw_rq_alloc(pio, cdb, DMW_CDB_LEN, pio->data,
 				     nowait);
 		if (IS_ERR(rq[0]))
 			return dmw_pio_fail(pio, rq, 1,

@@ -1235,11 +1235,16 @@ static int dmw_check_peer_state(struct dmw_c *dmc, struct dmw_state *state,
 	return 0;
 }
 
-/* Segments of the largest write: its pages, plus one if unaligned. */
+/*
+ * Segments of the largest write: its pages, plus one if unaligned, as
+ * many as the peer queue takes and one data bio holds (dmw_pio_alloc()).
+ * A write with more is shortened (dmw_limit_segments()).
+ */
 static void dmw_set_max_segs(struct dmw_c *dmc)
 {
-	dmc->max_segs = min_t(unsigned int, queue_max_segments(dmc->peer_q),
-			      (dmc->max_io >> (PAGE_SHIFT - SECTOR_SHIFT)) + 1);
+	dmc->max_segs = min3(queue_max_segments(dmc->peer_q),
+			     (dmc->max_io >> (PAGE_SHIFT - SECTOR_SHIFT)) + 1,
+			     (unsigned int)BIO_MAX_VECS);
 }
 
 /*
@@ -1347,16 +1352,17 @@ static int dmw_alloc(struct dmw_c *dmc, char **error)
 		*error = "Cannot allocate bioset";
 		goto bad_bioset;
 	}
-	dmc->pio_size = dmw_pio_size(dmc->max_segs);
 	dmc->pio_pool = mempool_create_kmalloc_pool(DMW_MIN_PIOS,
-						    dmc->pio_size);
-	dmc->small_pio_pool =
-		mempool_create_kmalloc_pool(DMW_MIN_PIOS,
-					    dmw_pio_size(DMW_PIO_SMALL_VECS));
-	if (!dmc->pio_pool || !dmc->small_pio_pool) {
+						    sizeof(struct dmw_pio));
+	if (!dmc->pio_pool) {
 		*error = "Cannot allocate peer I/O pool";
 		r = -ENOMEM;
 		goto bad_pool;
+	}
+	r = bioset_init(&dmc->data_bs, DMW_MIN_PIOS, 0, BIOSET_NEED_BVECS);
+	if (r) {
+		*error = "Cannot allocate peer data bioset";
+		goto bad_data_bs;
 	}
 	dmc->desc_pool = mempool_create_kmalloc_pool(DMW_MIN_PIOS,
 						     dmw_desc_len(dmc->max_io));
@@ -1396,9 +1402,10 @@ bad_send_wq:
 bad_wq:
 	mempool_destroy(dmc->desc_pool);
 bad_desc_pool:
-bad_pool:
-	mempool_destroy(dmc->small_pio_pool);
+	bioset_exit(&dmc->data_bs);
+bad_data_bs:
 	mempool_destroy(dmc->pio_pool);
+bad_pool:
 	bioset_exit(&dmc->bs);
 bad_bioset:
 	free_percpu(dmc->stats);
@@ -1412,7 +1419,7 @@ static void dmw_free(struct dmw_c *dmc)
 	destroy_workqueue(dmc->send_wq);
 	destroy_workqueue(dmc->wq);
 	mempool_destroy(dmc->desc_pool);
-	mempool_destroy(dmc->small_pio_pool);
+	bioset_exit(&dmc->data_bs);
 	mempool_destroy(dmc->pio_pool);
 	bioset_exit(&dmc->bs);
 	free_percpu(dmc->stats);

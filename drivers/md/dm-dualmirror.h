@@ -216,11 +216,10 @@ struct dmw_meta {
  * @arrivals: writes entered so far (dmw_io.arrival)
  * @ready: deferred writes that may go now, for @issue_work
  * @bs: bioset of the local leg's clones
- * @pio_pool: peer I/O objects for the largest writes
- * @pio_size: size of one of them
- * @small_pio_pool: peer I/O objects for writes of at most
- *	DMW_PIO_SMALL_VECS segments (64 KiB of pages): most writes take a
- *	small slab object instead of one sized for the largest write
+ * @pio_pool: peer I/O objects, each with the vectors of a write of
+ *	DMW_PIO_INLINE_VECS segments (64 KiB of pages)
+ * @data_bs: data bios of the writes with more segments, their vectors
+ *	sized to the write (at most BIO_MAX_VECS; @max_segs is no more)
  * @desc_pool: split descriptors, dmw_desc_len(@max_io) bytes each; kept
  *	apart from @pio_pool so that an inline write does not allocate (and
  *	have the kernel zero) a descriptor it never sends
@@ -282,8 +281,7 @@ struct dmw_c {
 
 	struct bio_set bs;
 	mempool_t *pio_pool;
-	size_t pio_size;
-	mempool_t *small_pio_pool;
+	struct bio_set data_bs;
 	mempool_t *desc_pool;
 	atomic_t nr_pios;
 	wait_queue_head_t pio_wait;
@@ -354,8 +352,8 @@ struct dmw_io {
 	u8 type;
 };
 
-/* Bio vectors of a small peer I/O object: 64 KiB, unaligned */
-#define DMW_PIO_SMALL_VECS	17
+/* Bio vectors in a peer I/O object: a write of 64 KiB, unaligned */
+#define DMW_PIO_INLINE_VECS	17
 
 /* Bio vectors of a descriptor: DMW_DESC_MAX_LEN spans at most 4 pages */
 #define DMW_DESC_VECS		4
@@ -370,9 +368,10 @@ struct dmw_io {
  * @error: DMW_E_NONE, or the first error (enum dmw_reason or dmw_error),
  *	with DMW_E_TRANSIENT set if it may go away when sent again
  * @framing: enum dmw_framing
- * @small: from dmc->small_pio_pool (else dmc->pio_pool)
  * @pages_held: the data pages carry a reference of ours
- * @data_bio: the data, mapped from the write's pages
+ * @data: the data bio, mapped from the write's pages: @inline_bio, or
+ *	for a write of more than DMW_PIO_INLINE_VECS segments one from
+ *	dmc->data_bs with vectors for as many
  * @desc_bio: the split descriptor
  * @desc_vecs: @desc_bio's vectors
  * @desc: the split descriptor's buffer, from dmc->desc_pool (split only)
@@ -384,7 +383,8 @@ struct dmw_io {
  * @desc_cdb: that descriptor's CDB
  * @desc_work: sends it, on dmc->send_wq: it is never issued where the
  *	gate opens (dmw_pio_desc_gate() says why)
- * @data_vecs: @data_bio's vectors, dmc->max_segs of them
+ * @inline_bio: the data bio of a write of few segments
+ * @inline_vecs: its vectors
  *
  * Lives until every passthrough request it issued has ended, even when the
  * write it belongs to stopped waiting for it (peer timeout): the requests
@@ -399,9 +399,8 @@ struct dmw_pio {
 	atomic_t irqs;
 	atomic_t error;
 	u8 framing;
-	bool small;
 	bool pages_held;
-	struct bio data_bio;
+	struct bio *data;
 	struct bio desc_bio;
 	struct bio_vec desc_vecs[DMW_DESC_VECS];
 	u8 *desc;
@@ -409,7 +408,8 @@ struct dmw_pio {
 	atomic_t desc_gate;
 	u8 desc_cdb[DMW_CDB_LEN];
 	struct work_struct desc_work;
-	struct bio_vec data_vecs[];
+	struct bio inline_bio;
+	struct bio_vec inline_vecs[DMW_PIO_INLINE_VECS];
 };
 
 /* dm-dualmirror-target.c */
@@ -438,7 +438,6 @@ void dmw_meta_sync(struct dmw_c *dmc);
 void dmw_note_error(struct dmw_c *dmc, int error);
 
 /* dm-dualmirror-sender.c */
-size_t dmw_pio_size(unsigned int max_segs);
 int dmw_send_state_cmd(struct dmw_c *dmc, u8 type, u64 expected, bool force,
 		       struct dmw_state *state);
 int dmw_send_bitmap_cmd(struct dmw_c *dmc, u32 chunk, void *buf, u32 len);

@@ -47,7 +47,7 @@ peer "modprobe rdma_rxe && { [ -d /sys/class/infiniband/rxe0 ] ||
 dm_on_exit "rdma link delete rxe0"
 dm_on_exit "peer 'rdma link delete rxe0'"
 
-ktap_set_plan 59
+ktap_set_plan 64
 
 dm_dmesg_mark
 dm_load_module dm_dualmirror || ktap_print_msg "cannot load dm-dualmirror"
@@ -200,28 +200,47 @@ for fr in inline split; do
 	assert_true "$fr: dmsetup remove" dmsetup remove i50
 done
 
-# A write of two 512-byte buffers from two pages: the first segment does
-# not end on the iSER queue's 4 KiB virt boundary, so bio_add_pc_page()
-# refuses the second; dm-dualmirror must still mirror it.
-assert_true "gaps: dmsetup create over iSER" \
-	dmsetup create i50 --table "0 $SECTORS dualmirror $L $P 1 nosync"
-dmsetup message i50 0 reset_counters
-"$DM_PYTHON" - /dev/mapper/i50 >"$OUT/gaps.log" 2>&1 <<'EOF'
+# Writes of 512-byte buffers from different pages: a segment that does
+# not end on the iSER queue's 4 KiB virt boundary makes bio_add_pc_page()
+# refuse the next, and dm-dualmirror must still mirror the write (it
+# copies it into pages of its own).  "few": 16 writes of two 512-byte
+# buffers, 16 of two 1 KiB pieces.  "many": more segments than a peer
+# I/O object holds itself (17), whose data bio then comes from the
+# target's bioset, sized to the write: 40 buffers (20 KiB, inline) and
+# 192 (96 KiB: split, and shortened to what one request maps if the iSER
+# queue takes fewer segments).
+GAPS_PY=$(cat <<'EOF'
 import mmap, os, sys
 fd = os.open(sys.argv[1], os.O_WRONLY | os.O_DIRECT)
 m = mmap.mmap(-1, 8 * 4096)
 for i in range(8):
     m[i * 4096:(i + 1) * 4096] = os.urandom(4096)
 v = memoryview(m)
-for k in range(16):
-    # 512 bytes at offset 0 of page 2k, 512 at offset 0 of page 2k+1 ...
-    bufs = [v[(j % 8) * 4096:(j % 8) * 4096 + 512] for j in range(2 * k, 2 * k + 2)]
-    os.pwritev(fd, bufs, (20 << 20) + k * 4096)
-    # ... and a 1 KiB piece at the end of one page, 1 KiB of another.
-    bufs = [v[3072:4096], v[4096 * 5 + 1024:4096 * 5 + 2048]]
-    os.pwritev(fd, bufs, (21 << 20) + k * 4096)
+writes = []
+if sys.argv[2] == "few":
+    for k in range(16):
+        # 512 bytes at offset 0 of page 2k, 512 at offset 0 of page 2k+1 ...
+        writes.append(([v[(j % 8) * 4096:(j % 8) * 4096 + 512]
+                        for j in range(2 * k, 2 * k + 2)], (20 << 20) + k * 4096))
+        # ... and a 1 KiB piece at the end of one page, 1 KiB of another.
+        writes.append(([v[3072:4096], v[4096 * 5 + 1024:4096 * 5 + 2048]],
+                       (21 << 20) + k * 4096))
+else:
+    for n, off in ((40, 22 << 20), (192, 23 << 20)):
+        writes.append(([v[(j % 8) * 4096 + (j // 8 % 8) * 512:][:512]
+                        for j in range(n)], off))
+for bufs, off in writes:
+    bufs = list(bufs)
+    if os.pwritev(fd, bufs, off) != sum(len(b) for b in bufs):
+        sys.exit("short write")
 os.close(fd)
 EOF
+)
+
+assert_true "gaps: dmsetup create over iSER" \
+	dmsetup create i50 --table "0 $SECTORS dualmirror $L $P 1 nosync"
+dmsetup message i50 0 reset_counters
+"$DM_PYTHON" -c "$GAPS_PY" /dev/mapper/i50 few >"$OUT/gaps.log" 2>&1
 assert_eq "gaps: 32 writes with gaps written" "0" "$?"
 ktap_print_msg "gaps: $(dmsetup status i50)"
 assert_eq "gaps: mirrored inline, connected, no peer error (last: none)" \
@@ -229,6 +248,19 @@ assert_eq "gaps: mirrored inline, connected, no peer error (last: none)" \
 	"$(dmw_field i50 3) $(dmw_field i50 1) $(dmw_field i50 7) $(dmw_field i50 14)"
 assert_true "gaps: copies byte-identical" pair_same "$L" "$PB" $SECTORS
 assert_true "gaps: dmsetup remove" dmsetup remove i50
+
+assert_true "many gaps: dmsetup create over iSER" \
+	dmsetup create i50 --table "0 $SECTORS dualmirror $L $P 1 nosync"
+dmsetup message i50 0 reset_counters
+"$DM_PYTHON" -c "$GAPS_PY" /dev/mapper/i50 many >"$OUT/many-gaps.log" 2>&1
+assert_eq "many gaps: 2 writes of 40 and 192 segments written" "0" "$?"
+ktap_print_msg "many gaps: $(dmsetup status i50)"
+ops=$(($(dmw_field i50 3) + $(dmw_field i50 5)))
+assert_eq "many gaps: 2 or more operations mirrored, connected, no peer error (last: none)" \
+	"yes connected 0 none" \
+	"$([ "$ops" -ge 2 ] && echo yes || echo no) $(dmw_field i50 1) $(dmw_field i50 7) $(dmw_field i50 14)"
+assert_true "many gaps: copies byte-identical" pair_same "$L" "$PB" $SECTORS
+assert_true "many gaps: dmsetup remove" dmsetup remove i50
 
 # The peer guest's own kernel log.
 assert_true "peer guest: no kernel warning, oops or hang" pair_peer_dmesg_clean
