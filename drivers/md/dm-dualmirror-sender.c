@@ -84,8 +84,9 @@ static void dmw_pio_send_desc(struct work_struct *work)
  * A peer I/O object for data of @nr_segs segments (at most dmc->max_segs);
  * NULL only if @nowait.  A write of few segments maps them into the
  * object's own vectors; a larger one takes a data bio from dmc->data_bs,
- * whose vectors come from the slab of the next size up (16, 64, 128 or
- * 256 of them) rather than a buffer sized for the largest write.
+ * whose vectors come from the slab of the next size up (64, 128 or 256
+ * of them, or the bioset's reserve of 256) rather than a buffer sized
+ * for the largest write.
  */
 static struct dmw_pio *dmw_pio_alloc(struct dmw_c *dmc, u8 framing,
 				     unsigned int nr_segs, bool nowait)
@@ -93,6 +94,9 @@ static struct dmw_pio *dmw_pio_alloc(struct dmw_c *dmc, u8 framing,
 	gfp_t gfp = nowait ? GFP_NOWAIT : GFP_NOIO;
 	struct dmw_pio *pio;
 
+	/* bvec_alloc() BUG()s above BIO_MAX_VECS: dmw_set_max_segs() */
+	if (WARN_ON_ONCE(nr_segs > BIO_MAX_VECS))
+		return NULL;
 	pio = mempool_alloc(dmc->pio_pool, gfp);
 	if (!pio)
 		return NULL;
@@ -178,6 +182,7 @@ static int dmw_pio_bounce_data(struct dmw_pio *pio, struct bio *src,
 		left -= n;
 	}
 	bio_copy_data(pio->data, src);
+	pio->copied = true;
 	return 0;
 }
 
@@ -372,6 +377,8 @@ static void dmw_pio_end(struct dmw_pio *pio)
 		u64 us = div_u64(ktime_get_ns() - pio->start_ns, NSEC_PER_USEC);
 
 		this_cpu_add(dmc->stats->ops[pio->framing], 1);
+		if (pio->copied)
+			this_cpu_add(dmc->stats->copied, 1);
 		this_cpu_add(dmc->stats->irqs[pio->framing], atomic_read(&pio->irqs));
 		this_cpu_add(dmc->stats->lat_us[pio->framing], us);
 		this_cpu_add(dmc->stats->lat_hist[pio->framing]

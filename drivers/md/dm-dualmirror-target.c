@@ -1288,7 +1288,6 @@ static int dmw_query(struct dmw_c *dmc, char **error)
 		*error = "Peer accepts less than a page per write";
 		return -EINVAL;
 	}
-	/* the peer I/O objects are sized for what the peer accepts */
 	dmw_set_max_segs(dmc);
 	return dmw_check_peer_state(dmc, &state, error);
 }
@@ -1426,14 +1425,18 @@ static void dmw_free(struct dmw_c *dmc)
 	kvfree(dmc->oos);
 }
 
-/* Largest write and segment count one passthrough request can carry. */
+/*
+ * Largest write and segment count one passthrough request can carry and
+ * one data bio holds (BIO_MAX_VECS pages: dmw_pio_alloc()).
+ */
 static void dmw_set_limits(struct dmw_c *dmc)
 {
 	struct request_queue *q = dmc->peer_q;
 
 	dmc->lbs = max(bdev_logical_block_size(dmc->local->bdev),
 		       bdev_logical_block_size(dmc->peer->bdev));
-	dmc->max_io = min(DMW_SPLIT_MAX_SECTORS, queue_max_hw_sectors(q));
+	dmc->max_io = min3(DMW_SPLIT_MAX_SECTORS, queue_max_hw_sectors(q),
+			   (unsigned int)BIO_MAX_VECS << (PAGE_SHIFT - SECTOR_SHIFT));
 	dmw_set_max_segs(dmc);
 }
 
@@ -1688,7 +1691,7 @@ static u64 dmw_mean_us(struct dmw_c *dmc, int fr)
  * <regions set in the on-disk bitmap, or - without metadata>
  * <resync KiB/s> <resync seconds left> <bitmap write errors>
  * <discard ops> <discard irqs> <write zeroes ops> <write zeroes irqs>
- * <discards not sent to the peer>
+ * <discards not sent to the peer> <peer writes copied>
  */
 static void dmw_status(struct dm_target *ti, status_type_t type,
 		       unsigned int status_flags, char *result,
@@ -1729,6 +1732,7 @@ static void dmw_status(struct dm_target *ti, status_type_t type,
 		       dmw_stat(dmc, ops[DMW_FR_ZEROES]),
 		       dmw_stat(dmc, irqs[DMW_FR_ZEROES]),
 		       dmw_stat(dmc, discards_skipped));
+		DMEMIT(" %llu", dmw_stat(dmc, copied));
 		break;
 	case STATUSTYPE_TABLE:
 		/* devices as major:minor, like every target; the rest as given */

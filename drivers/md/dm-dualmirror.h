@@ -95,6 +95,9 @@ enum dmw_error {
  * @overlap_waits: writes that waited for an overlapping one
  * @discards_skipped: discards not sent to a peer whose backing device
  *	cannot discard (it did not announce DMW_CAP_DISCARD)
+ * @copied: successful peer writes whose data was copied into pages of
+ *	the target's own, the peer queue refusing the write's own pages
+ *	(dmw_pio_bounce_data())
  */
 struct dmw_stats {
 	u64 ops[DMW_FR_NR];
@@ -107,6 +110,7 @@ struct dmw_stats {
 	u64 fua;
 	u64 overlap_waits;
 	u64 discards_skipped;
+	u64 copied;
 };
 
 /* A counter summed over all CPUs (this_cpu_add() updates them). */
@@ -369,6 +373,7 @@ struct dmw_io {
  *	with DMW_E_TRANSIENT set if it may go away when sent again
  * @framing: enum dmw_framing
  * @pages_held: the data pages carry a reference of ours
+ * @copied: the data was copied into pages of our own
  * @data: the data bio, mapped from the write's pages: @inline_bio, or
  *	for a write of more than DMW_PIO_INLINE_VECS segments one from
  *	dmc->data_bs with vectors for as many
@@ -400,6 +405,7 @@ struct dmw_pio {
 	atomic_t error;
 	u8 framing;
 	bool pages_held;
+	bool copied;
 	struct bio *data;
 	struct bio desc_bio;
 	struct bio_vec desc_vecs[DMW_DESC_VECS];

@@ -98,8 +98,11 @@ for fr in inline split; do
 	assert_eq "$fr mixed sizes: fio verified without an error" "0 0" \
 		"$? $(dmw_fio_errors "$OUT/$fr-mixed.json")"
 	ktap_print_msg "$fr mixed: $(dmsetup status m10)"
-	assert_eq "$fr mixed sizes: connected, no peer error" "connected 0" \
-		"$(dmw_field m10 1) $(dmw_field m10 7)"
+	# 128 KiB and 1 MiB writes map more segments than a peer I/O object
+	# holds itself: a data bio too small for them would be copied.
+	assert_eq "$fr mixed sizes: connected, no peer error, no write copied" \
+		"connected 0 0" \
+		"$(dmw_field m10 1) $(dmw_field m10 7) $(dmw_field m10 25)"
 	# Flushes: each fsync of the block device is one SYNCHRONIZE CACHE.
 	dmsetup message m10 0 reset_counters
 	dmw_fio m10 "$OUT/$fr-fsync.json" --rw=randwrite --size=4M --offset=32M \

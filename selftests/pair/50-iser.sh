@@ -243,9 +243,9 @@ dmsetup message i50 0 reset_counters
 "$DM_PYTHON" -c "$GAPS_PY" /dev/mapper/i50 few >"$OUT/gaps.log" 2>&1
 assert_eq "gaps: 32 writes with gaps written" "0" "$?"
 ktap_print_msg "gaps: $(dmsetup status i50)"
-assert_eq "gaps: mirrored inline, connected, no peer error (last: none)" \
-	"32 connected 0 none" \
-	"$(dmw_field i50 3) $(dmw_field i50 1) $(dmw_field i50 7) $(dmw_field i50 14)"
+assert_eq "gaps: mirrored inline, each copied, connected, no peer error (last: none)" \
+	"32 32 connected 0 none" \
+	"$(dmw_field i50 3) $(dmw_field i50 25) $(dmw_field i50 1) $(dmw_field i50 7) $(dmw_field i50 14)"
 assert_true "gaps: copies byte-identical" pair_same "$L" "$PB" $SECTORS
 assert_true "gaps: dmsetup remove" dmsetup remove i50
 
@@ -256,9 +256,9 @@ dmsetup message i50 0 reset_counters
 assert_eq "many gaps: 2 writes of 40 and 192 segments written" "0" "$?"
 ktap_print_msg "many gaps: $(dmsetup status i50)"
 ops=$(($(dmw_field i50 3) + $(dmw_field i50 5)))
-assert_eq "many gaps: 2 or more operations mirrored, connected, no peer error (last: none)" \
-	"yes connected 0 none" \
-	"$([ "$ops" -ge 2 ] && echo yes || echo no) $(dmw_field i50 1) $(dmw_field i50 7) $(dmw_field i50 14)"
+assert_eq "many gaps: 2 or more operations mirrored, each copied, connected, no peer error (last: none)" \
+	"yes $ops connected 0 none" \
+	"$([ "$ops" -ge 2 ] && echo yes || echo no) $(dmw_field i50 25) $(dmw_field i50 1) $(dmw_field i50 7) $(dmw_field i50 14)"
 assert_true "many gaps: copies byte-identical" pair_same "$L" "$PB" $SECTORS
 assert_true "many gaps: dmsetup remove" dmsetup remove i50
 

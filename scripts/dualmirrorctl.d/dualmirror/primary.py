@@ -235,7 +235,9 @@ STATUS_FIELDS = ("state", "out_of_sync/total", "inline_ops", "inline_irqs",
                  "split_ops", "split_irqs", "peer_errors", "inline_mean_us",
                  "split_mean_us", "generation", "peer_flushes", "fua_writes",
                  "overlap_waits", "last_peer_error", "retries", "bitmap_regions",
-                 "resync_kib_s", "resync_seconds_left", "bitmap_write_errors")
+                 "resync_kib_s", "resync_seconds_left", "bitmap_write_errors",
+                 "discard_ops", "discard_irqs", "write_zeroes_ops",
+                 "write_zeroes_irqs", "discards_not_sent", "peer_writes_copied")
 
 
 def dm_exists(name):
