@@ -230,7 +230,6 @@ else:
         writes.append(([v[(j % 8) * 4096 + (j // 8 % 8) * 512:][:512]
                         for j in range(n)], off))
 for bufs, off in writes:
-    bufs = list(bufs)
     if os.pwritev(fd, bufs, off) != sum(len(b) for b in bufs):
         sys.exit("short write")
 os.close(fd)
