@@ -172,11 +172,12 @@ demo bench: deps
 	if [ ! -x "$$script" ]; then \
 		echo "make $@: not there yet ($$script comes with a later issue)" >&2; exit 1; \
 	fi; \
-	$(MAKE) --no-print-directory modules && "$$script"
+	$(MAKE) --no-print-directory modules && \
+	"$$script" $(if $(filter bench,$@),$(BENCH_FLAGS))
 
 # make bench-pair: the same benchmark with the primary and the peer in two
-# guests (scripts/bench --pair; BENCH_FLAGS adds options, e.g.
-# BENCH_FLAGS='--netem-delay 1ms').
+# guests (scripts/bench --pair).  BENCH_FLAGS adds options to both, e.g.
+# BENCH_FLAGS='--netem-delay 1ms' or BENCH_FLAGS='-o DIR'.
 .PHONY: bench-pair
 bench-pair: deps
 	@if [ ! -x "$(BENCH_SCRIPT)" ]; then \
