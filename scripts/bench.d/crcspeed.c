@@ -18,6 +18,8 @@
 #include <string.h>
 #include <time.h>
 
+static const char usage[] = "usage: crcspeed [MiB: 1-1000000, default 2000]\n";
+
 static double now(void)
 {
 	struct timespec t;
@@ -34,13 +36,14 @@ int main(int argc, char **argv)
 	char *end;
 	double a, s;
 
-	if (argc == 2) {
-		reps = strtoul(argv[1], &end, 0);
-		if (*end || !reps || reps > 1000000)
-			argc = 0;
+	if (argc == 2 && !strcmp(argv[1], "--help")) {
+		printf("%s", usage);
+		return 0;
 	}
-	if (argc != 1 && argc != 2) {
-		fprintf(stderr, "usage: crcspeed [MiB: 1-1000000, default 2000]\n");
+	if (argc == 2)
+		reps = strtoul(argv[1], &end, 0);
+	if (argc > 2 || (argc == 2 && (*end || !reps || reps > 1000000))) {
+		fprintf(stderr, "%s", usage);
 		return 2;
 	}
 	buf = aligned_alloc(4096, len);

@@ -4,8 +4,9 @@
 on the host.  It checks the aims' verdicts against figures computed here
 by hand: the ratio of the medians of the rounds, and the per-round ratios
 paired by round number (not by rank, not by the order of the files), with
-how many rounds meet the aim.  TAP on standard output; exit 0, or 1 when
-a point failed."""
+how many rounds meet the aim; and that make bench and make bench-pair
+hand BENCH_FLAGS to scripts/bench.  TAP on standard output; exit 0, or 1
+when a point failed."""
 
 import json
 import os
@@ -250,6 +251,27 @@ def main():
            "the header names instruction counting and its shift, only when it was on, "
            "and a value that is not a shift does not break the report",
            (clock, plain, odd[0], odd[3]))
+        # make bench and make bench-pair hand BENCH_FLAGS to
+        # scripts/bench; make demo does not take them.  The script and
+        # the build are stand-ins (BENCH_SCRIPT, KBUILD=true).
+        top = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+        stub = os.path.join(tmp, "stub")
+        with open(stub, "w") as f:
+            f.write('#!/bin/sh\necho "$*" >> "$STUB_LOG"\n')
+        os.chmod(stub, 0o755)
+        log = os.path.join(tmp, "stub.log")
+        for target in ("bench", "bench-pair", "demo"):
+            subprocess.run(["make", "-s", "-C", top, target, "NODEPS=1",
+                            "KDIR=/nonexistent", "KBUILD=true",
+                            "BENCH_SCRIPT=" + stub, "DEMO_SCRIPT=" + stub,
+                            "BENCH_FLAGS=-r 5 -o /tmp/x y"],
+                           env=dict(os.environ, STUB_LOG=log),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           check=False)
+        got = open(log).read().splitlines() if os.path.exists(log) else []
+        ok(got == ["-r 5 -o /tmp/x y", "--pair -r 5 -o /tmp/x y", ""],
+           "make bench and bench-pair pass BENCH_FLAGS to scripts/bench, "
+           "make demo does not", got)
     print(f"1..{N}")
     return 1 if FAILED else 0
 
