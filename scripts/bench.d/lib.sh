@@ -393,7 +393,13 @@ sched_setup() {
 # submits is traced once on that device (submit_bio_noacct_nocheck()
 # traces a bio once; the rest of a split bio, submitted again, is not
 # traced again), and device-mapper's, md's and the SCSI disks' bios below
-# it are traced on their own devices.
+# it are traced on their own devices.  The last counts fio's bios again:
+# perf stat enables its counters one after the other (on each CPU, in
+# this order), so a bio queued while they are being enabled is counted
+# by the first and not the last, and some of its requests, say, may be
+# issued before "block requests issued" counts.  Every bio the last
+# counts was queued with all the counters on; the two counts differ by
+# the bios queued during the enabling.
 bench_events() {
 	cat <<'EVENTS'
 fio bios queued|block:block_bio_queue|dev == DEV
@@ -411,6 +417,7 @@ packets sent|net:net_dev_xmit|
 packets under 100 bytes|net:net_dev_xmit|len < 100
 timers started|timer:timer_start|
 system calls|raw_syscalls:sys_enter|
+fio bios queued, last enabled|block:block_bio_queue|dev == DEV
 EVENTS
 }
 

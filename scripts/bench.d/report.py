@@ -86,7 +86,10 @@ def parse_events(text):
     """guest.sh's .events file ("label|count" lines, lib.sh's
     events_label): each count per I/O of fio's in the window (its bios
     queued on its device), and that number of I/Os; None if the window
-    holds no I/O or the file has no count of fio's bios."""
+    holds no I/O or the file has no count of fio's bios.  The count of
+    fio's bios by the counter perf enabled last is no figure per I/O:
+    it is kept as "ios_last_enabled" (the bios queued with every counter
+    on)."""
     counts = {}
     for line in (text or "").splitlines():
         label, _, count = line.partition("|")
@@ -95,9 +98,13 @@ def parse_events(text):
         except ValueError:
             continue
     ios = counts.pop("fio bios queued", 0)
+    last = counts.pop("fio bios queued, last enabled", None)
     if ios <= 0:
         return None
-    return {"ios": ios, "per_io": {k: round(v / ios, 3) for k, v in counts.items()}}
+    ev = {"ios": ios, "per_io": {k: round(v / ios, 3) for k, v in counts.items()}}
+    if last is not None:
+        ev["ios_last_enabled"] = last
+    return ev
 
 
 def parse_stat(text):

@@ -172,7 +172,7 @@ def main():
             with open(os.path.join(raw, "iscsi", f"randwrite-4k-qd1.r{r}.events"),
                       "w", encoding="utf-8") as f:
                 f.write(f"fio bios queued|1000\npackets sent|{sent}\n"
-                        "wakeups|<not counted>\n")
+                        "wakeups|<not counted>\nfio bios queued, last enabled|999\n")
         for r, queued in ((1, 500), (2, 0)):
             with open(os.path.join(raw, "dm-inline", f"randwrite-4k-qd1.r{r}.events"),
                       "w", encoding="utf-8") as f:
@@ -182,8 +182,12 @@ def main():
         sent = aim_line(events, "packets sent").split()
         ios = aim_line(events, "I/Os counted").split()
         ok(rc == 0 and sent[2:] == ["2.00", "(1.80-3.50)", "3.50"]
-           and ios[2:] == ["3000", "500"] and "wakeups" not in events,
-           "events.txt: counts per I/O in the window, median and range of the rounds",
+           and ios[2:] == ["3000", "500"] and "wakeups" not in events
+           and "last enabled" not in events
+           and doc["configs"]["iscsi"]["results"]["randwrite-4k-qd1"]["rounds"][0]
+           ["events"].get("ios_last_enabled") == 999,
+           "events.txt: counts per I/O in the window, median and range of the rounds; "
+           "fio's bios counted last are kept apart",
            events or err)
         ok(not os.path.exists(os.path.join(tmp, "d", "out", "events.txt")),
            "no events.txt from a run without --events")

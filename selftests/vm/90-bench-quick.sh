@@ -84,10 +84,21 @@ assert_true "pscsi (plain write through dualmirror_peer) produced its figures" \
 # write issues two block requests (the initiator's SCSI disk's, and the
 # backing disk's that LIO writes), a dualmirror write four (the local
 # disk's, the mirror command's, and on the peer dualmirror_peer's and its
-# backing disk's).  At QD1 the window can open between a write's bio and
-# its requests, so the requests counted are k per I/O plus at most k.
+# backing disk's).  The window ends after fio's last write completed; it
+# opens counter by counter (lib.sh's bench_events), fio's bios counted
+# first (n) and again last (nl), the requests in between (m).  On one
+# CPU, perf enables them in that order, so:
+# - every bio nl counts was queued after the requests' counter was on:
+#   m >= k * nl;
+# - a request counted belongs to a bio n counts or, at QD1, to the one
+#   write in flight when n's counter came on: m <= k * n + k.
+# A write queued while the counters came on is in n, not in nl, and some
+# of its k requests may be missing from m.
 ev=$out/events
-if command -v perf >/dev/null; then
+if [ "$(nproc)" -gt 1 ]; then
+	ktap_test_skip "--events: counts per I/O" \
+		"$(nproc) CPUs: perf enables the counters CPU by CPU, so the window's edges differ per CPU"
+elif command -v perf >/dev/null; then
 	rm -rf "$ev"
 	"$DM_REPO/scripts/bench.d/guest.sh" --out "$ev" --runtime 4 --rounds 1 --size-mb 32 \
 		--configs iscsi,dm-inline --workloads randwrite-4k-qd1 --events >"$ev.log" 2>&1 || true
@@ -96,9 +107,10 @@ if command -v perf >/dev/null; then
 	counts=$(for cfg in iscsi:2 dm-inline:4; do
 		awk -F '|' -v k="${cfg#*:}" -v c="${cfg%%:*}" '
 		$1 == "fio bios queued" { n = $2 }
+		$1 == "fio bios queued, last enabled" { nl = $2 }
 		$1 == "block requests issued" { m = $2 }
 		END { printf "%s %s %s\n", c, (n >= 100 ? "ok" : "few I/Os (" n ")"),
-			(m >= k * n && m <= k * n + k ? k : m "/" n) }
+			(nl != "" && m >= k * nl && m <= k * n + k ? k : m "/" n "/" nl) }
 		' "$ev/raw/${cfg%%:*}/randwrite-4k-qd1.r1.events" 2>/dev/null || echo "${cfg%%:*} no counts"
 	done | paste -sd ' ')
 	assert_eq "--events: at least 100 I/Os counted per row; 2 block requests per plain write, 4 per mirrored write" \
