@@ -57,7 +57,8 @@ dmw_fio s30 "$OUT/logout.json" --rw=randwrite --size=4M --offset=16M --bs=4k \
 	--iodepth=8 --io_size=6M --rate_iops=200 >"$OUT/logout.log" 2>&1 &
 fio_pid=$!
 dm_wait_for 60 dmw_field_gt s30 3 150
-iscsiadm -m node -T "$IQN" --logout >/dev/null 2>&1
+# shellcheck disable=SC2016 # expanded by dmw_fio_across's eval
+dmw_fio_across $fio_pid 'iscsiadm -m node -T "$IQN" --logout >/dev/null 2>&1'
 wait $fio_pid
 rc=$?
 ktap_print_msg "after logout: $(dmsetup status s30)"

@@ -100,7 +100,8 @@ dmw_fio s40 "$OUT/logout.json" --rw=randwrite --offset=16M --size=4M --bs=4k \
 	--iodepth=8 --io_size=4M --rate_iops=200 >"$OUT/logout.log" 2>&1 &
 fio_pid=$!
 dm_wait_for 60 dmw_field_gt s40 3 100
-iscsiadm -m node -T "$PAIR_IQN-s40" --logout >/dev/null 2>&1
+# shellcheck disable=SC2016 # expanded by dmw_fio_across's eval
+dmw_fio_across $fio_pid 'iscsiadm -m node -T "$PAIR_IQN-s40" --logout >/dev/null 2>&1'
 wait $fio_pid
 assert_eq "logout: fio verified without an error" "0 0" \
 	"$? $(dmw_fio_errors "$OUT/logout.json")"

@@ -107,11 +107,11 @@ assert_eq "the peer counted one inline write of 4096 bytes" \
 	"inline_commands=1 inline_data_transfers=1 inline_writes=1 inline_bytes_written=4096" \
 	"$(peer_stats "$bighost" inline_commands inline_data_transfers inline_writes inline_bytes_written)"
 peer_random "$PEER_TMP/s1" 65536
-peer_split "$rbig" data-first "$PEER_TMP/s1" $((lba + 64)) 0x0d0e0f 0
+peer_split "$rbig" "$bighost" data-first "$PEER_TMP/s1" $((lba + 64)) 0x0d0e0f 0
 assert_eq "split write through iSCSI, DATA first, sequence tag in bytes 4-6" \
 	"good good" "$DATA_SENSE $DESC_SENSE"
 peer_random "$PEER_TMP/s2" 40960
-peer_split "$rbig" desc-first "$PEER_TMP/s2" $((lba + 256)) 0xf1f2f3 0 2
+peer_split "$rbig" "$bighost" desc-first "$PEER_TMP/s2" $((lba + 256)) 0xf1f2f3 0 2
 assert_eq "split write through iSCSI, DESC first (parked), then DATA" \
 	"good good" "$DATA_SENSE $DESC_SENSE"
 assert_true "both split writes landed exactly" \
@@ -121,7 +121,7 @@ assert_true "both split writes landed exactly" \
 # takes the copying path, which must land the same bytes.
 echo N >/sys/module/dualmirror_peer/parameters/stage_by_reference
 peer_random "$PEER_TMP/s3" 12288
-peer_split "$rbig" data-first "$PEER_TMP/s3" $((lba + 512)) 0x0a0b0d 0
+peer_split "$rbig" "$bighost" data-first "$PEER_TMP/s3" $((lba + 512)) 0x0a0b0d 0
 echo Y >/sys/module/dualmirror_peer/parameters/stage_by_reference
 assert_eq "split write staged by copy (stage_by_reference=N): GOOD, landed exactly" \
 	"good good landed" \

@@ -151,8 +151,9 @@ dmw_fio dmw "$OUT/fail.json" --rw=randwrite --size=8M --offset=40M --bs=4k \
 	--iodepth=8 --io_size=16M --rate_iops=400 >"$OUT/fail.log" 2>&1 &
 fio_pid=$!
 dm_wait_for 60 dmw_field_gt dmw 3 200
-dmsetup suspend dmwpb && dmsetup load dmwpb --table "0 $SECTORS error" &&
-	dmsetup resume dmwpb
+# shellcheck disable=SC2016 # expanded by dmw_fio_across's eval
+dmw_fio_across $fio_pid 'dmsetup suspend dmwpb && dmsetup load dmwpb --table "0 $SECTORS error" &&
+	dmsetup resume dmwpb'
 wait $fio_pid
 rc=$?
 assert_eq "peer I/O errors: fio finished without an error" "0 0" \

@@ -62,6 +62,37 @@ dmw_fio() {
 		--output-format=json --output="$json" "$@"
 }
 
+# dmw_fio_signal PID SIG: SIG to every fio process of a fio started in
+# the background as PID (a shell running dmw_fio, or fio itself): fio's
+# main process and its job's, not the shell; fails if there is none.
+dmw_fio_signal() {
+	local pids=("$1") p q n=0
+	for p in $(pgrep -P "$1"); do
+		pids+=("$p")
+		for q in $(pgrep -P "$p"); do pids+=("$q"); done
+	done
+	for p in "${pids[@]}"; do
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = fio ] || continue
+		kill "-$2" "$p" && n=$((n + 1))
+	done
+	[ "$n" -gt 0 ]
+}
+
+# dmw_fio_across PID CUT: run CUT (eval), the start of a fault, with the
+# fio of PID stopped (SIGSTOP), and let fio go on after it (SIGCONT):
+# whatever fio writes from then on meets the fault, however late CUT's
+# commands run in a starved guest.  Without the stop, a rate-limited fio
+# with a second or two of writes left can end before the fault begins,
+# and the fault meets no write.  Returns CUT's status.
+dmw_fio_across() {
+	local rc
+	dmw_fio_signal "$1" STOP || echo "# dmw_fio_across: fio had ended before the fault" >&2
+	eval "$2"
+	rc=$?
+	dmw_fio_signal "$1" CONT
+	return $rc
+}
+
 # dmw_fio_writes JSON: writes fio issued.
 dmw_fio_writes() {
 	"$DM_PYTHON" -c 'import json,sys

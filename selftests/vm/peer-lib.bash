@@ -177,11 +177,21 @@ peer_desc() {
 	"$DM_PYTHON" "$DMW_MSG" desc "$@"
 }
 
-# peer_split DEV ORDER DATA LBA SEQ GEN [FLAGS]: one split write, DATA
-# then DESC ("data-first") or DESC in the background then DATA
-# ("desc-first").  Sets SG_OUT/SG_RC of the DESC and DATA_SENSE/DESC_SENSE.
+# peer_parked HOST: one DESC is parked on dualmirror_peer's SCSI host HOST
+# (its dualmirror/waiting).  Read with read, not grep: a process per poll
+# is slow under load.
+peer_parked() {
+	local l
+	read -r l <"/sys/class/scsi_host/$1/dualmirror/waiting" && [[ $l == *"parked 1"* ]]
+}
+
+# peer_split DEV HOST ORDER DATA LBA SEQ GEN [FLAGS]: one split write to
+# DEV, a disk of dualmirror_peer's SCSI host HOST (itself, or an iSCSI
+# disk LIO exports it by), DATA then DESC ("data-first") or DESC in the
+# background, parked on HOST, then DATA ("desc-first").  Sets SG_OUT/SG_RC
+# of the DESC and DATA_SENSE/DESC_SENSE.
 peer_split() {
-	local dev=$1 order=$2 data=$3 lba=$4 seq=$5 gen=$6 flags=${7:-0}
+	local dev=$1 host=$2 order=$3 data=$4 lba=$5 seq=$6 gen=$7 flags=${8:-0}
 	local sectors dlen desc=$PEER_TMP/desc.$seq out rc
 
 	sectors=$(($(stat -c %s "$data") / 512))
@@ -197,8 +207,8 @@ peer_split() {
 	sg_raw -C 1 -v -s "$dlen" -i "$desc" "$dev" $(dmw desc "$gen" "$seq" "$dlen") \
 		>"$PEER_TMP/desc.out" 2>&1 &
 	local pid=$!
-	# let the DESC reach the peer (and park) before the DATA
-	sleep "${PEER_PARK_DELAY:-0.5}"
+	# the DESC parked before the DATA is sent: what this order tests
+	dm_wait_for 60 peer_parked "$host" || :
 	peer_sg "$dev" "$(dmw data "$gen" "$seq" "$sectors")" -s $((sectors * 512)) -i "$data"
 	DATA_SENSE=$(peer_sense)
 	wait "$pid"
