@@ -413,12 +413,13 @@ dm_scsi_disks() {
 	done
 }
 
-# dm_scsi_disk_of HOST: wait (10 s) for the first disk of hostN; print it.
+# dm_scsi_disk_of HOST: wait (60 s: a scan takes seconds in a guest on a
+# loaded host) for the first disk of hostN; print it.
 dm_scsi_disk_of() {
 	local disk
-	dm_wait_for 10 test -n "$(dm_scsi_disks "$1")" || return 1
+	dm_wait_for 60 test -n "$(dm_scsi_disks "$1")" || return 1
 	disk=$(dm_scsi_disks "$1" | head -n 1)
-	dm_wait_for 5 test -b "$disk" || return 1
+	dm_wait_for 30 test -b "$disk" || return 1
 	echo "$disk"
 }
 

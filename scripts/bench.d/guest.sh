@@ -186,7 +186,8 @@ iscsi_login() {
 	iscsiadm -m node -T "$iqn" -p "$PORTAL" "${iface[@]}" --login >/dev/null
 	sid=$(iscsiadm -m session | awk -v t="$iqn" '$4 == t { gsub(/[][]/, "", $2); print $2 }')
 	[ -n "$sid" ] || die "no iSCSI session to $iqn after login"
-	for i in $(seq 100); do
+	local end=$((SECONDS + 60))
+	while [ "$SECONDS" -lt "$end" ]; do
 		sd=$(ls /sys/class/iscsi_session/session"$sid"/device/target*/*/block/ 2>/dev/null | head -n 1)
 		[ -z "$sd" ] || [ ! -b "/dev/$sd" ] || break
 		sleep 0.1

@@ -117,7 +117,7 @@ sdebug_disk() {
 # that takes REQ_NOWAIT like a real disk's.  Prints its /dev node.  All
 # scsi_debug disks of one module load have one size.
 make_sdebug() {
-	local before h host='' dev end=$((SECONDS + 10))
+	local before h host='' dev end=$((SECONDS + 60))
 	if [ ! -d $SDEBUG_DRV ]; then
 		# The first host comes with the module, which makes a store for
 		# it; the others are added through sysfs, each with its own.

@@ -227,7 +227,7 @@ def add(dev, meta=None):
         name = disk_of_host(host)
         return name if name and readval(f"/sys/class/block/{name}/dev") else None
 
-    name = wait_for(ready, 10)
+    name = wait_for(ready, 30)
     if not name:
         raise Error(f"{host} created but no SCSI disk appeared (is sd_mod loaded?)")
     return ensure_node(name)

@@ -203,7 +203,8 @@ def attach(portal, iqn, chap, transport):
     def ready():
         d = disks(iqn)
         return d[0] if d and os.path.exists(d[0]) else None
-    disk = wait_for(ready, 10)
+    # Seconds at most on a real server; a loaded virtual one takes longer.
+    disk = wait_for(ready, 30)
     if not disk:
         raise Error(f"logged in to {iqn} but no disk appeared")
     return disk
