@@ -20,7 +20,8 @@
 # peer error. Then qp-reset, under a rate-limited fio: the TCP connection
 # under the iSER queue pair reset ("ss -K" on the primary; the primary's
 # siw queue pair goes to error, the peer's on the RST): the session
-# reconnects within peer_timeout and the mirror stays connected. Soft-RoCE (rdma_rxe, 55-iser-faults.sh) cannot run these.
+# reconnects within peer_timeout and the mirror stays connected.
+# Soft-RoCE (rdma_rxe, 55-iser-faults.sh) cannot run these.
 # Not run: the faults that must degrade the mirror (a 15 s partition, the
 # RDMA device removed): the hang above, every time. The "fault:" lines
 # carry the TCP segments both sides retransmitted.

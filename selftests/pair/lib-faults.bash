@@ -233,11 +233,6 @@ fio_start() {
 	dm_wait_for 60 dmw_field_gt "$FN" 3 100
 }
 
-# fio_across CUT: dmw_fio_across for fio_start's job.
-fio_across() {
-	dmw_fio_across "$FIO_PID" "$1"
-}
-
 # during NAME CMD: CMD in the middle of a rate-limited fio; prints fio's
 # exit status. Runs in a subshell: the caller moves AREA on.
 during() {
@@ -251,7 +246,7 @@ during() {
 
 # partition NAME WHERE SECS: the link down for SECS in the middle of a
 # rate-limited fio (WHERE: peer or primary), fio stopped while the link
-# goes down (fio_across); prints fio's exit status.  On the peer (whose
+# goes down (dmw_fio_across); prints fio's exit status.  On the peer (whose
 # agent is reached on a link of its own), the partition is timed here:
 # SECS from the agent's answer that the link is down, plus the agent
 # command that brings it up.
@@ -259,12 +254,12 @@ partition() {
 	local rc
 	fio_start "$1"
 	if [ "$2" = peer ]; then
-		fio_across "peer 'ip link set \$DM_LINK_DEV down'"
+		dmw_fio_across "$FIO_PID" "peer 'ip link set \$DM_LINK_DEV down'"
 		sleep "$3"
 		# shellcheck disable=SC2016 # expanded on the peer
 		peer 'ip link set $DM_LINK_DEV up'
 	else
-		fio_across "ip link set $DM_LINK_DEV down"
+		dmw_fio_across "$FIO_PID" "ip link set $DM_LINK_DEV down"
 		sleep "$3"
 		ip link set "$DM_LINK_DEV" up
 	fi
@@ -323,7 +318,7 @@ fault_degrade_recover() {
 	dm_dmesg_mark
 	fault_rdma_mark
 	fio_start "$name" "${FAULT_IO_SIZE:-6M}"
-	fio_across "$cut"
+	dmw_fio_across "$FIO_PID" "$cut"
 	dm_wait_for 120 dmw_field_is "$FN" 1 degraded ||
 		ktap_print_msg "$name: not degraded after 120 s: $(dmsetup status "$FN")"
 	eval "$restore"
